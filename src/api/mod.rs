@@ -1,0 +1,115 @@
+//! The customs API client: login and token refresh (`auth.rs`), the shared rate limiter
+//! (`pacer.rs`), and the three X-ray requests with typed answers (`client.rs`). The `Api` trait
+//! is what the per-row protocol talks to, so it can be tested with injected faults.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::{DocMeta, LocalImage};
+
+/// A password or token: never printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the token comes from (secrets come only from the environment).
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    Login { username: String, password: Secret },
+    Token(Secret),
+}
+
+/// Everything the HTTP client needs.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// e.g. `https://apisdev-gw.beacukai.go.id/openapi/cnpibk` (no trailing slash)
+    pub api_url: String,
+    /// e.g. `https://apisdev-gw.beacukai.go.id` (no trailing slash)
+    pub auth_url: String,
+    /// API requests per second over all workers.
+    pub rate: f64,
+    pub burst: u32,
+    pub timeout: Duration,
+    pub allow_http: bool,
+    pub ca_cert: Option<PathBuf>,
+    pub credentials: Credentials,
+}
+
+/// A successful kirim or add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadOk {
+    pub npwp_pemberitahu: Option<String>,
+    pub jumlah_foto_terupload: Option<u64>,
+    pub message: String,
+}
+
+/// What kirim or add answered, read from the body's `success`/`code`, not the HTTP status alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadAnswer {
+    /// `code:200`
+    Stored(UploadOk),
+    /// HTTP 200 with `code:404`: kirim on a BL/AWB customs does not know, or add before kirim.
+    NotFound { message: String },
+    /// HTTP 409 on kirim: X-ray data already exists, use add.
+    Conflict { message: String },
+}
+
+/// One photo the server holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerPhoto {
+    pub nama_file: String,
+    pub waktu_rekam: Option<String>,
+}
+
+/// What get answered for a declaration that exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRecord {
+    pub npwp_pemberitahu: Option<String>,
+    pub total_foto_terupload: Option<u64>,
+    pub detail: Vec<ServerPhoto>,
+}
+
+/// A request that did not give a usable answer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// The request may have reached the server and been applied (timeout, dropped connection,
+    /// 5xx, body or transport error after sending): ask with get before sending again.
+    #[error("no clear answer: {0}")]
+    Ambiguous(String),
+    /// The request certainly did not reach the server (connection refused, DNS): safe to repeat.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// HTTP 429. The client has already paused every worker until `retry_after` has passed.
+    #[error("throttled (429), retry after {retry_after:?}")]
+    Throttled { retry_after: Duration },
+    /// Any other refusal (4xx, or 401 again after one token refresh), with the server's message.
+    #[error("HTTP {status}: {message}")]
+    Rejected { status: u16, message: String },
+    /// No token could be obtained at all (login refused or unreachable): the run cannot go on.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+}
+
+/// The three X-ray requests. One call = one HTTP request (plus at most one token refresh and one
+/// repeat after a 401), after a permit from the shared rate limiter.
+pub trait Api: Sync {
+    fn kirim(&self, meta: &DocMeta, images: &[LocalImage]) -> Result<UploadAnswer, ApiError>;
+    fn add(&self, meta: &DocMeta, images: &[LocalImage]) -> Result<UploadAnswer, ApiError>;
+    /// `Ok(None)` when the server answers HTTP 404 (no X-ray data for this nomorAju).
+    fn get(&self, nomor_aju: &str) -> Result<Option<ServerRecord>, ApiError>;
+}

@@ -1,0 +1,221 @@
+//! Command-line flags. Only this module knows clap: every command turns its flags into plain
+//! settings (see `config.rs`) before doing any work. Flags that may also come from the environment
+//! or the config file are `Option`s here, so that `config.rs` can apply the precedence
+//! flags > `KIRIM_XRAY_*` environment > `kirim-xray.toml` > defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kirim-xray",
+    version,
+    about = "Send X-ray photos of consignment notes to the customs API Kirim Foto X-Ray, and prove what customs holds",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a manifest, upload its photos under the rate limit, verify every row, write a run folder
+    Run(RunArgs),
+    /// Offline validation report of a manifest (exit 0 all valid, 1 some rows invalid, 2 unreadable)
+    Validate(ValidateArgs),
+    /// A new run over the rows of RUN_DIR that did not end MATCH, re-read from its manifest
+    Retry(RetryArgs),
+    /// No uploads: ask customs what it holds for every row and compare with the local folders
+    Reconcile(ReconcileArgs),
+    /// Rebuild report.html (and the other outputs) of a run folder from its journal
+    Report(ReportArgs),
+    /// Serve a local, faithful simulation of the customs API
+    Sandbox(SandboxArgs),
+}
+
+/// How to read a manifest: shared by every command that reads one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ManifestArgs {
+    /// Worksheet to read in a spreadsheet manifest (default: the first one)
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
+    /// Folder that the manifest's `folder` column is relative to (default: the manifest's folder)
+    #[arg(long, value_name = "DIR", env = "KIRIM_XRAY_IMAGES_ROOT")]
+    pub images_root: Option<PathBuf>,
+    /// Largest accepted image file, in bytes (default 10 MiB)
+    #[arg(long, value_name = "BYTES", env = "KIRIM_XRAY_MAX_IMAGE_BYTES")]
+    pub max_image_bytes: Option<u64>,
+}
+
+/// Everything needed to talk to the API: shared by run, retry and reconcile.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApiArgs {
+    /// Settings file (default: ./kirim-xray.toml when it exists)
+    #[arg(long, value_name = "FILE", env = "KIRIM_XRAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Base URL of the X-ray API (default https://apisdev-gw.beacukai.go.id/openapi/cnpibk)
+    #[arg(long, value_name = "URL", env = "KIRIM_XRAY_API_URL")]
+    pub api_url: Option<String>,
+    /// Base URL of the login service (default https://apisdev-gw.beacukai.go.id)
+    #[arg(long, value_name = "URL", env = "KIRIM_XRAY_AUTH_URL")]
+    pub auth_url: Option<String>,
+    /// API requests per second, over all workers (default 5)
+    #[arg(long, value_name = "N", env = "KIRIM_XRAY_RATE")]
+    pub rate: Option<f64>,
+    /// Requests that may go out at once after an idle moment (default 1)
+    #[arg(long, value_name = "N", env = "KIRIM_XRAY_BURST")]
+    pub burst: Option<u32>,
+    /// Worker threads (default 4)
+    #[arg(long, value_name = "N", env = "KIRIM_XRAY_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Retries of one request after an ambiguous answer or a 429 (default 5)
+    #[arg(long, value_name = "N", env = "KIRIM_XRAY_RETRIES")]
+    pub retries: Option<u32>,
+    /// Timeout of one request, in seconds (default 60)
+    #[arg(long, value_name = "SECONDS", env = "KIRIM_XRAY_TIMEOUT")]
+    pub timeout: Option<f64>,
+    /// Folder that receives the run folders (default ./runs)
+    #[arg(long, value_name = "DIR", env = "KIRIM_XRAY_OUT")]
+    pub out: Option<PathBuf>,
+    /// Most images in one request (default 10)
+    #[arg(long, value_name = "N", env = "KIRIM_XRAY_MAX_IMAGES_PER_REQUEST")]
+    pub max_images_per_request: Option<usize>,
+    /// Most image bytes in one request (default 20 MiB)
+    #[arg(long, value_name = "BYTES", env = "KIRIM_XRAY_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<u64>,
+    /// Allow plain http:// to hosts other than loopback
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Extra CA certificate (PEM) to trust, for a private gateway
+    #[arg(long, value_name = "FILE", env = "KIRIM_XRAY_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Log level for run.log and stderr (error, warn, info, debug, trace; default info)
+    #[arg(long, value_name = "LEVEL", env = "KIRIM_XRAY_LOG")]
+    pub log_level: Option<String>,
+    /// Print only the summary, no progress lines
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The manifest: CSV, XLSX, XLSM, XLS or ODS (not needed with --resume)
+    #[arg(value_name = "MANIFEST", required_unless_present = "resume")]
+    pub manifest: Option<PathBuf>,
+    /// Validate and print the plan (rows, photos, bytes, requests, time at the rate); send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue an interrupted run in its own folder, skipping rows its journal finished
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "dry_run")]
+    pub resume: Option<PathBuf>,
+    /// With --resume: accept a manifest that changed since the run started
+    #[arg(long, requires = "resume")]
+    pub force: bool,
+    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12
+    #[arg(long, value_name = "LIST")]
+    pub rows: Option<String>,
+    #[command(flatten)]
+    pub manifest_args: ManifestArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The manifest: CSV, XLSX, XLSM, XLS or ODS
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub manifest_args: ManifestArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// A run folder written by `run`, `retry` or `reconcile`
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// Only rows that ended with these statuses (default: every status but MATCH)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub status: Vec<String>,
+    #[command(flatten)]
+    pub manifest_args: ManifestArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The manifest: CSV, XLSX, XLSM, XLS or ODS
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12
+    #[arg(long, value_name = "LIST")]
+    pub rows: Option<String>,
+    #[command(flatten)]
+    pub manifest_args: ManifestArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run folder
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// CSV `username,password` of accepted users (default: demo / demo)
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+    /// CSV `nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor[,npwpPemberitahu]` of the CN documents
+    /// customs knows (default: every well-formed declaration is known)
+    #[arg(long, value_name = "FILE")]
+    pub documents: Option<PathBuf>,
+    /// Lifetime of an access token, in seconds
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub token_ttl: u64,
+    /// Lifetime of a refresh token, in seconds
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub refresh_ttl: u64,
+    /// Delay added to every API answer, in milliseconds
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// Share of upload requests answered 503 before anything is stored
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fail_rate: f64,
+    /// Share of upload requests that are stored, then answered 503
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub ambiguous_rate: f64,
+    /// Share of API requests answered 429 with Retry-After
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub throttle_rate: f64,
+    /// Answer 429 with Retry-After when more than N API requests arrive within one second
+    #[arg(long, value_name = "N")]
+    pub max_rps: Option<u32>,
+    /// Largest accepted request body, in bytes (413 above it)
+    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body_bytes: u64,
+    /// Keep records and photos in this folder, so that they survive a restart
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Seed of the fault generator, for reproducible faults
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}

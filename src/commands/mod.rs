@@ -1,0 +1,8 @@
+//! One module per subcommand: each turns its flags into settings, does the work and decides the
+//! exit code.
+
+pub mod reconcile;
+pub mod report;
+pub mod retry;
+pub mod run;
+pub mod validate;

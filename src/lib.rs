@@ -1,0 +1,36 @@
+//! kirim-xray: sends the X-ray photos of consignment notes to the customs API "Kirim Foto X-Ray",
+//! then proves, row by row, what customs holds. `main.rs` only parses flags and calls [`run`].
+
+pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod manifest;
+pub mod model;
+pub mod pipeline;
+pub mod report;
+pub mod sandbox;
+pub mod sync;
+pub mod validate;
+
+use cli::{Cli, Command};
+use exit::Exit;
+
+/// Run one command to its end and say how it ended.
+pub fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Validate(args) => commands::validate::validate(args),
+        Command::Retry(args) => commands::retry::retry(args),
+        Command::Reconcile(args) => commands::reconcile::reconcile(args),
+        Command::Report(args) => commands::report::report(args),
+        Command::Sandbox(args) => match sandbox::main(&args) {
+            Ok(()) => Exit::Ok,
+            Err(err) => {
+                eprintln!("kirim-xray sandbox: {err:#}");
+                Exit::Usage
+            }
+        },
+    }
+}
