@@ -1,0 +1,10 @@
+//! The integration tests: one binary, a small harness (`util.rs`), and a file per area. Every test
+//! runs the real `kirim-xray` binary in a fresh temporary folder, against a sandbox on an
+//! ephemeral loopback port.
+
+mod util;
+
+mod manifest;
+mod rerun;
+mod run;
+mod sandbox;
