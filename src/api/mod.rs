@@ -2,6 +2,9 @@
 //! (`pacer.rs`), and the three X-ray requests with typed answers (`client.rs`). The `Api` trait
 //! is what the per-row protocol talks to, so it can be tested with injected faults.
 
+mod client;
+pub use client::{ApiStats, ConnectError, HttpApi};
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
