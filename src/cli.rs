@@ -13,7 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "kirim-xray",
     version,
     about = "Send X-ray photos of consignment notes to the customs API Kirim Foto X-Ray, and prove what customs holds",
-    long_about = None
+    long_about = None,
+    // A wrapper script may set a flag that the operator sets again: the last one wins.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]
