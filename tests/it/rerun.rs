@@ -1,1 +1,293 @@
-//! Integration tests: rerun.
+//! Integration tests: runs that are killed, resumed, retried, overlapped and reconciled must still
+//! end with every photo on the server exactly once and every row accounted for.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::run::{
+    RowSpec, assert_each_photo_once, describe, latest, run_against, stored, write_manifest,
+};
+use crate::util::{Sandbox, TestDir, kirim_xray, read_csv};
+
+/// `kirim-xray run` as a child process we can signal.
+fn spawn_run(sandbox: &Sandbox, dir: &TestDir, args: &[&str]) -> Child {
+    kirim_xray()
+        .current_dir(dir.path())
+        .env("KIRIM_XRAY_USERNAME", "demo")
+        .env("KIRIM_XRAY_PASSWORD", "demo")
+        .arg("run")
+        .args(args)
+        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
+        .arg("--out")
+        .arg(dir.join("runs"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kirim-xray run")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Lines of journal.jsonl that parse (the last one may be torn by a SIGKILL).
+fn journal_rows(run_dir: &Path) -> usize {
+    std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count()
+}
+
+/// Wait until the run folder exists and its journal holds at least `rows` finished rows.
+fn wait_for_journal(dir: &TestDir, rows: usize, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(run_dir) = std::fs::canonicalize(dir.join("runs/latest"))
+            && journal_rows(&run_dir) >= rows
+        {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended ({status}) before its journal held {rows} rows");
+        }
+        assert!(Instant::now() < deadline, "no progress in the journal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_killed_five_times_and_resumed_ends_with_every_photo_once() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&["--latency-ms", "5"]);
+    let rows: Vec<RowSpec> = (1..=200).map(|i| RowSpec::valid(i, 1 + i % 2)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let manifest = manifest.to_str().expect("utf-8 path");
+
+    let mut child = spawn_run(
+        &sandbox,
+        &dir,
+        &[manifest, "--rate", "150", "--concurrency", "4"],
+    );
+    // Kill at different moments: after the journal has 5, 40, 80, 120 and 160 rows. Each resume
+    // picks up where the journal stopped, with rows in flight checked by get first.
+    for (kill, at) in [5, 40, 80, 120, 160].into_iter().enumerate() {
+        wait_for_journal(&dir, at, &mut child);
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        let run_dir = latest(&dir);
+        let run_dir = run_dir.to_str().expect("utf-8 path").to_string();
+        child = spawn_run(
+            &sandbox,
+            &dir,
+            &["--resume", &run_dir, "--concurrency", "4"],
+        );
+        eprintln!("kill {kill} after {at} rows, resumed");
+    }
+    let status = child.wait().expect("wait for the last resume");
+    assert_eq!(status.code(), Some(0));
+
+    let run_dirs: Vec<_> = std::fs::read_dir(dir.join("runs"))
+        .expect("runs")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir() && !e.path().is_symlink())
+        .collect();
+    assert_eq!(run_dirs.len(), 1, "resume works in the same run folder");
+
+    assert_each_photo_once(&sandbox.state(), &rows);
+    let results = read_csv(&latest(&dir).join("results.csv"));
+    assert_eq!(results.len(), 200, "results.csv covers every row");
+    assert!(results.iter().all(|r| r["status"] == "MATCH"));
+    let rows_seen: Vec<usize> = results
+        .iter()
+        .map(|r| r["row"].parse().expect("row"))
+        .collect();
+    assert_eq!(rows_seen, (2..=201).collect::<Vec<_>>(), "manifest order");
+}
+
+#[test]
+fn sigterm_finishes_rows_in_flight_marks_the_rest_skipped_and_exits_143() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
+    let rows: Vec<RowSpec> = (1..=150).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let manifest = manifest.to_str().expect("utf-8 path");
+
+    let mut child = spawn_run(
+        &sandbox,
+        &dir,
+        &[manifest, "--rate", "20", "--concurrency", "2"],
+    );
+    wait_for_journal(&dir, 5, &mut child);
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(143), "{}", describe(&out));
+
+    let run_dir = latest(&dir);
+    let results = read_csv(&run_dir.join("results.csv"));
+    assert_eq!(results.len(), 150, "a whole results.csv");
+    let matched = results.iter().filter(|r| r["status"] == "MATCH").count();
+    let skipped = results.iter().filter(|r| r["status"] == "SKIPPED").count();
+    assert!(matched >= 5, "{matched} MATCH");
+    assert!(skipped > 0, "{skipped} SKIPPED");
+    assert_eq!(matched + skipped, 150, "only MATCH and SKIPPED rows");
+    // What the server holds is exactly what results.csv claims.
+    let state = sandbox.state();
+    assert_eq!(stored(&state).len(), matched);
+    let done: Vec<RowSpec> = rows
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r["status"] == "MATCH")
+        .map(|(spec, _)| spec.clone())
+        .collect();
+    assert_each_photo_once(&state, &done);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary.json"),
+    )
+    .expect("summary.json is whole JSON");
+    assert_eq!(summary["exit_code"], 143);
+}
+
+#[test]
+fn a_second_run_on_the_same_out_folder_exits_4() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
+    let rows: Vec<RowSpec> = (1..=60).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let manifest = manifest.to_str().expect("utf-8 path");
+
+    let mut first = spawn_run(&sandbox, &dir, &[manifest, "--rate", "20"]);
+    wait_for_journal(&dir, 1, &mut first);
+    let second = run_against(&sandbox, &dir, Path::new(manifest), &[]);
+    assert_eq!(second.status.code(), Some(4), "{}", describe(&second));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+
+    signal(&first, "-INT");
+    let out = first.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+}
+
+#[test]
+fn retry_after_fixing_a_folder_sends_only_that_row() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&[]);
+    let rows: Vec<RowSpec> = (1..=4).map(|i| RowSpec::valid(i, 2)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    // Row 3's folder is missing at first.
+    std::fs::rename(dir.join(&rows[2].folder), dir.join("images/elsewhere")).expect("move");
+
+    let first = run_against(&sandbox, &dir, &manifest, &[]);
+    assert_eq!(first.status.code(), Some(1), "{}", describe(&first));
+    let first_dir = latest(&dir);
+    let before = sandbox.state();
+    assert_eq!(stored(&before).len(), 3);
+
+    std::fs::rename(dir.join("images/elsewhere"), dir.join(&rows[2].folder)).expect("fix");
+    let retry = kirim_xray()
+        .current_dir(dir.path())
+        .env("KIRIM_XRAY_USERNAME", "demo")
+        .env("KIRIM_XRAY_PASSWORD", "demo")
+        .arg("retry")
+        .arg(&first_dir)
+        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
+        .arg("--out")
+        .arg(dir.join("runs"))
+        .output()
+        .expect("retry");
+    assert_eq!(retry.status.code(), Some(0), "{}", describe(&retry));
+
+    let after = sandbox.state();
+    assert_each_photo_once(&after, &rows);
+    let kirim = |s: &serde_json::Value| s["requests"]["kirim-foto-xray"]["200"].as_u64();
+    assert_eq!(
+        kirim(&after),
+        kirim(&before).map(|n| n + 1),
+        "only row 3 was sent"
+    );
+    assert_eq!(
+        after["requests"]["get-foto-xray"]["200"].as_u64(),
+        before["requests"]["get-foto-xray"]["200"]
+            .as_u64()
+            .map(|n| n + 1),
+        "only row 3 was verified again"
+    );
+
+    let retry_dir = latest(&dir);
+    assert_ne!(retry_dir, first_dir, "retry writes a new run folder");
+    let results = read_csv(&retry_dir.join("results.csv"));
+    let got: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| (r["row"].as_str(), r["status"].as_str()))
+        .collect();
+    assert_eq!(got, [("4", "MATCH")]);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(retry_dir.join("summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    assert!(
+        summary["previous_run"].as_str().is_some_and(|p| p.contains(
+            first_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("?")
+        )),
+        "{summary:#}"
+    );
+}
+
+#[test]
+fn reconcile_compares_the_server_with_the_folders_and_sends_nothing() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&[]);
+    let rows: Vec<RowSpec> = (1..=3).map(|i| RowSpec::valid(i, 2)).collect();
+    let manifest = write_manifest(&dir, &rows[..2]);
+    let first = run_against(&sandbox, &dir, &manifest, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+
+    // Now the folders change behind customs' back: a photo added to row 1, and a row 3 that was
+    // never sent.
+    let manifest = write_manifest(&dir, &rows);
+    dir.write(
+        &format!("{}/zz-late.png", rows[0].folder),
+        crate::util::png(99),
+    );
+    let before = sandbox.state();
+
+    let out = kirim_xray()
+        .current_dir(dir.path())
+        .env("KIRIM_XRAY_USERNAME", "demo")
+        .env("KIRIM_XRAY_PASSWORD", "demo")
+        .arg("reconcile")
+        .arg(&manifest)
+        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
+        .arg("--out")
+        .arg(dir.join("runs"))
+        .output()
+        .expect("reconcile");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+
+    let after = sandbox.state();
+    assert_eq!(stored(&after), stored(&before), "reconcile uploads nothing");
+    assert_eq!(
+        after["requests"]["kirim-foto-xray"],
+        before["requests"]["kirim-foto-xray"]
+    );
+    assert_eq!(
+        after["requests"]["add-foto-xray"],
+        before["requests"]["add-foto-xray"]
+    );
+
+    let results = read_csv(&latest(&dir).join("results.csv"));
+    let statuses: Vec<&str> = results.iter().map(|r| r["status"].as_str()).collect();
+    assert_eq!(statuses, ["MISMATCH", "MATCH", "NOT_FOUND"]);
+    assert_eq!(results[0]["missing_on_server"], "zz-late.png");
+    assert!(results.iter().all(|r| r["action"] == "get"));
+    assert!(results.iter().all(|r| r["uploaded"] == "0"));
+}
