@@ -491,4 +491,117 @@ mod tests {
             "warning: m.csv row 7: is not 6 digits"
         );
     }
+
+    /// The wiring after validation, without a reachable API: lock, run folder, latest link,
+    /// outputs naming why nothing was sent, the lock released at the end.
+    #[test]
+    fn a_run_that_cannot_connect_still_writes_its_folder() {
+        use crate::api::{Credentials, Secret};
+        use crate::config::Layer;
+        use crate::model::{DocMeta, LocalImage, RowFields, Shipment};
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("runs");
+        let flags = Layer {
+            out: Some(out.clone()),
+            // Nothing listens on port 9 of loopback: the login cannot succeed.
+            api_url: Some("http://127.0.0.1:9/openapi/cnpibk".into()),
+            auth_url: Some("http://127.0.0.1:9".into()),
+            retries: Some(0),
+            ..Layer::default()
+        };
+        let creds = Credentials::Login {
+            username: "demo".into(),
+            password: Secret::new("pw"),
+        };
+        let settings =
+            Settings::from_layers(flags, Layer::default(), Layer::default(), Some(creds)).unwrap();
+        let meta = DocMeta {
+            nomor_aju: "AJU1".into(),
+            nomor_bl_awb: "BL1".into(),
+            tanggal_bl_awb: "2025-01-02".into(),
+            kode_kantor: "040300".into(),
+        };
+        let image = LocalImage {
+            name: "a.png".into(),
+            path: dir.path().join("a.png"),
+            bytes: 3,
+            sha256: "00".into(),
+            content_type: "image/png",
+        };
+        let valid = CheckedRow {
+            row: 2,
+            fields: RowFields {
+                nomor_aju: "AJU1".into(),
+                ..RowFields::default()
+            },
+            problems: vec![],
+            shipment: Some(Shipment {
+                row: 2,
+                meta,
+                folder: "f".into(),
+                images: vec![image],
+            }),
+        };
+        let invalid = CheckedRow {
+            row: 3,
+            fields: RowFields::default(),
+            problems: vec![Problem {
+                row: 3,
+                column: Some("folder"),
+                value: "x".into(),
+                message: "does not exist".into(),
+                severity: Severity::Error,
+            }],
+            shipment: None,
+        };
+        let prepared = Prepared {
+            manifest: ManifestInfo {
+                path: "m.csv".into(),
+                sha256: "ff".into(),
+                rows: 2,
+            },
+            rows: vec![valid, invalid],
+        };
+        let exit = send(
+            &settings,
+            &crate::logging::LogHandle::default(),
+            prepared,
+            None,
+        );
+        assert!(matches!(exit, Exit::Usage | Exit::Unreachable), "{exit:?}");
+
+        let run_dir = std::fs::canonicalize(out.join(runfolder::LATEST)).unwrap();
+        let results = std::fs::read_to_string(run_dir.join(report::RESULTS_FILE)).unwrap();
+        let lines: Vec<&str> = results.lines().collect();
+        assert_eq!(lines.len(), 3, "{results}");
+        assert!(
+            lines[1].starts_with("2,AJU1,") && lines[1].contains(",SKIPPED,"),
+            "{results}"
+        );
+        assert!(
+            lines[2].starts_with("3,") && lines[2].contains(",INVALID,"),
+            "{results}"
+        );
+        let summary = report::read_summary(&run_dir).unwrap();
+        assert_eq!(summary.run.exit_code, Some(exit.code()));
+        assert!(summary.run.note.is_some());
+        assert!(
+            !std::fs::read_to_string(run_dir.join(report::SUMMARY_JSON))
+                .unwrap()
+                .contains("\"pw\"")
+        );
+        for name in [
+            report::IMAGES_FILE,
+            report::SUMMARY_TXT,
+            report::REPORT_HTML,
+            report::JOURNAL_FILE,
+        ] {
+            assert!(run_dir.join(name).is_file(), "{name}");
+        }
+        assert!(
+            runfolder::lock_out(&out, Utc::now()).is_ok(),
+            "lock released"
+        );
+    }
 }
