@@ -1,2 +1,697 @@
 //! Settings: flags > `KIRIM_XRAY_*` environment > `kirim-xray.toml` > defaults. Secrets come only
 //! from the environment and never reach any output.
+//!
+//! Every source is first turned into a [`Layer`] (all fields optional), then the layers are
+//! stacked and checked once in [`Settings::from_layers`]. clap already folds the environment into
+//! the flags, so in the real process the env layer only adds what clap does not cover; keeping it a
+//! layer of its own lets the tests inject an environment instead of mutating the process's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ApiSettings, Credentials, Secret};
+use crate::cli::{ApiArgs, ManifestArgs};
+use crate::sync::SyncSettings;
+
+pub const DEFAULT_API_URL: &str = "https://apisdev-gw.beacukai.go.id/openapi/cnpibk";
+pub const DEFAULT_AUTH_URL: &str = "https://apisdev-gw.beacukai.go.id";
+pub const DEFAULT_CONFIG_FILE: &str = "kirim-xray.toml";
+const MIB: u64 = 1024 * 1024;
+
+/// A setting that cannot be used. The message names the flag, variable or file and key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(message.into()))
+}
+
+/// Whether the command will talk to the API (and so needs credentials).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Credentials,
+    Offline,
+}
+
+/// Everything a command needs, merged and checked. No clap here.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub api_url: String,
+    pub auth_url: String,
+    pub rate: f64,
+    pub burst: u32,
+    pub concurrency: usize,
+    pub retries: u32,
+    pub timeout: Duration,
+    pub out: PathBuf,
+    pub images_root: Option<PathBuf>,
+    pub sheet: Option<String>,
+    pub max_images_per_request: usize,
+    pub max_request_bytes: u64,
+    pub max_image_bytes: u64,
+    pub allow_http: bool,
+    pub ca_cert: Option<PathBuf>,
+    pub log_level: String,
+    pub quiet: bool,
+    /// The settings file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// Only for commands that send (`Need::Credentials`).
+    pub credentials: Option<Credentials>,
+}
+
+/// One source of settings; `None` = this source does not say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Layer {
+    pub api_url: Option<String>,
+    pub auth_url: Option<String>,
+    pub rate: Option<f64>,
+    pub burst: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub retries: Option<u32>,
+    pub timeout: Option<f64>,
+    pub out: Option<PathBuf>,
+    pub images_root: Option<PathBuf>,
+    pub sheet: Option<String>,
+    pub max_images_per_request: Option<usize>,
+    pub max_request_bytes: Option<u64>,
+    pub max_image_bytes: Option<u64>,
+    pub allow_http: Option<bool>,
+    pub ca_cert: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub quiet: Option<bool>,
+}
+
+impl Layer {
+    /// Values from flags (which clap has already completed from the environment).
+    pub fn from_args(api: &ApiArgs, manifest: &ManifestArgs) -> Layer {
+        Layer {
+            api_url: api.api_url.clone(),
+            auth_url: api.auth_url.clone(),
+            rate: api.rate,
+            burst: api.burst,
+            concurrency: api.concurrency,
+            retries: api.retries,
+            timeout: api.timeout,
+            out: api.out.clone(),
+            images_root: manifest.images_root.clone(),
+            sheet: manifest.sheet.clone(),
+            max_images_per_request: api.max_images_per_request,
+            max_request_bytes: api.max_request_bytes,
+            max_image_bytes: manifest.max_image_bytes,
+            // A switch that is off on the command line says nothing: the file may turn it on.
+            allow_http: api.allow_http.then_some(true),
+            ca_cert: api.ca_cert.clone(),
+            log_level: api.log_level.clone(),
+            quiet: api.quiet.then_some(true),
+        }
+    }
+
+    /// Values from `KIRIM_XRAY_*` variables, read through `lookup`.
+    pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        fn num<T: std::str::FromStr>(
+            name: &str,
+            value: Option<String>,
+        ) -> Result<Option<T>, ConfigError> {
+            match value {
+                None => Ok(None),
+                Some(v) => match v.trim().parse() {
+                    Ok(n) => Ok(Some(n)),
+                    Err(_) => err(format!("{name}: \"{v}\" is not a valid number")),
+                },
+            }
+        }
+        let flag = |name: &str| -> Result<Option<bool>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => Ok(Some(true)),
+                    "0" | "false" | "no" | "off" => Ok(Some(false)),
+                    _ => err(format!("{name}: \"{v}\" is not true or false")),
+                },
+            }
+        };
+        Ok(Layer {
+            api_url: get("KIRIM_XRAY_API_URL"),
+            auth_url: get("KIRIM_XRAY_AUTH_URL"),
+            rate: num("KIRIM_XRAY_RATE", get("KIRIM_XRAY_RATE"))?,
+            burst: num("KIRIM_XRAY_BURST", get("KIRIM_XRAY_BURST"))?,
+            concurrency: num("KIRIM_XRAY_CONCURRENCY", get("KIRIM_XRAY_CONCURRENCY"))?,
+            retries: num("KIRIM_XRAY_RETRIES", get("KIRIM_XRAY_RETRIES"))?,
+            timeout: num("KIRIM_XRAY_TIMEOUT", get("KIRIM_XRAY_TIMEOUT"))?,
+            out: get("KIRIM_XRAY_OUT").map(PathBuf::from),
+            images_root: get("KIRIM_XRAY_IMAGES_ROOT").map(PathBuf::from),
+            sheet: None,
+            max_images_per_request: num(
+                "KIRIM_XRAY_MAX_IMAGES_PER_REQUEST",
+                get("KIRIM_XRAY_MAX_IMAGES_PER_REQUEST"),
+            )?,
+            max_request_bytes: num(
+                "KIRIM_XRAY_MAX_REQUEST_BYTES",
+                get("KIRIM_XRAY_MAX_REQUEST_BYTES"),
+            )?,
+            max_image_bytes: num(
+                "KIRIM_XRAY_MAX_IMAGE_BYTES",
+                get("KIRIM_XRAY_MAX_IMAGE_BYTES"),
+            )?,
+            allow_http: flag("KIRIM_XRAY_ALLOW_HTTP")?,
+            ca_cert: get("KIRIM_XRAY_CA_CERT").map(PathBuf::from),
+            log_level: get("KIRIM_XRAY_LOG"),
+            quiet: flag("KIRIM_XRAY_QUIET")?,
+        })
+    }
+
+    /// Values from a settings file's text. Keys are the flag names, with `_` or `-`. Relative
+    /// paths are taken from the file's folder, so that a nightly job does not depend on its
+    /// working directory.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Layer, ConfigError> {
+        let shown = file.display();
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => return err(format!("{shown}: not valid TOML: {}", e.message())),
+        };
+        let base = file.parent().unwrap_or(Path::new(""));
+        let mut layer = Layer::default();
+        for (raw_key, value) in &table {
+            let key = raw_key.replace('-', "_").to_ascii_lowercase();
+            if is_secret_key(&key) {
+                return err(format!(
+                    "{shown}: key `{raw_key}` is refused: credentials come only from the environment \
+                     (KIRIM_XRAY_TOKEN, or KIRIM_XRAY_USERNAME and KIRIM_XRAY_PASSWORD)"
+                ));
+            }
+            let bad = |what: &str| {
+                ConfigError(format!(
+                    "{shown}: key `{raw_key}` must be {what}, not {value}"
+                ))
+            };
+            let string = || {
+                value
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("a string"))
+            };
+            let path = || string().map(|s| base.join(s));
+            let int = || {
+                value
+                    .as_integer()
+                    .filter(|n| *n >= 0)
+                    .map(|n| n as u64)
+                    .ok_or_else(|| bad("a whole number"))
+            };
+            let float = || {
+                value
+                    .as_float()
+                    .or_else(|| value.as_integer().map(|n| n as f64))
+                    .ok_or_else(|| bad("a number"))
+            };
+            let boolean = || value.as_bool().ok_or_else(|| bad("true or false"));
+            match key.as_str() {
+                "api_url" => layer.api_url = Some(string()?),
+                "auth_url" => layer.auth_url = Some(string()?),
+                "rate" => layer.rate = Some(float()?),
+                "burst" => layer.burst = Some(u32::try_from(int()?).map_err(|_| bad("smaller"))?),
+                "concurrency" => layer.concurrency = Some(int()? as usize),
+                "retries" => {
+                    layer.retries = Some(u32::try_from(int()?).map_err(|_| bad("smaller"))?)
+                }
+                "timeout" => layer.timeout = Some(float()?),
+                "out" => layer.out = Some(path()?),
+                "images_root" => layer.images_root = Some(path()?),
+                "sheet" => layer.sheet = Some(string()?),
+                "max_images_per_request" => layer.max_images_per_request = Some(int()? as usize),
+                "max_request_bytes" => layer.max_request_bytes = Some(int()?),
+                "max_image_bytes" => layer.max_image_bytes = Some(int()?),
+                "allow_http" => layer.allow_http = Some(boolean()?),
+                "ca_cert" => layer.ca_cert = Some(path()?),
+                "log_level" | "log" => layer.log_level = Some(string()?),
+                "quiet" => layer.quiet = Some(boolean()?),
+                _ => return err(format!("{shown}: unknown key `{raw_key}`")),
+            }
+        }
+        Ok(layer)
+    }
+
+    /// Fill what `self` does not say from `lower`.
+    pub fn or(self, lower: Layer) -> Layer {
+        Layer {
+            api_url: self.api_url.or(lower.api_url),
+            auth_url: self.auth_url.or(lower.auth_url),
+            rate: self.rate.or(lower.rate),
+            burst: self.burst.or(lower.burst),
+            concurrency: self.concurrency.or(lower.concurrency),
+            retries: self.retries.or(lower.retries),
+            timeout: self.timeout.or(lower.timeout),
+            out: self.out.or(lower.out),
+            images_root: self.images_root.or(lower.images_root),
+            sheet: self.sheet.or(lower.sheet),
+            max_images_per_request: self.max_images_per_request.or(lower.max_images_per_request),
+            max_request_bytes: self.max_request_bytes.or(lower.max_request_bytes),
+            max_image_bytes: self.max_image_bytes.or(lower.max_image_bytes),
+            allow_http: self.allow_http.or(lower.allow_http),
+            ca_cert: self.ca_cert.or(lower.ca_cert),
+            log_level: self.log_level.or(lower.log_level),
+            quiet: self.quiet.or(lower.quiet),
+        }
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    key.contains("password") || key.contains("token") || key.contains("secret") || key == "username"
+}
+
+/// Credentials from `KIRIM_XRAY_TOKEN`, else `KIRIM_XRAY_USERNAME` + `KIRIM_XRAY_PASSWORD`.
+pub fn credentials_from_env(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credentials, ConfigError> {
+    let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    if let Some(token) = get("KIRIM_XRAY_TOKEN") {
+        return Ok(Credentials::Token(Secret::new(token.trim())));
+    }
+    match (get("KIRIM_XRAY_USERNAME"), get("KIRIM_XRAY_PASSWORD")) {
+        (Some(username), Some(password)) => Ok(Credentials::Login {
+            username,
+            password: Secret::new(password),
+        }),
+        (Some(_), None) => err("KIRIM_XRAY_USERNAME is set but KIRIM_XRAY_PASSWORD is not"),
+        (None, Some(_)) => err("KIRIM_XRAY_PASSWORD is set but KIRIM_XRAY_USERNAME is not"),
+        (None, None) => err(
+            "no credentials: set KIRIM_XRAY_TOKEN, or KIRIM_XRAY_USERNAME and KIRIM_XRAY_PASSWORD \
+             (credentials are read only from the environment)",
+        ),
+    }
+}
+
+impl Settings {
+    /// Settings of a command from its flags, the process environment and the settings file.
+    pub fn load(
+        api: &ApiArgs,
+        manifest: &ManifestArgs,
+        need: Need,
+    ) -> Result<Settings, ConfigError> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let flags = Layer::from_args(api, manifest);
+        let env = Layer::from_env(&lookup)?;
+        let (file_layer, config_file) = match &api.config {
+            Some(path) => (read_config(path)?, Some(path.clone())),
+            None => {
+                let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if default.is_file() {
+                    (read_config(&default)?, Some(default))
+                } else {
+                    (Layer::default(), None)
+                }
+            }
+        };
+        let credentials = match need {
+            Need::Credentials => Some(credentials_from_env(&lookup)?),
+            Need::Offline => None,
+        };
+        let mut settings = Settings::from_layers(flags, env, file_layer, credentials)?;
+        settings.config_file = config_file;
+        Ok(settings)
+    }
+
+    /// Stack the layers (first wins), apply the defaults and check every value.
+    pub fn from_layers(
+        flags: Layer,
+        env: Layer,
+        file: Layer,
+        credentials: Option<Credentials>,
+    ) -> Result<Settings, ConfigError> {
+        let l = flags.or(env).or(file);
+        let s = Settings {
+            api_url: check_url("api_url", l.api_url.as_deref().unwrap_or(DEFAULT_API_URL))?,
+            auth_url: check_url(
+                "auth_url",
+                l.auth_url.as_deref().unwrap_or(DEFAULT_AUTH_URL),
+            )?,
+            rate: l.rate.unwrap_or(5.0),
+            burst: l.burst.unwrap_or(1),
+            concurrency: l.concurrency.unwrap_or(4),
+            retries: l.retries.unwrap_or(5),
+            timeout: check_timeout(l.timeout.unwrap_or(60.0))?,
+            out: l.out.unwrap_or_else(|| PathBuf::from("runs")),
+            images_root: l.images_root,
+            sheet: l.sheet,
+            max_images_per_request: l.max_images_per_request.unwrap_or(10),
+            max_request_bytes: l.max_request_bytes.unwrap_or(20 * MIB),
+            max_image_bytes: l.max_image_bytes.unwrap_or(10 * MIB),
+            allow_http: l.allow_http.unwrap_or(false),
+            ca_cert: l.ca_cert,
+            log_level: l
+                .log_level
+                .unwrap_or_else(|| "info".into())
+                .trim()
+                .to_ascii_lowercase(),
+            quiet: l.quiet.unwrap_or(false),
+            config_file: None,
+            credentials,
+        };
+        s.check()?;
+        Ok(s)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return err(format!(
+                "rate must be more than 0 requests per second, not {}",
+                self.rate
+            ));
+        }
+        if self.burst < 1 {
+            return err("burst must be at least 1");
+        }
+        if self.concurrency < 1 {
+            return err("concurrency must be at least 1");
+        }
+        if self.concurrency > 256 {
+            return err(format!(
+                "concurrency {} is more than 256 workers",
+                self.concurrency
+            ));
+        }
+        if self.max_images_per_request < 1 {
+            return err("max_images_per_request must be at least 1");
+        }
+        if self.max_request_bytes < 1 || self.max_image_bytes < 1 {
+            return err("max_request_bytes and max_image_bytes must be at least 1");
+        }
+        if self.max_image_bytes > self.max_request_bytes {
+            return err(format!(
+                "max_image_bytes ({}) is more than max_request_bytes ({}): an image that size could never be sent",
+                self.max_image_bytes, self.max_request_bytes
+            ));
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
+            return err(format!(
+                "log level \"{}\" is not one of error, warn, info, debug, trace",
+                self.log_level
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the HTTP client needs. Fails when the settings were loaded without credentials.
+    pub fn to_api_settings(&self) -> Result<ApiSettings, ConfigError> {
+        let Some(credentials) = self.credentials.clone() else {
+            return err("no credentials were loaded for a command that sends");
+        };
+        Ok(ApiSettings {
+            api_url: self.api_url.clone(),
+            auth_url: self.auth_url.clone(),
+            rate: self.rate,
+            burst: self.burst,
+            timeout: self.timeout,
+            allow_http: self.allow_http,
+            ca_cert: self.ca_cert.clone(),
+            credentials,
+        })
+    }
+
+    /// What the per-row protocol needs.
+    pub fn sync_settings(&self) -> SyncSettings {
+        SyncSettings {
+            max_images_per_request: self.max_images_per_request,
+            max_request_bytes: self.max_request_bytes,
+            retries: self.retries,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+        }
+    }
+
+    /// The settings as summary.json shows them: no secrets.
+    pub fn public_view(&self) -> PublicSettings {
+        PublicSettings {
+            api_url: self.api_url.clone(),
+            auth_url: self.auth_url.clone(),
+            rate: self.rate,
+            burst: self.burst,
+            concurrency: self.concurrency,
+            retries: self.retries,
+            timeout_seconds: self.timeout.as_secs_f64(),
+            out: self.out.clone(),
+            images_root: self.images_root.clone(),
+            sheet: self.sheet.clone(),
+            max_images_per_request: self.max_images_per_request,
+            max_request_bytes: self.max_request_bytes,
+            max_image_bytes: self.max_image_bytes,
+            allow_http: self.allow_http,
+            ca_cert: self.ca_cert.clone(),
+            log_level: self.log_level.clone(),
+            config_file: self.config_file.clone(),
+            credentials: self.credentials.as_ref().map(|c| match c {
+                Credentials::Token(_) => "KIRIM_XRAY_TOKEN".to_string(),
+                Credentials::Login { username, .. } => {
+                    format!("KIRIM_XRAY_USERNAME/KIRIM_XRAY_PASSWORD (user {username})")
+                }
+            }),
+        }
+    }
+}
+
+/// Settings as recorded in summary.json: where the credentials came from, never what they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicSettings {
+    pub api_url: String,
+    pub auth_url: String,
+    pub rate: f64,
+    pub burst: u32,
+    pub concurrency: usize,
+    pub retries: u32,
+    pub timeout_seconds: f64,
+    pub out: PathBuf,
+    pub images_root: Option<PathBuf>,
+    pub sheet: Option<String>,
+    pub max_images_per_request: usize,
+    pub max_request_bytes: u64,
+    pub max_image_bytes: u64,
+    pub allow_http: bool,
+    pub ca_cert: Option<PathBuf>,
+    pub log_level: String,
+    pub config_file: Option<PathBuf>,
+    pub credentials: Option<String>,
+}
+
+fn read_config(path: &Path) -> Result<Layer, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Layer::from_toml(&text, path),
+        Err(e) => err(format!("cannot read settings file {}: {e}", path.display())),
+    }
+}
+
+fn check_url(name: &str, url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+            Ok(trimmed.to_string())
+        }
+        Ok(_) => err(format!(
+            "{name} \"{url}\" must be an http:// or https:// URL"
+        )),
+        Err(e) => err(format!("{name} \"{url}\" is not a URL: {e}")),
+    }
+}
+
+fn check_timeout(seconds: f64) -> Result<Duration, ConfigError> {
+    if seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        err(format!(
+            "timeout must be between 0 and 86400 seconds, not {seconds}"
+        ))
+    }
+}
+
+/// Environment map for tests and for callers that already hold the variables.
+pub fn lookup_in(map: &BTreeMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| map.get(name).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(text: &str) -> Layer {
+        Layer::from_toml(text, Path::new("conf/kirim-xray.toml")).unwrap()
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file_beats_default() {
+        let flags = Layer {
+            rate: Some(9.0),
+            ..Layer::default()
+        };
+        let vars = env(&[("KIRIM_XRAY_RATE", "7"), ("KIRIM_XRAY_BURST", "3")]);
+        let env_layer = Layer::from_env(&lookup_in(&vars)).unwrap();
+        let file_layer = file("rate = 6\nburst = 2\nconcurrency = 8\n");
+        let s = Settings::from_layers(flags, env_layer, file_layer, None).unwrap();
+        assert_eq!(s.rate, 9.0, "flag wins");
+        assert_eq!(s.burst, 3, "env beats file");
+        assert_eq!(s.concurrency, 8, "file beats default");
+        assert_eq!(s.retries, 5, "default");
+        assert_eq!(s.max_request_bytes, 20 * MIB);
+        assert_eq!(s.api_url, DEFAULT_API_URL);
+    }
+
+    #[test]
+    fn file_keys_take_dash_or_underscore_and_paths_are_relative_to_the_file() {
+        let l = file(
+            "api-url = \"http://127.0.0.1:9/x/\"\nmax_images_per_request = 3\nout = \"runs\"\nallow-http = true\n",
+        );
+        assert_eq!(l.max_images_per_request, Some(3));
+        assert_eq!(l.out, Some(PathBuf::from("conf/runs")));
+        let s = Settings::from_layers(Layer::default(), Layer::default(), l, None).unwrap();
+        assert_eq!(s.api_url, "http://127.0.0.1:9/x", "trailing slash dropped");
+        assert!(s.allow_http);
+    }
+
+    #[test]
+    fn unknown_and_secret_keys_are_refused_with_the_file_named() {
+        let e = Layer::from_toml("rat = 5\n", Path::new("my.toml")).unwrap_err();
+        assert_eq!(e.0, "my.toml: unknown key `rat`");
+        for key in ["password", "token", "access-token", "username"] {
+            let e =
+                Layer::from_toml(&format!("{key} = \"x\"\n"), Path::new("my.toml")).unwrap_err();
+            assert!(
+                e.0.starts_with(&format!("my.toml: key `{key}` is refused")),
+                "{e}"
+            );
+            assert!(!e.0.contains("\"x\""), "the value is never echoed: {e}");
+        }
+        let e = Layer::from_toml("rate = \"fast\"\n", Path::new("my.toml")).unwrap_err();
+        assert!(e.0.contains("`rate` must be a number"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_clearly() {
+        let cases = [
+            (
+                Layer {
+                    rate: Some(0.0),
+                    ..Layer::default()
+                },
+                "rate must be more than 0",
+            ),
+            (
+                Layer {
+                    concurrency: Some(0),
+                    ..Layer::default()
+                },
+                "concurrency must be at least 1",
+            ),
+            (
+                Layer {
+                    burst: Some(0),
+                    ..Layer::default()
+                },
+                "burst must be at least 1",
+            ),
+            (
+                Layer {
+                    timeout: Some(-1.0),
+                    ..Layer::default()
+                },
+                "timeout must be between",
+            ),
+            (
+                Layer {
+                    max_images_per_request: Some(0),
+                    ..Layer::default()
+                },
+                "max_images_per_request",
+            ),
+            (
+                Layer {
+                    max_image_bytes: Some(30 * MIB),
+                    ..Layer::default()
+                },
+                "could never be sent",
+            ),
+            (
+                Layer {
+                    log_level: Some("loud".into()),
+                    ..Layer::default()
+                },
+                "log level \"loud\"",
+            ),
+            (
+                Layer {
+                    api_url: Some("ftp://x".into()),
+                    ..Layer::default()
+                },
+                "api_url \"ftp://x\"",
+            ),
+        ];
+        for (layer, expected) in cases {
+            let e =
+                Settings::from_layers(layer, Layer::default(), Layer::default(), None).unwrap_err();
+            assert!(e.0.contains(expected), "{e} should contain {expected}");
+        }
+        let vars = env(&[("KIRIM_XRAY_RATE", "abc")]);
+        let e = Layer::from_env(&lookup_in(&vars)).unwrap_err();
+        assert_eq!(e.0, "KIRIM_XRAY_RATE: \"abc\" is not a valid number");
+    }
+
+    #[test]
+    fn credentials_come_from_token_or_login_and_name_the_variables_when_missing() {
+        let vars = env(&[("KIRIM_XRAY_TOKEN", "t0k"), ("KIRIM_XRAY_USERNAME", "u")]);
+        assert!(
+            matches!(credentials_from_env(&lookup_in(&vars)), Ok(Credentials::Token(t)) if t.expose() == "t0k")
+        );
+        let vars = env(&[
+            ("KIRIM_XRAY_USERNAME", "demo"),
+            ("KIRIM_XRAY_PASSWORD", "pw"),
+        ]);
+        assert!(
+            matches!(credentials_from_env(&lookup_in(&vars)), Ok(Credentials::Login { username, .. }) if username == "demo")
+        );
+        let e = credentials_from_env(&lookup_in(&env(&[]))).unwrap_err();
+        assert!(
+            e.0.contains("KIRIM_XRAY_TOKEN") && e.0.contains("KIRIM_XRAY_PASSWORD"),
+            "{e}"
+        );
+        let e =
+            credentials_from_env(&lookup_in(&env(&[("KIRIM_XRAY_USERNAME", "demo")]))).unwrap_err();
+        assert!(e.0.contains("KIRIM_XRAY_PASSWORD is not"), "{e}");
+    }
+
+    #[test]
+    fn public_view_and_api_settings_carry_no_secret_text() {
+        let creds = Credentials::Login {
+            username: "demo".into(),
+            password: Secret::new("hunter2"),
+        };
+        let s = Settings::from_layers(
+            Layer::default(),
+            Layer::default(),
+            Layer::default(),
+            Some(creds),
+        )
+        .unwrap();
+        let json = serde_json::to_string(&s.public_view()).unwrap();
+        assert!(!json.contains("hunter2"));
+        assert!(json.contains("user demo"));
+        assert!(!format!("{:?}", s.to_api_settings().unwrap()).contains("hunter2"));
+        let sync = s.sync_settings();
+        assert_eq!(
+            (sync.backoff_base, sync.backoff_cap),
+            (Duration::from_millis(500), Duration::from_secs(30))
+        );
+        let offline =
+            Settings::from_layers(Layer::default(), Layer::default(), Layer::default(), None)
+                .unwrap();
+        assert!(offline.to_api_settings().is_err());
+    }
+}

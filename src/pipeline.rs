@@ -1,3 +1,451 @@
 //! Workers, cancellation and progress: runs the per-row protocol over every valid row on
 //! `concurrency` threads. The rate limit itself lives in the API client (`api::pacer`), so every
 //! request of every worker goes through the same limiter.
+//!
+//! Workers take rows from one shared counter in manifest order (rather than rayon's splitting of
+//! the slice), so that when a run is interrupted the rows left SKIPPED are the tail of the
+//! manifest, not holes scattered through it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+use crate::api::Api;
+use crate::exit::Exit;
+use crate::model::{ImageResult, RowResult, RowStatus, SentIn, Shipment};
+use crate::sync::{SyncSettings, sync_row};
+use crate::validate::{CheckedRow, Problem};
+
+/// Set by the first SIGINT/SIGTERM: start no new row. Remembers which signal it was.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicI32>);
+
+pub const SIGINT: i32 = 2;
+pub const SIGTERM: i32 = 15;
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Ask the run to stop, as if `signal` had arrived.
+    pub fn request(&self, signal: i32) {
+        let _ = self
+            .0
+            .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != 0
+    }
+
+    /// The exit code the interruption calls for: 143 for SIGTERM, 130 for anything else.
+    pub fn exit(&self) -> Option<Exit> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => None,
+            SIGTERM => Some(Exit::Terminated),
+            _ => Some(Exit::Interrupted),
+        }
+    }
+
+    /// Listen for SIGINT and SIGTERM on a small thread. The first sets this flag; the second ends
+    /// the process at once (every journal line is written whole by one write, so the journal
+    /// stays readable).
+    #[cfg(unix)]
+    pub fn install_signal_handlers(&self) -> std::io::Result<()> {
+        use signal_hook::consts::{SIGINT as INT, SIGTERM as TERM};
+        let mut signals = signal_hook::iterator::Signals::new([INT, TERM])?;
+        let cancel = self.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    if cancel.is_set() {
+                        eprintln!("kirim-xray: second signal, stopping now");
+                        let code = if signal == TERM { 143 } else { 130 };
+                        std::process::exit(code);
+                    }
+                    cancel.request(signal);
+                    tracing::warn!(
+                        "signal {signal}: starting no new row; rows in flight finish, the rest are SKIPPED (signal again to stop at once)"
+                    );
+                }
+            })?;
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    pub fn install_signal_handlers(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl RowResult {
+    /// An invalid row: nothing sent; the message lists its problems.
+    pub fn invalid(row: &CheckedRow) -> RowResult {
+        let message = row
+            .problems
+            .iter()
+            .map(describe_problem)
+            .collect::<Vec<_>>()
+            .join("; ");
+        RowResult {
+            status: RowStatus::Invalid,
+            message,
+            ..RowResult::untouched(row)
+        }
+    }
+
+    /// A row the run did not start because it was interrupted.
+    pub fn skipped(row: &CheckedRow) -> RowResult {
+        RowResult {
+            status: RowStatus::Skipped,
+            message: "run interrupted before this row started".into(),
+            ..RowResult::untouched(row)
+        }
+    }
+
+    fn untouched(row: &CheckedRow) -> RowResult {
+        let images: Vec<ImageResult> = row
+            .shipment
+            .iter()
+            .flat_map(|s| &s.images)
+            .map(|img| ImageResult {
+                file: img.name.clone(),
+                bytes: img.bytes,
+                sha256: img.sha256.clone(),
+                content_type: img.content_type.to_string(),
+                sent_in: SentIn::None,
+                sent_at: None,
+                on_server: None,
+                server_waktu_rekam: None,
+            })
+            .collect();
+        RowResult {
+            row: row.row,
+            fields: row.fields.clone(),
+            status: RowStatus::Skipped,
+            action: "-".into(),
+            local_count: images.len(),
+            uploaded: 0,
+            server_count: None,
+            missing_on_server: Vec::new(),
+            extra_on_server: Vec::new(),
+            npwp_pemberitahu: None,
+            attempts: 0,
+            requests: 0,
+            message: String::new(),
+            started_at: None,
+            finished_at: None,
+            images,
+        }
+    }
+}
+
+/// `column nomorAju: "x y": has a space` — one problem as a row's message shows it.
+pub fn describe_problem(p: &Problem) -> String {
+    let mut out = String::new();
+    if let Some(column) = p.column {
+        out.push_str("column ");
+        out.push_str(column);
+        out.push_str(": ");
+    }
+    if !p.value.is_empty() {
+        out.push_str(&format!("\"{}\": ", p.value));
+    }
+    if p.severity == crate::validate::Severity::Warning {
+        out.push_str("warning: ");
+    }
+    out.push_str(&p.message);
+    out
+}
+
+/// Run the per-row protocol over `rows` with the real `sync_row`.
+pub fn execute(
+    rows: &[CheckedRow],
+    api: &dyn Api,
+    sync: &SyncSettings,
+    concurrency: usize,
+    cancel: &Cancel,
+    on_row_done: impl Fn(&RowResult) + Sync,
+) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
+    execute_with(
+        rows,
+        concurrency,
+        cancel,
+        |shipment| sync_row(api, shipment, sync, false),
+        on_row_done,
+    )
+}
+
+/// The worker pool, with the row function injected (tests, resume, reconcile). Invalid rows become
+/// INVALID without a request; once `cancel` is set, rows not yet started become SKIPPED (invalid
+/// rows stay INVALID: that does not depend on the run). Results come back in manifest order, and
+/// every finished row goes through `on_row_done` (journal, progress) as it finishes.
+pub fn execute_with(
+    rows: &[CheckedRow],
+    concurrency: usize,
+    cancel: &Cancel,
+    row_fn: impl Fn(&Shipment) -> RowResult + Sync,
+    on_row_done: impl Fn(&RowResult) + Sync,
+) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(concurrency.max(1))
+        .thread_name(|i| format!("worker-{i}"))
+        .build()?;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<RowResult>>> = rows.iter().map(|_| Mutex::new(None)).collect();
+    let total = rows.len();
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            let Some(row) = rows.get(i) else { break };
+            let result = match &row.shipment {
+                None => RowResult::invalid(row),
+                Some(_) if cancel.is_set() => RowResult::skipped(row),
+                Some(shipment) => run_one(row, shipment, &row_fn),
+            };
+            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            progress(n, total, &result);
+            on_row_done(&result);
+            *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        }
+    };
+    pool.scope(|scope| {
+        for _ in 0..concurrency.max(1).min(total.max(1)) {
+            scope.spawn(|_| work());
+        }
+    });
+    Ok(slots
+        .into_iter()
+        .zip(rows)
+        .map(|(slot, row)| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                // Every index below `total` is taken exactly once, so each slot is filled; the
+                // fallback only keeps the output complete if that ever broke.
+                .unwrap_or_else(|| RowResult::skipped(row))
+        })
+        .collect())
+}
+
+/// One row, with a panic in the protocol turned into a FAILED row rather than a dead run.
+fn run_one(
+    row: &CheckedRow,
+    shipment: &Shipment,
+    row_fn: &(impl Fn(&Shipment) -> RowResult + Sync),
+) -> RowResult {
+    match catch_unwind(AssertUnwindSafe(|| row_fn(shipment))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(row = row.row, "internal error: {what}");
+            RowResult {
+                status: RowStatus::Failed,
+                message: format!("internal error: {what}"),
+                ..RowResult::untouched(row)
+            }
+        }
+    }
+}
+
+fn progress(n: usize, total: usize, r: &RowResult) {
+    let on_server = r.server_count.map_or("-".to_string(), |c| c.to_string());
+    let tail = match r.status {
+        RowStatus::Match => String::new(),
+        _ if r.message.is_empty() => String::new(),
+        _ => format!(": {}", r.message),
+    };
+    tracing::info!(
+        "[{n}/{total}] row {} {} {on_server}/{} photos{tail}",
+        r.row,
+        r.status,
+        r.local_count
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DocMeta, LocalImage, RowFields};
+    use crate::validate::Severity;
+    use std::path::PathBuf;
+
+    fn valid(row: usize) -> CheckedRow {
+        let meta = DocMeta {
+            nomor_aju: format!("AJU{row}"),
+            nomor_bl_awb: format!("BL{row}"),
+            tanggal_bl_awb: "2025-01-02".into(),
+            kode_kantor: "040300".into(),
+        };
+        let image = LocalImage {
+            name: "a.png".into(),
+            path: PathBuf::from("a.png"),
+            bytes: 3,
+            sha256: "abc".into(),
+            content_type: "image/png",
+        };
+        CheckedRow {
+            row,
+            fields: RowFields {
+                nomor_aju: meta.nomor_aju.clone(),
+                ..RowFields::default()
+            },
+            problems: vec![],
+            shipment: Some(Shipment {
+                row,
+                meta,
+                folder: "f".into(),
+                images: vec![image],
+            }),
+        }
+    }
+
+    fn invalid(row: usize) -> CheckedRow {
+        let problem = |column, value: &str, message: &str| Problem {
+            row,
+            column: Some(column),
+            value: value.into(),
+            message: message.into(),
+            severity: Severity::Error,
+        };
+        CheckedRow {
+            row,
+            fields: RowFields::default(),
+            problems: vec![
+                problem("kodeKantor", "12", "is not 6 digits"),
+                problem("folder", "x", "does not exist"),
+            ],
+            shipment: None,
+        }
+    }
+
+    fn matched(s: &Shipment) -> RowResult {
+        let mut r = RowResult::skipped(&valid(s.row));
+        r.status = RowStatus::Match;
+        r.action = "kirim".into();
+        r.message = String::new();
+        r
+    }
+
+    #[test]
+    fn results_are_in_manifest_order_and_invalid_rows_send_nothing() {
+        let rows: Vec<CheckedRow> = (2..40)
+            .map(|r| if r % 5 == 0 { invalid(r) } else { valid(r) })
+            .collect();
+        let calls = Mutex::new(Vec::new());
+        let seen = Mutex::new(Vec::new());
+        let out = execute_with(
+            &rows,
+            4,
+            &Cancel::new(),
+            |s| {
+                calls.lock().unwrap().push(s.row);
+                matched(s)
+            },
+            |r| seen.lock().unwrap().push(r.row),
+        )
+        .unwrap();
+        assert_eq!(
+            out.iter().map(|r| r.row).collect::<Vec<_>>(),
+            (2..40).collect::<Vec<_>>()
+        );
+        for r in &out {
+            let expected = if r.row % 5 == 0 {
+                RowStatus::Invalid
+            } else {
+                RowStatus::Match
+            };
+            assert_eq!(r.status, expected, "row {}", r.row);
+        }
+        let mut calls = calls.into_inner().unwrap();
+        calls.sort();
+        assert!(
+            calls.iter().all(|r| r % 5 != 0),
+            "no call for an invalid row"
+        );
+        assert_eq!(calls.len(), 38 - 7);
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort();
+        assert_eq!(seen, (2..40).collect::<Vec<_>>(), "every row reported once");
+        let inv = &out[3];
+        assert_eq!(inv.row, 5);
+        assert_eq!(
+            inv.message,
+            "column kodeKantor: \"12\": is not 6 digits; column folder: \"x\": does not exist"
+        );
+        assert_eq!(inv.action, "-");
+    }
+
+    #[test]
+    fn a_preset_cancel_skips_every_valid_row() {
+        let rows = vec![valid(2), invalid(3), valid(4)];
+        let cancel = Cancel::new();
+        cancel.request(SIGTERM);
+        let out = execute_with(&rows, 2, &cancel, |_| panic!("no row may start"), |_| {}).unwrap();
+        let statuses: Vec<_> = out.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [RowStatus::Skipped, RowStatus::Invalid, RowStatus::Skipped]
+        );
+        assert_eq!(
+            out[0].images.len(),
+            1,
+            "skipped rows still list their photos"
+        );
+        assert_eq!(out[0].images[0].sent_in, SentIn::None);
+        assert_eq!(cancel.exit(), Some(Exit::Terminated));
+    }
+
+    #[test]
+    fn cancel_mid_run_leaves_the_tail_skipped() {
+        let rows: Vec<CheckedRow> = (2..12).map(valid).collect();
+        let cancel = Cancel::new();
+        // One worker: the row function of row 4 interrupts the run, so rows 5.. never start.
+        let out = execute_with(
+            &rows,
+            1,
+            &cancel,
+            |s| {
+                if s.row == 4 {
+                    cancel.request(SIGINT);
+                }
+                matched(s)
+            },
+            |_| {},
+        )
+        .unwrap();
+        let statuses: Vec<_> = out.iter().map(|r| r.status).collect();
+        assert_eq!(&statuses[..3], [RowStatus::Match; 3]);
+        assert!(statuses[3..].iter().all(|s| *s == RowStatus::Skipped));
+        assert_eq!(cancel.exit(), Some(Exit::Interrupted));
+    }
+
+    #[test]
+    fn a_panicking_row_fails_alone() {
+        let rows = vec![valid(2), valid(3)];
+        let out = execute_with(
+            &rows,
+            2,
+            &Cancel::new(),
+            |s| {
+                if s.row == 2 {
+                    panic!("boom")
+                } else {
+                    matched(s)
+                }
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(out[0].status, RowStatus::Failed);
+        assert_eq!(out[0].message, "internal error: boom");
+        assert_eq!(out[1].status, RowStatus::Match);
+    }
+}

@@ -1,10 +1,607 @@
-//! `kirim-xray run`.
+//! `kirim-xray run`: settings → manifest → validation → (dry-run plan) or lock → run folder →
+//! client → workers → outputs → exit code. The exit code is decided once, at the end.
 
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use crate::api::{ConnectError, HttpApi};
 use crate::cli::RunArgs;
+use crate::config::{Need, Settings};
 use crate::exit::Exit;
+use crate::manifest;
+use crate::model::{RowResult, RowStatus};
+use crate::pipeline::{self, Cancel};
+use crate::report::{self, Journal, ManifestInfo, RequestCounts, RunInfo};
+use crate::runfolder;
+use crate::validate::{self, CheckedRow, Problem, Severity, ValidateOptions};
+
+/// `--rows 5-9,12`: spreadsheet row numbers (the header is row 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowSelection {
+    ranges: Vec<(usize, usize)>,
+    text: String,
+}
+
+impl RowSelection {
+    pub fn parse(text: &str) -> Result<RowSelection, String> {
+        let bad = |msg: String| Err(format!("--rows \"{text}\": {msg}"));
+        let number = |s: &str| -> Result<usize, String> {
+            let s = s.trim();
+            match s.parse::<usize>() {
+                Ok(0 | 1) => Err(format!("row {s} is not a data row (the header is row 1)")),
+                Ok(n) => Ok(n),
+                Err(_) => Err(format!("\"{s}\" is not a row number")),
+            }
+        };
+        let mut ranges = Vec::new();
+        for piece in text.split(',') {
+            if piece.trim().is_empty() {
+                return bad("empty item; write rows like 5-9,12".into());
+            }
+            let (a, b) = match piece.split_once('-') {
+                Some((a, b)) => (number(a), number(b)),
+                None => (number(piece), number(piece)),
+            };
+            match (a, b) {
+                (Ok(a), Ok(b)) if a <= b => ranges.push((a, b)),
+                (Ok(a), Ok(b)) => return bad(format!("range {a}-{b} runs backwards")),
+                (Err(e), _) | (_, Err(e)) => return bad(e),
+            }
+        }
+        Ok(RowSelection {
+            ranges,
+            text: text.trim().to_string(),
+        })
+    }
+
+    pub fn contains(&self, row: usize) -> bool {
+        self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&row))
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// One problem as a user finds it: `manifest.csv row 7, column kodeKantor: "1234": message`.
+pub fn format_problem(manifest: &Path, p: &Problem) -> String {
+    let mut s = String::new();
+    if p.severity == Severity::Warning {
+        s.push_str("warning: ");
+    }
+    s.push_str(&format!("{} row {}", manifest.display(), p.row));
+    if let Some(c) = p.column {
+        s.push_str(&format!(", column {c}"));
+    }
+    s.push_str(": ");
+    if !p.value.is_empty() {
+        s.push_str(&format!("\"{}\": ", p.value));
+    }
+    s.push_str(&p.message);
+    s
+}
+
+/// A manifest read, filtered by `--rows` and validated.
+pub struct Prepared {
+    pub manifest: ManifestInfo,
+    pub rows: Vec<CheckedRow>,
+}
+
+/// Read and validate the manifest (printing every problem to stderr). Rows outside `selection`
+/// are left out before validation, so their folders are not even read; a duplicate `nomorAju` is
+/// therefore only detected within the selection.
+pub fn prepare(
+    path: &Path,
+    settings: &Settings,
+    selection: Option<&RowSelection>,
+) -> Result<Prepared, String> {
+    let mut m = manifest::read(path, settings.sheet.as_deref()).map_err(|e| e.to_string())?;
+    let total = m.rows.len();
+    if let Some(sel) = selection {
+        m.rows.retain(|r| sel.contains(r.row));
+        if m.rows.is_empty() && total > 0 {
+            return Err(format!(
+                "--rows {} selects no row of {} (its data rows are {}-{})",
+                sel.text(),
+                path.display(),
+                2,
+                total + 1
+            ));
+        }
+    }
+    let images_root = settings
+        .images_root
+        .clone()
+        .unwrap_or_else(|| match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+    let options = ValidateOptions {
+        images_root,
+        max_image_bytes: settings.max_image_bytes,
+        today: chrono::Local::now().date_naive(),
+    };
+    let rows = validate::validate(&m, &options);
+    for p in rows.iter().flat_map(|r| &r.problems) {
+        eprintln!("{}", format_problem(path, p));
+    }
+    Ok(Prepared {
+        manifest: ManifestInfo {
+            path: std::path::absolute(&m.path).unwrap_or(m.path.clone()),
+            sha256: m.sha256,
+            rows: total,
+        },
+        rows,
+    })
+}
+
+/// Requests one row needs: its photos split by count and bytes, plus the verifying get.
+pub fn requests_for(sizes: &[u64], max_images: usize, max_bytes: u64) -> usize {
+    let (mut chunks, mut count, mut bytes) = (0usize, 0usize, 0u64);
+    for &size in sizes {
+        if count == 0 || count == max_images || bytes + size > max_bytes {
+            chunks += 1;
+            count = 0;
+            bytes = 0;
+        }
+        count += 1;
+        bytes += size;
+    }
+    chunks + 1
+}
+
+/// The dry-run plan, as printed; and the exit code it calls for.
+pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>) -> (String, Exit) {
+    let valid: Vec<_> = p.rows.iter().filter_map(|r| r.shipment.as_ref()).collect();
+    let invalid = p.rows.len() - valid.len();
+    let photos: usize = valid.iter().map(|s| s.images.len()).sum();
+    let bytes: u64 = valid.iter().flat_map(|s| &s.images).map(|i| i.bytes).sum();
+    let requests: usize = valid
+        .iter()
+        .map(|s| {
+            let sizes: Vec<u64> = s.images.iter().map(|i| i.bytes).collect();
+            requests_for(
+                &sizes,
+                settings.max_images_per_request,
+                settings.max_request_bytes,
+            )
+        })
+        .sum();
+    let seconds = requests as f64 / settings.rate;
+    let mut t = format!(
+        "plan for {} (sha256 {})\n",
+        p.manifest.path.display(),
+        p.manifest.sha256
+    );
+    let selected = selection.map_or(String::new(), |s| {
+        format!(", {} selected by --rows {}", p.rows.len(), s.text())
+    });
+    t += &format!(
+        "rows      {} in the manifest{selected}: {} valid, {invalid} invalid\n",
+        p.manifest.rows,
+        valid.len()
+    );
+    t += &format!("photos    {photos} ({})\n", human_bytes(bytes));
+    t += &format!(
+        "requests  {requests} ({} uploads + {} verifying gets; more if customs already holds some photos or answers need retries)\n",
+        requests - valid.len(),
+        valid.len()
+    );
+    t += &format!(
+        "time      about {} at {} requests/s with {} workers\n",
+        report::summary::human_duration(seconds),
+        settings.rate,
+        settings.concurrency
+    );
+    let exit = if invalid > 0 {
+        Exit::RowsNeedAttention
+    } else {
+        Exit::Ok
+    };
+    t += if invalid > 0 {
+        "dry run: nothing was sent; exit 1 because some rows are invalid (they would not be sent)\n"
+    } else {
+        "dry run: nothing was sent; every row is valid\n"
+    };
+    (t, exit)
+}
+
+fn human_bytes(b: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if b as f64 >= MIB {
+        format!("{:.1} MiB", b as f64 / MIB)
+    } else {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    }
+}
 
 pub fn run(args: RunArgs) -> Exit {
-    let _ = args;
-    eprintln!("kirim-xray run: not built yet");
-    Exit::Usage
+    if args.resume.is_some() {
+        eprintln!("kirim-xray run --resume: not built yet");
+        return Exit::Usage;
+    }
+    let need = if args.dry_run {
+        Need::Offline
+    } else {
+        Need::Credentials
+    };
+    let settings = match Settings::load(&args.api, &args.manifest_args, need) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kirim-xray: {e}");
+            return Exit::Usage;
+        }
+    };
+    let log = crate::logging::init(&settings.log_level, settings.quiet);
+    let Some(manifest_path) = args.manifest.as_deref() else {
+        eprintln!("kirim-xray run: a MANIFEST is needed");
+        return Exit::Usage;
+    };
+    let selection = match args.rows.as_deref().map(RowSelection::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kirim-xray: {e}");
+            return Exit::Usage;
+        }
+    };
+    let prepared = match prepare(manifest_path, &settings, selection.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kirim-xray: {e}");
+            return Exit::Usage;
+        }
+    };
+    if args.dry_run {
+        let (text, exit) = plan(&prepared, &settings, selection.as_ref());
+        print!("{text}");
+        return exit;
+    }
+    send(&settings, &log, prepared, selection.as_ref())
+}
+
+/// Everything after validation, for a run that sends.
+fn send(
+    settings: &Settings,
+    log: &crate::logging::LogHandle,
+    prepared: Prepared,
+    selection: Option<&RowSelection>,
+) -> Exit {
+    let started_at = Utc::now();
+    // The lock comes first: a second run must not even create a folder.
+    let _lock = match runfolder::lock_out(&settings.out, started_at) {
+        Ok(lock) => lock,
+        Err(e @ runfolder::LockError::Held { .. }) => {
+            eprintln!("kirim-xray: {e}");
+            return Exit::Locked;
+        }
+        Err(e) => {
+            eprintln!("kirim-xray: {e}");
+            return Exit::Usage;
+        }
+    };
+    let run_dir = match runfolder::create_run_dir(&settings.out, started_at) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("kirim-xray: {e}");
+            return Exit::Usage;
+        }
+    };
+    if let Err(e) = runfolder::update_latest(&settings.out, &run_dir) {
+        tracing::warn!("cannot update {}/latest: {e}", settings.out.display());
+    }
+    if let Err(e) = log.log_to_file(&run_dir.join(report::RUN_LOG)) {
+        tracing::warn!(
+            "cannot write {}: {e}",
+            run_dir.join(report::RUN_LOG).display()
+        );
+    }
+    let cancel = Cancel::new();
+    if let Err(e) = cancel.install_signal_handlers() {
+        tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
+    }
+    let mut info = RunInfo {
+        command: "run".into(),
+        run_dir: run_dir.clone(),
+        manifest: prepared.manifest.clone(),
+        rows_selected: selection.map(|s| s.text().to_string()),
+        started_at,
+        finished_at: None,
+        settings: settings.public_view(),
+        requests: RequestCounts::default(),
+        exit_code: None,
+        previous_run: None,
+        note: None,
+    };
+    let rows = &prepared.rows;
+    let valid = rows.iter().filter(|r| r.shipment.is_some()).count();
+    tracing::info!(
+        "run folder {}: {} rows ({valid} valid, {} invalid) from {}",
+        run_dir.display(),
+        rows.len(),
+        rows.len() - valid,
+        info.manifest.path.display()
+    );
+    if let Err(e) = report::write_summary_json(&run_dir, &report::Summary::build(&info, &[])) {
+        tracing::warn!("{e:#}");
+    }
+    let journal = match Journal::create(&run_dir.join(report::JOURNAL_FILE)) {
+        Ok(j) => j,
+        Err(e) => {
+            let note = format!("cannot create the journal: {e}");
+            return finish_unsent(&run_dir, &mut info, rows, note, Exit::Usage);
+        }
+    };
+
+    let api_settings = match settings.to_api_settings() {
+        Ok(a) => a,
+        Err(e) => return finish_unsent(&run_dir, &mut info, rows, e.to_string(), Exit::Usage),
+    };
+    let api = match HttpApi::connect(&api_settings) {
+        Ok(api) => api,
+        Err(e) => {
+            let exit = match e {
+                ConnectError::Config(_) => Exit::Usage,
+                ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
+            };
+            return finish_unsent(&run_dir, &mut info, rows, e.to_string(), exit);
+        }
+    };
+
+    let on_row_done = |r: &RowResult| {
+        if let Err(e) = journal.append(r) {
+            tracing::error!(
+                "cannot append row {} to {}: {e}",
+                r.row,
+                journal.path().display()
+            );
+        }
+    };
+    let sync = settings.sync_settings();
+    let results = match pipeline::execute(
+        rows,
+        &api,
+        &sync,
+        settings.concurrency,
+        &cancel,
+        on_row_done,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            let note = format!("cannot start {} workers: {e}", settings.concurrency);
+            return finish_unsent(&run_dir, &mut info, rows, note, Exit::Usage);
+        }
+    };
+    info.requests = RequestCounts::from(&api.stats());
+    let exit = match cancel.exit() {
+        Some(exit) => {
+            info.note = Some("interrupted: rows not started are SKIPPED".into());
+            exit
+        }
+        None if results.iter().all(|r| r.status == RowStatus::Match) => Exit::Ok,
+        None => Exit::RowsNeedAttention,
+    };
+    finish(&run_dir, &mut info, &results, exit)
+}
+
+/// The run could not send anything: every valid row is SKIPPED, with the reason.
+fn finish_unsent(
+    run_dir: &Path,
+    info: &mut RunInfo,
+    rows: &[CheckedRow],
+    note: String,
+    exit: Exit,
+) -> Exit {
+    tracing::error!("{note}");
+    let results: Vec<RowResult> = rows
+        .iter()
+        .map(|r| match r.shipment {
+            None => RowResult::invalid(r),
+            Some(_) => RowResult {
+                message: format!("not started: {note}"),
+                ..RowResult::skipped(r)
+            },
+        })
+        .collect();
+    info.note = Some(note);
+    finish(run_dir, info, &results, exit)
+}
+
+/// Write every output, print the summary, and settle the exit code. Outputs that cannot be
+/// written turn a clean run into "needs attention": the audit trail is part of the job.
+fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: Exit) -> Exit {
+    let mut exit = exit;
+    info.finished_at = Some(Utc::now());
+    info.exit_code = Some(exit.code());
+    match report::write_outputs(run_dir, info, results) {
+        Ok(summary) => print!("{}", summary.to_text(results)),
+        Err(e) => {
+            tracing::error!("cannot write the outputs of {}: {e:#}", run_dir.display());
+            if exit == Exit::Ok {
+                exit = Exit::RowsNeedAttention;
+            }
+        }
+    }
+    exit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_selection_parses_lists_and_ranges() {
+        let s = RowSelection::parse("5-9, 12").unwrap();
+        assert!(s.contains(5) && s.contains(9) && s.contains(12));
+        assert!(!s.contains(4) && !s.contains(10) && !s.contains(13));
+        assert_eq!(s.text(), "5-9, 12");
+        assert!(RowSelection::parse("7").unwrap().contains(7));
+    }
+
+    #[test]
+    fn rows_selection_errors_are_clear() {
+        let cases = [
+            ("", "empty item"),
+            ("5,,7", "empty item"),
+            ("5-a", "\"a\" is not a row number"),
+            ("9-5", "range 9-5 runs backwards"),
+            ("1-3", "row 1 is not a data row"),
+            ("-3", "\"\" is not a row number"),
+        ];
+        for (input, expected) in cases {
+            let e = RowSelection::parse(input).unwrap_err();
+            assert!(e.starts_with(&format!("--rows \"{input}\": ")), "{e}");
+            assert!(e.contains(expected), "{input}: {e}");
+        }
+    }
+
+    #[test]
+    fn requests_split_by_count_and_bytes() {
+        assert_eq!(requests_for(&[1; 10], 10, 100), 2, "one upload + one get");
+        assert_eq!(requests_for(&[1; 11], 10, 100), 3);
+        assert_eq!(
+            requests_for(&[60, 60, 60], 10, 100),
+            4,
+            "bytes split every image"
+        );
+        assert_eq!(requests_for(&[50, 50, 1], 10, 100), 3);
+    }
+
+    #[test]
+    fn problems_name_file_row_column_and_value() {
+        let p = Problem {
+            row: 7,
+            column: Some("kodeKantor"),
+            value: "1234".into(),
+            message: "is not 6 digits".into(),
+            severity: Severity::Error,
+        };
+        assert_eq!(
+            format_problem(Path::new("m.csv"), &p),
+            "m.csv row 7, column kodeKantor: \"1234\": is not 6 digits"
+        );
+        let w = Problem {
+            severity: Severity::Warning,
+            column: None,
+            value: String::new(),
+            ..p
+        };
+        assert_eq!(
+            format_problem(Path::new("m.csv"), &w),
+            "warning: m.csv row 7: is not 6 digits"
+        );
+    }
+
+    /// The wiring after validation, without a reachable API: lock, run folder, latest link,
+    /// outputs naming why nothing was sent, the lock released at the end.
+    #[test]
+    fn a_run_that_cannot_connect_still_writes_its_folder() {
+        use crate::api::{Credentials, Secret};
+        use crate::config::Layer;
+        use crate::model::{DocMeta, LocalImage, RowFields, Shipment};
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("runs");
+        let flags = Layer {
+            out: Some(out.clone()),
+            // Nothing listens on port 9 of loopback: the login cannot succeed.
+            api_url: Some("http://127.0.0.1:9/openapi/cnpibk".into()),
+            auth_url: Some("http://127.0.0.1:9".into()),
+            retries: Some(0),
+            ..Layer::default()
+        };
+        let creds = Credentials::Login {
+            username: "demo".into(),
+            password: Secret::new("pw"),
+        };
+        let settings =
+            Settings::from_layers(flags, Layer::default(), Layer::default(), Some(creds)).unwrap();
+        let meta = DocMeta {
+            nomor_aju: "AJU1".into(),
+            nomor_bl_awb: "BL1".into(),
+            tanggal_bl_awb: "2025-01-02".into(),
+            kode_kantor: "040300".into(),
+        };
+        let image = LocalImage {
+            name: "a.png".into(),
+            path: dir.path().join("a.png"),
+            bytes: 3,
+            sha256: "00".into(),
+            content_type: "image/png",
+        };
+        let valid = CheckedRow {
+            row: 2,
+            fields: RowFields {
+                nomor_aju: "AJU1".into(),
+                ..RowFields::default()
+            },
+            problems: vec![],
+            shipment: Some(Shipment {
+                row: 2,
+                meta,
+                folder: "f".into(),
+                images: vec![image],
+            }),
+        };
+        let invalid = CheckedRow {
+            row: 3,
+            fields: RowFields::default(),
+            problems: vec![Problem {
+                row: 3,
+                column: Some("folder"),
+                value: "x".into(),
+                message: "does not exist".into(),
+                severity: Severity::Error,
+            }],
+            shipment: None,
+        };
+        let prepared = Prepared {
+            manifest: ManifestInfo {
+                path: "m.csv".into(),
+                sha256: "ff".into(),
+                rows: 2,
+            },
+            rows: vec![valid, invalid],
+        };
+        let exit = send(
+            &settings,
+            &crate::logging::LogHandle::default(),
+            prepared,
+            None,
+        );
+        assert!(matches!(exit, Exit::Usage | Exit::Unreachable), "{exit:?}");
+
+        let run_dir = std::fs::canonicalize(out.join(runfolder::LATEST)).unwrap();
+        let results = std::fs::read_to_string(run_dir.join(report::RESULTS_FILE)).unwrap();
+        let lines: Vec<&str> = results.lines().collect();
+        assert_eq!(lines.len(), 3, "{results}");
+        assert!(
+            lines[1].starts_with("2,AJU1,") && lines[1].contains(",SKIPPED,"),
+            "{results}"
+        );
+        assert!(
+            lines[2].starts_with("3,") && lines[2].contains(",INVALID,"),
+            "{results}"
+        );
+        let summary = report::read_summary(&run_dir).unwrap();
+        assert_eq!(summary.run.exit_code, Some(exit.code()));
+        assert!(summary.run.note.is_some());
+        assert!(
+            !std::fs::read_to_string(run_dir.join(report::SUMMARY_JSON))
+                .unwrap()
+                .contains("\"pw\"")
+        );
+        for name in [
+            report::IMAGES_FILE,
+            report::SUMMARY_TXT,
+            report::REPORT_HTML,
+            report::JOURNAL_FILE,
+        ] {
+            assert!(run_dir.join(name).is_file(), "{name}");
+        }
+        assert!(
+            runfolder::lock_out(&out, Utc::now()).is_ok(),
+            "lock released"
+        );
+    }
 }

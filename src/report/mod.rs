@@ -1,2 +1,116 @@
 //! The run folder's outputs: results.csv, images.csv, summary.json/.txt, journal.jsonl and
-//! report.html. Whole-file outputs are written to a temporary file and renamed.
+//! report.html. Whole-file outputs are written to a temporary file and renamed, so a reader never
+//! sees half a file. Everything is rebuilt from the row results alone, so `report` and
+//! `run --resume` can regenerate a folder from its journal.
+
+pub mod html;
+pub mod journal;
+pub mod summary;
+pub mod tables;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+pub use journal::{JOURNAL_FILE, Journal, JournalError};
+pub use summary::{ManifestInfo, RequestCounts, RunInfo, Summary};
+
+use crate::model::RowResult;
+
+pub const RESULTS_FILE: &str = "results.csv";
+pub const IMAGES_FILE: &str = "images.csv";
+pub const SUMMARY_JSON: &str = "summary.json";
+pub const SUMMARY_TXT: &str = "summary.txt";
+pub const REPORT_HTML: &str = "report.html";
+pub const RUN_LOG: &str = "run.log";
+
+/// Write `bytes` to `dir/name` through a temporary file in the same folder, renamed into place.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let target = dir.join(name);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    tmp.persist(&target)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    Ok(())
+}
+
+/// (Re)write results.csv, images.csv, summary.json, summary.txt and report.html of `run_dir`
+/// from `info` and the rows (in manifest order). Returns the summary, whose `to_text` is what a
+/// command prints at the end.
+pub fn write_outputs(
+    run_dir: &Path,
+    info: &RunInfo,
+    rows: &[RowResult],
+) -> anyhow::Result<Summary> {
+    let summary = Summary::build(info, rows);
+    write_atomic(run_dir, RESULTS_FILE, &tables::results_csv(rows)?)?;
+    write_atomic(run_dir, IMAGES_FILE, &tables::images_csv(rows)?)?;
+    write_summary_json(run_dir, &summary)?;
+    write_atomic(run_dir, SUMMARY_TXT, summary.to_text(rows).as_bytes())?;
+    write_atomic(
+        run_dir,
+        REPORT_HTML,
+        html::render(&summary, rows).as_bytes(),
+    )?;
+    Ok(summary)
+}
+
+/// summary.json alone: written when a run starts too, so that a folder whose run was killed
+/// still says what it was running.
+pub fn write_summary_json(run_dir: &Path, summary: &Summary) -> anyhow::Result<()> {
+    let mut json = serde_json::to_vec_pretty(summary)?;
+    json.push(b'\n');
+    write_atomic(run_dir, SUMMARY_JSON, &json)
+}
+
+/// Read summary.json of a run folder back.
+pub fn read_summary(run_dir: &Path) -> anyhow::Result<Summary> {
+    let path = run_dir.join(SUMMARY_JSON);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a kirim-xray summary", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::journal::tests::sample;
+    use crate::report::summary::tests::info;
+
+    #[test]
+    fn outputs_can_be_rebuilt_from_the_journal_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path();
+        let journal = Journal::create(&run.join(JOURNAL_FILE)).unwrap();
+        let rows = vec![sample(2), sample(3)];
+        for r in &rows {
+            journal.append(r).unwrap();
+        }
+        let first = write_outputs(run, &info(), &rows).unwrap();
+        let results = std::fs::read(run.join(RESULTS_FILE)).unwrap();
+        let images = std::fs::read(run.join(IMAGES_FILE)).unwrap();
+
+        let replayed = Journal::read(&run.join(JOURNAL_FILE)).unwrap();
+        let again = write_outputs(run, &read_summary(run).unwrap().run, &replayed).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(std::fs::read(run.join(RESULTS_FILE)).unwrap(), results);
+        assert_eq!(std::fs::read(run.join(IMAGES_FILE)).unwrap(), images);
+        for name in [SUMMARY_TXT, REPORT_HTML] {
+            assert!(run.join(name).is_file(), "{name}");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".tmp"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "no temporary files left: {leftovers:?}"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! journal.jsonl: one JSON line per finished row, appended and flushed to disk as the row
+//! finishes, so that an interrupted run can be resumed and its outputs rebuilt. Each line goes out
+//! in a single write under a lock, so a crash can at worst leave a torn last line, which
+//! [`Journal::read`] drops.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::model::RowResult;
+
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} line {line}: not a row result: {message}")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// An open journal, shared by the workers.
+#[derive(Debug)]
+pub struct Journal {
+    file: Mutex<File>,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Start a new journal; fails if one exists (a run folder is never reused by accident).
+    pub fn create(path: &Path) -> io::Result<Journal> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(Journal {
+            file: Mutex::new(file),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Append to an existing journal (resume). A torn last line left by a crash is cut off
+    /// first, so that the next line does not get glued to it.
+    pub fn open_append(path: &Path) -> io::Result<Journal> {
+        let bytes = std::fs::read(path)?;
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let file = OpenOptions::new().append(true).open(path)?;
+        if whole < bytes.len() {
+            file.set_len(whole as u64)?;
+            file.sync_data()?;
+        }
+        Ok(Journal {
+            file: Mutex::new(file),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write one row as one line and push it to disk before returning.
+    pub fn append(&self, row: &RowResult) -> io::Result<()> {
+        let mut line = serde_json::to_vec(row).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        file.write_all(&line)?;
+        file.sync_data()
+    }
+
+    /// Every whole line, in file order. A last line without its newline is the trace of a crash
+    /// mid-write and is dropped; a bad line before the end is an error naming the line.
+    pub fn read(path: &Path) -> Result<Vec<RowResult>, JournalError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut rows = Vec::new();
+        let mut pieces = text.split('\n').peekable();
+        let mut line_no = 0;
+        while let Some(piece) = pieces.next() {
+            line_no += 1;
+            let is_last = pieces.peek().is_none();
+            if piece.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<RowResult>(piece) {
+                Ok(row) => rows.push(row),
+                Err(_) if is_last => {
+                    tracing::warn!("{} line {line_no}: torn last line dropped", path.display());
+                }
+                Err(e) => {
+                    return Err(JournalError::Corrupt {
+                        path: path.to_path_buf(),
+                        line: line_no,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{ImageResult, RowFields, RowStatus, SentIn};
+    use chrono::TimeZone;
+
+    pub(crate) fn sample(row: usize) -> RowResult {
+        let at = chrono::Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
+        RowResult {
+            row,
+            fields: RowFields {
+                nomor_aju: format!("AJU{row}"),
+                nomor_bl_awb: "BL,1\"x".into(),
+                tanggal_bl_awb: "2025-01-02".into(),
+                kode_kantor: "040300".into(),
+                folder: "photos/a".into(),
+            },
+            status: RowStatus::Mismatch,
+            action: "kirim+add".into(),
+            local_count: 2,
+            uploaded: 2,
+            server_count: Some(1),
+            missing_on_server: vec!["b.png".into()],
+            extra_on_server: vec![],
+            npwp_pemberitahu: Some("0123".into()),
+            attempts: 2,
+            requests: 3,
+            message: "line\nbreak".into(),
+            started_at: Some(at),
+            finished_at: Some(at),
+            images: vec![ImageResult {
+                file: "a.png".into(),
+                bytes: 10,
+                sha256: "ab".into(),
+                content_type: "image/png".into(),
+                sent_in: SentIn::Kirim,
+                sent_at: Some(at),
+                on_server: Some(true),
+                server_waktu_rekam: Some("2025-01-02 10:00:00".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let journal = Journal::create(&path).unwrap();
+        journal.append(&sample(2)).unwrap();
+        journal.append(&sample(3)).unwrap();
+        assert_eq!(Journal::read(&path).unwrap(), vec![sample(2), sample(3)]);
+        assert!(Journal::create(&path).is_err(), "never reuses a journal");
+
+        // A crash mid-write: half a line at the end.
+        let whole = serde_json::to_string(&sample(4)).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&whole.as_bytes()[..whole.len() / 2]).unwrap();
+        assert_eq!(Journal::read(&path).unwrap(), vec![sample(2), sample(3)]);
+
+        // Resume cuts the torn piece off before appending.
+        let j = Journal::open_append(&path).unwrap();
+        j.append(&sample(5)).unwrap();
+        assert_eq!(
+            Journal::read(&path).unwrap(),
+            vec![sample(2), sample(3), sample(5)]
+        );
+
+        // A bad line that is not the last one is corruption, reported with its line number.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{not json}\n").unwrap();
+        j.append(&sample(6)).unwrap();
+        match Journal::read(&path) {
+            Err(JournalError::Corrupt { line, .. }) => assert_eq!(line, 4),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! summary.json (for machines, and to rebuild a run's outputs later) and summary.txt (the same
+//! for people, printed at the end of a run).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::ApiStats;
+use crate::config::PublicSettings;
+use crate::model::{RowResult, RowStatus};
+
+/// The manifest a run read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    /// Data rows in the manifest (before any `--rows` selection).
+    pub rows: usize,
+}
+
+/// Requests as the HTTP client counted them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    /// endpoint → HTTP status or failure kind → count.
+    pub per_endpoint: BTreeMap<String, BTreeMap<String, u64>>,
+    pub api_requests: u64,
+    pub throttled_429: u64,
+    pub logins: u64,
+    pub token_refreshes: u64,
+    /// X-ray API requests per second between the first and the last one.
+    pub achieved_rate: Option<f64>,
+}
+
+impl From<&ApiStats> for RequestCounts {
+    fn from(s: &ApiStats) -> Self {
+        RequestCounts {
+            per_endpoint: s.requests.clone(),
+            api_requests: s.api_requests,
+            throttled_429: s.throttled,
+            logins: s.logins,
+            token_refreshes: s.token_refreshes,
+            achieved_rate: s.achieved_rate(),
+        }
+    }
+}
+
+/// What a command knows about its run besides the rows. Stored inside summary.json, so that
+/// `report`/`--resume` can read it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// `run`, `retry`, `reconcile`.
+    pub command: String,
+    pub run_dir: PathBuf,
+    pub manifest: ManifestInfo,
+    /// The `--rows` selection, when there was one.
+    pub rows_selected: Option<String>,
+    pub started_at: DateTime<Utc>,
+    /// None while the run is still going (or was killed before the end).
+    pub finished_at: Option<DateTime<Utc>>,
+    pub settings: PublicSettings,
+    pub requests: RequestCounts,
+    pub exit_code: Option<i32>,
+    /// The run folder this one retries.
+    pub previous_run: Option<PathBuf>,
+    /// Why the run ended early, when it did (authentication refused, interrupted...).
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhotoCounts {
+    pub local: usize,
+    /// Sent by this run and acknowledged.
+    pub sent: usize,
+    /// Listed by the final get.
+    pub on_server: usize,
+}
+
+/// summary.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub version: String,
+    #[serde(flatten)]
+    pub run: RunInfo,
+    pub duration_seconds: Option<f64>,
+    pub rows_in_run: usize,
+    pub counts: BTreeMap<RowStatus, usize>,
+    pub photos: PhotoCounts,
+    /// Repeated tries over all rows (attempts − 1 per row).
+    pub retries: u64,
+}
+
+impl Summary {
+    pub fn build(run: &RunInfo, rows: &[RowResult]) -> Summary {
+        let mut counts: BTreeMap<RowStatus, usize> =
+            RowStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+        for r in rows {
+            *counts.entry(r.status).or_default() += 1;
+        }
+        let photos = PhotoCounts {
+            local: rows.iter().map(|r| r.local_count).sum(),
+            sent: rows.iter().map(|r| r.uploaded).sum(),
+            on_server: rows
+                .iter()
+                .flat_map(|r| &r.images)
+                .filter(|i| i.on_server == Some(true))
+                .count(),
+        };
+        Summary {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            run: run.clone(),
+            duration_seconds: run
+                .finished_at
+                .map(|f| (f - run.started_at).num_milliseconds() as f64 / 1000.0),
+            rows_in_run: rows.len(),
+            counts,
+            photos,
+            retries: rows
+                .iter()
+                .map(|r| u64::from(r.attempts.saturating_sub(1)))
+                .sum(),
+        }
+    }
+
+    /// summary.txt: short, for people. Lists the first rows that need attention.
+    pub fn to_text(&self, rows: &[RowResult]) -> String {
+        let r = &self.run;
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "kirim-xray {} {}: {}",
+            self.version,
+            r.command,
+            r.run_dir.display()
+        );
+        let _ = writeln!(
+            t,
+            "manifest  {} ({} rows, sha256 {})",
+            r.manifest.path.display(),
+            r.manifest.rows,
+            r.manifest.sha256
+        );
+        if let Some(sel) = &r.rows_selected {
+            let _ = writeln!(
+                t,
+                "selected  rows {sel} ({} rows in this run)",
+                self.rows_in_run
+            );
+        }
+        let end = r
+            .finished_at
+            .map_or("(not finished)".to_string(), |f| f.to_rfc3339());
+        let took = self
+            .duration_seconds
+            .map_or(String::new(), |d| format!(" ({})", human_duration(d)));
+        let _ = writeln!(t, "time      {} → {end}{took}", r.started_at.to_rfc3339());
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        let counts = if counts.is_empty() {
+            "none".to_string()
+        } else {
+            counts.join(" · ")
+        };
+        let _ = writeln!(t, "rows      {counts}");
+        let _ = writeln!(
+            t,
+            "photos    {} local · {} sent · {} on server",
+            self.photos.local, self.photos.sent, self.photos.on_server
+        );
+        let rate = r
+            .requests
+            .achieved_rate
+            .map_or(String::new(), |x| format!(" at {x:.2}/s"));
+        let _ = writeln!(
+            t,
+            "requests  {} API requests{rate} (limit {}/s) · {} retries · {} throttled (429)",
+            r.requests.api_requests, r.settings.rate, self.retries, r.requests.throttled_429
+        );
+        if let Some(note) = &r.note {
+            let _ = writeln!(t, "note      {note}");
+        }
+        if let Some(code) = r.exit_code {
+            let _ = writeln!(t, "exit      {code} ({})", exit_meaning(code));
+        }
+        let attention: Vec<&RowResult> = rows
+            .iter()
+            .filter(|x| x.status != RowStatus::Match)
+            .collect();
+        if !attention.is_empty() {
+            let _ = writeln!(t, "rows needing attention ({}):", attention.len());
+            for x in attention.iter().take(20) {
+                let _ = writeln!(
+                    t,
+                    "  row {} {} {}: {}",
+                    x.row,
+                    x.fields.nomor_aju,
+                    x.status,
+                    short(&x.message, 160)
+                );
+            }
+            if attention.len() > 20 {
+                let _ = writeln!(t, "  ... {} more in results.csv", attention.len() - 20);
+            }
+        }
+        t
+    }
+}
+
+pub fn exit_meaning(code: i32) -> &'static str {
+    match code {
+        0 => "every row MATCH",
+        1 => "some rows need attention",
+        2 => "usage, config or manifest error; nothing sent",
+        3 => "could not authenticate or reach the API",
+        4 => "another run holds the lock",
+        130 => "interrupted (SIGINT)",
+        143 => "terminated (SIGTERM)",
+        _ => "unknown",
+    }
+}
+
+fn short(s: &str, max: usize) -> String {
+    let one_line = s.replace(['\n', '\r'], " ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        one_line.chars().take(max).collect::<String>() + "…"
+    }
+}
+
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m {s}s"),
+        (h, m, s) => format!("{h}h {m}m {s}s"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::{Layer, Settings};
+    use crate::report::journal::tests::sample;
+    use chrono::TimeZone;
+
+    pub(crate) fn info() -> RunInfo {
+        let settings =
+            Settings::from_layers(Layer::default(), Layer::default(), Layer::default(), None)
+                .unwrap()
+                .public_view();
+        let start = Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
+        RunInfo {
+            command: "run".into(),
+            run_dir: "runs/20250102T030405Z".into(),
+            manifest: ManifestInfo {
+                path: "m.csv".into(),
+                sha256: "ff".into(),
+                rows: 3,
+            },
+            rows_selected: None,
+            started_at: start,
+            finished_at: Some(start + chrono::Duration::seconds(65)),
+            settings,
+            requests: RequestCounts {
+                api_requests: 7,
+                throttled_429: 1,
+                ..Default::default()
+            },
+            exit_code: Some(1),
+            previous_run: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn counts_photos_retries_and_text() {
+        let mut ok = sample(3);
+        ok.status = RowStatus::Match;
+        ok.attempts = 1;
+        let rows = vec![sample(2), ok];
+        let s = Summary::build(&info(), &rows);
+        assert_eq!(s.counts[&RowStatus::Mismatch], 1);
+        assert_eq!(s.counts[&RowStatus::Match], 1);
+        assert_eq!(s.counts[&RowStatus::Skipped], 0);
+        assert_eq!(
+            s.photos,
+            PhotoCounts {
+                local: 4,
+                sent: 4,
+                on_server: 2
+            }
+        );
+        assert_eq!(s.retries, 1);
+        assert_eq!(s.duration_seconds, Some(65.0));
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s, "summary.json reads back");
+        let text = s.to_text(&rows);
+        assert!(text.contains("1 MATCH · 1 MISMATCH"), "{text}");
+        assert!(text.contains("(1m 5s)"), "{text}");
+        assert!(
+            text.contains("exit      1 (some rows need attention)"),
+            "{text}"
+        );
+        assert!(text.contains("row 2 AJU2 MISMATCH: line break"), "{text}");
+    }
+}

@@ -1,0 +1,195 @@
+//! results.csv (one line per manifest row) and images.csv (one line per local photo). Column
+//! names and order are part of the contract: auditors load these files into spreadsheets.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::model::RowResult;
+
+pub const RESULTS_COLUMNS: [&str; 19] = [
+    "row",
+    "nomorAju",
+    "nomorBlAwb",
+    "tanggalBlAwb",
+    "kodeKantor",
+    "folder",
+    "status",
+    "action",
+    "local_count",
+    "uploaded",
+    "server_count",
+    "missing_on_server",
+    "extra_on_server",
+    "npwpPemberitahu",
+    "attempts",
+    "requests",
+    "message",
+    "started_at",
+    "finished_at",
+];
+
+pub const IMAGES_COLUMNS: [&str; 10] = [
+    "row",
+    "nomorAju",
+    "file",
+    "bytes",
+    "sha256",
+    "content_type",
+    "sent_in",
+    "sent_at",
+    "on_server",
+    "server_waktuRekam",
+];
+
+/// RFC 3339 UTC with seconds, or empty.
+pub fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+pub fn results_csv(rows: &[RowResult]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(RESULTS_COLUMNS)?;
+    for r in rows {
+        w.write_record([
+            r.row.to_string(),
+            r.fields.nomor_aju.clone(),
+            r.fields.nomor_bl_awb.clone(),
+            r.fields.tanggal_bl_awb.clone(),
+            r.fields.kode_kantor.clone(),
+            r.fields.folder.clone(),
+            r.status.to_string(),
+            r.action.clone(),
+            r.local_count.to_string(),
+            r.uploaded.to_string(),
+            opt(r.server_count),
+            r.missing_on_server.join(";"),
+            r.extra_on_server.join(";"),
+            r.npwp_pemberitahu.clone().unwrap_or_default(),
+            r.attempts.to_string(),
+            r.requests.to_string(),
+            r.message.clone(),
+            time(r.started_at),
+            time(r.finished_at),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+pub fn images_csv(rows: &[RowResult]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(IMAGES_COLUMNS)?;
+    for r in rows {
+        for i in &r.images {
+            w.write_record([
+                r.row.to_string(),
+                r.fields.nomor_aju.clone(),
+                i.file.clone(),
+                i.bytes.to_string(),
+                i.sha256.clone(),
+                i.content_type.clone(),
+                i.sent_in.as_str().to_string(),
+                time(i.sent_at),
+                opt(i.on_server),
+                i.server_waktu_rekam.clone().unwrap_or_default(),
+            ])?;
+        }
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::journal::tests::sample;
+
+    fn parse(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut r = csv::Reader::from_reader(bytes);
+        let headers = r.headers().unwrap().iter().map(str::to_string).collect();
+        let rows = r
+            .records()
+            .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        (headers, rows)
+    }
+
+    #[test]
+    fn results_columns_in_contract_order() {
+        let mut second = sample(3);
+        second.server_count = None;
+        second.npwp_pemberitahu = None;
+        second.started_at = None;
+        second.missing_on_server = vec!["x.png".into(), "y.png".into()];
+        let (headers, rows) = parse(&results_csv(&[sample(2), second]).unwrap());
+        assert_eq!(
+            headers.join(","),
+            "row,nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder,status,action,local_count,\
+             uploaded,server_count,missing_on_server,extra_on_server,npwpPemberitahu,attempts,\
+             requests,message,started_at,finished_at"
+        );
+        assert_eq!(
+            rows[0],
+            [
+                "2",
+                "AJU2",
+                "BL,1\"x",
+                "2025-01-02",
+                "040300",
+                "photos/a",
+                "MISMATCH",
+                "kirim+add",
+                "2",
+                "2",
+                "1",
+                "b.png",
+                "",
+                "0123",
+                "2",
+                "3",
+                "line\nbreak",
+                "2025-01-02T03:04:05Z",
+                "2025-01-02T03:04:05Z"
+            ]
+        );
+        assert_eq!(rows[1][10], "", "no server count → empty");
+        assert_eq!(rows[1][11], "x.png;y.png");
+        assert_eq!(rows[1][13], "");
+        assert_eq!(rows[1][17], "");
+    }
+
+    #[test]
+    fn images_columns_in_contract_order() {
+        let mut r = sample(2);
+        let mut second = r.images[0].clone();
+        second.file = "b.png".into();
+        second.sent_in = crate::model::SentIn::None;
+        second.sent_at = None;
+        second.on_server = None;
+        second.server_waktu_rekam = None;
+        r.images.push(second);
+        let (headers, rows) = parse(&images_csv(&[r]).unwrap());
+        assert_eq!(
+            headers.join(","),
+            "row,nomorAju,file,bytes,sha256,content_type,sent_in,sent_at,on_server,server_waktuRekam"
+        );
+        assert_eq!(
+            rows[0],
+            [
+                "2",
+                "AJU2",
+                "a.png",
+                "10",
+                "ab",
+                "image/png",
+                "kirim",
+                "2025-01-02T03:04:05Z",
+                "true",
+                "2025-01-02 10:00:00"
+            ]
+        );
+        assert_eq!(rows[1][6..], ["none", "", "", ""]);
+    }
+}
