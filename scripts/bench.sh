@@ -56,7 +56,7 @@ start_sandbox
 manifest "$work/rate" 300 2048
 run "$work/rate/manifest.csv" "$work/rate/runs" --rate 20 --burst 1 --concurrency 4
 max=$(curl -fsS "$url/__sandbox/state" | jq .max_rps)
-achieved=$(jq .achieved_rate "$work/rate/runs/latest/summary.json")
+achieved=$(jq .requests.achieved_rate "$work/rate/runs/latest/summary.json")
 ratio=$(jq -n "$achieved / 20")
 printf '    most requests in any 1 s window: %s (limit 21)\n' "$max"
 printf '    achieved rate: %.2f/s = %.1f%% of 20 (target >= 90%%)\n' "$achieved" "$(jq -n "$ratio * 100")"
