@@ -61,6 +61,13 @@ fn essence(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Read and drop what is left of a request the server refuses early, up to `limit` bytes, so
+/// that the client reads the refusal instead of a connection closed under its upload.
+pub async fn drain(request: Request, limit: u64) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let _ = axum::body::to_bytes(request.into_body(), limit).await;
+}
+
 /// Read and check the whole request. After the first problem the rest of the body is still read
 /// (and dropped), so that the client gets the 400 rather than a reset connection.
 pub async fn read(request: Request, limit: u64) -> Result<Upload, Refusal> {
@@ -71,6 +78,7 @@ pub async fn read(request: Request, limit: u64) -> Result<Upload, Refusal> {
         .unwrap_or("")
         .to_string();
     if essence(&content_type) != "multipart/form-data" {
+        drain(request, limit).await;
         return Err(bad(if content_type.is_empty() {
             "The request must be multipart/form-data; it has no Content-Type".to_string()
         } else {

@@ -39,17 +39,17 @@ pub async fn front(State(app): State<Arc<App>>, request: Request, next: Next) ->
 
 async fn gate(app: &App, admitted: bool, request: Request, next: Next) -> Response {
     let cfg = &app.config;
-    if !admitted || app.traffic.roll(cfg.throttle_rate) {
-        return answer::throttled(cfg.retry_after_secs);
-    }
-    let authorized = bearer(request.headers()).is_some_and(|t| app.tokens.check(t, Instant::now()));
-    if !authorized {
-        return answer::unauthorized();
-    }
-    if app.traffic.roll(cfg.fail_rate) {
-        return answer::unavailable();
-    }
-    next.run(request).await
+    let refusal = if !admitted || app.traffic.roll(cfg.throttle_rate) {
+        answer::throttled(cfg.retry_after_secs)
+    } else if !bearer(request.headers()).is_some_and(|t| app.tokens.check(t, Instant::now())) {
+        answer::unauthorized()
+    } else if app.traffic.roll(cfg.fail_rate) {
+        answer::unavailable()
+    } else {
+        return next.run(request).await;
+    };
+    upload::drain(request, cfg.max_body_bytes).await;
+    refusal
 }
 
 /// `POST .../xray/kirim-foto-xray`
