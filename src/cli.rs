@@ -181,7 +181,7 @@ pub struct SandboxArgs {
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// CSV `username,password` of accepted users (default: demo / demo)
+    /// CSV `username,password` of users accepted besides demo / demo
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
     /// CSV `nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor[,npwpPemberitahu]` of the CN documents
