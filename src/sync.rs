@@ -126,6 +126,35 @@ fn may_retry(err: &ApiError) -> bool {
     )
 }
 
+/// The retries left for one request. A 429 is a clear "not now" (every worker is already
+/// paused), an unclear or unsent try is a fault: each kind gets `retries` of its own, so that a
+/// gateway that throttles now and then does not eat the budget meant for real faults.
+#[derive(Debug, Default)]
+struct Budget {
+    faults: u32,
+    throttles: u32,
+}
+
+impl Budget {
+    /// Count one more retry of this kind; `None` when its budget is spent. Else the backoff
+    /// exponent for this retry.
+    fn spend(&mut self, err: &ApiError, limit: u32) -> Option<u32> {
+        let used = match err {
+            ApiError::Throttled { .. } => &mut self.throttles,
+            _ => &mut self.faults,
+        };
+        if *used >= limit {
+            return None;
+        }
+        *used += 1;
+        Some(*used - 1)
+    }
+
+    fn tries(&self) -> u32 {
+        1 + self.faults + self.throttles
+    }
+}
+
 /// The state of one row while the protocol runs.
 struct RowRun<'a> {
     api: &'a dyn Api,
@@ -185,7 +214,7 @@ impl<'a> RowRun<'a> {
 
     /// get, retried on ambiguous, unsent and throttled outcomes.
     fn fetch(&mut self) -> Result<Option<ServerRecord>, ApiError> {
-        let mut tries = 0;
+        let mut budget = Budget::default();
         loop {
             self.requests += 1;
             match self.api.get(&self.shipment.meta.nomor_aju) {
@@ -202,15 +231,22 @@ impl<'a> RowRun<'a> {
                     self.fresh_get = Some(answer.clone());
                     return Ok(answer);
                 }
-                Err(err) if may_retry(&err) && tries < self.settings.retries => {
-                    tries += 1;
-                    self.retries += 1;
-                    tracing::warn!(row = self.row(), endpoint = "get", "retry {tries}: {err}");
-                    self.backoff(tries - 1);
-                }
                 Err(err) => {
-                    tracing::debug!(row = self.row(), endpoint = "get", "gave up: {err}");
-                    return Err(err);
+                    let step = may_retry(&err)
+                        .then(|| budget.spend(&err, self.settings.retries))
+                        .flatten();
+                    let Some(step) = step else {
+                        tracing::debug!(row = self.row(), endpoint = "get", "gave up: {err}");
+                        return Err(err);
+                    };
+                    self.retries += 1;
+                    tracing::warn!(
+                        row = self.row(),
+                        endpoint = "get",
+                        "retry {}: {err}",
+                        budget.tries() - 1
+                    );
+                    self.backoff(step);
                 }
             }
         }
@@ -233,7 +269,8 @@ impl<'a> RowRun<'a> {
                 }
             }
         }
-        let mut retries_here = 0u32;
+        // Retries of the request in progress; a new budget for each request that completes.
+        let mut budget = Budget::default();
         // 409 and "add before kirim" send us back to ask again; a server that keeps flipping
         // between them must not keep the row busy forever.
         let mut detours = 0u32;
@@ -279,7 +316,7 @@ impl<'a> RowRun<'a> {
                         self.npwp = ok.npwp_pemberitahu;
                     }
                     exists = Some(true);
-                    retries_here = 0;
+                    budget = Budget::default();
                 }
                 Ok(UploadAnswer::NotFound { message }) if kirim => {
                     tracing::debug!(row = self.row(), endpoint, "BL/AWB not found: {message}");
@@ -298,7 +335,7 @@ impl<'a> RowRun<'a> {
                     }
                     exists = Some(false);
                     known.clear();
-                    retries_here = 0;
+                    budget = Budget::default();
                 }
                 Ok(UploadAnswer::Conflict { message }) => {
                     // X-ray data exists already (an earlier run, or another process): ask what
@@ -322,20 +359,24 @@ impl<'a> RowRun<'a> {
                             ));
                         }
                     }
-                    retries_here = 0;
+                    budget = Budget::default();
                 }
                 Err(err) if may_retry(&err) => {
-                    if retries_here >= self.settings.retries {
+                    let Some(step) = budget.spend(&err, self.settings.retries) else {
                         self.ended_on = Some(sent_in);
                         return Ending::Failed(format!(
                             "{endpoint} gave up after {} tries: {err}",
-                            retries_here + 1
+                            budget.tries()
                         ));
-                    }
-                    retries_here += 1;
+                    };
                     self.retries += 1;
-                    tracing::warn!(row = self.row(), endpoint, "retry {retries_here}: {err}");
-                    self.backoff(retries_here - 1);
+                    tracing::warn!(
+                        row = self.row(),
+                        endpoint,
+                        "retry {}: {err}",
+                        budget.tries() - 1
+                    );
+                    self.backoff(step);
                     if let ApiError::Ambiguous(_) = err {
                         // It may have been stored: ask before sending anything again.
                         match self.fetch() {
@@ -354,6 +395,10 @@ impl<'a> RowRun<'a> {
                                             .or_insert((sent_in, answered_at));
                                     }
                                     self.carrying_requests += 1;
+                                }
+                                if batch.iter().all(|image| known.contains(&image.name)) {
+                                    // It was stored after all: that request is done.
+                                    budget = Budget::default();
                                 }
                             }
                             Err(get_err) => {

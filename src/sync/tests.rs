@@ -661,3 +661,37 @@ fn reconcile_only_gets() {
     assert_eq!(r.status, RowStatus::Failed);
     assert!(r.message.contains("bad nomorAju"), "{}", r.message);
 }
+
+#[test]
+fn each_request_gets_its_own_budget_and_throttles_their_own() {
+    let one_retry = SyncSettings {
+        retries: 1,
+        ..settings()
+    };
+    // Two unclear answers in a row, each on a different request that was in fact stored.
+    let api = FakeApi::default()
+        .fault("kirim", Fault::AmbiguousAfterStore)
+        .fault("add", Fault::AmbiguousAfterStore);
+    let s = numbered(25);
+    let r = sync_row(&api, &s, &one_retry, false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_exactly_once(&api, &s);
+    assert_eq!(r.attempts, 3);
+
+    // A 429 does not use up the retry meant for faults, nor the other way round.
+    let api = FakeApi::default()
+        .fault("kirim", Fault::Throttled)
+        .fault("kirim", Fault::NotSent);
+    let r = sync_row(&api, &shipment(&["a.jpg"]), &one_retry, false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(r.attempts, 3);
+
+    let api = FakeApi::default().faults("kirim", Fault::Throttled, 2);
+    let r = sync_row(&api, &shipment(&["a.jpg"]), &one_retry, false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert!(
+        r.message.contains("gave up after 2 tries: throttled"),
+        "{}",
+        r.message
+    );
+}
