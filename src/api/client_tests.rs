@@ -259,7 +259,7 @@ async fn upload(state: Shared, headers: HeaderMap, mut form: Multipart, kirim: b
     inner.calls += 1;
     let n = inner.calls;
     let chaos = inner.chaos;
-    let hit = |every: Option<u32>| every.is_some_and(|e| n % e == 0);
+    let hit = |every: Option<u32>| every.is_some_and(|e| n.is_multiple_of(e));
     if hit(chaos.map(|c| c.throttle_every)) {
         inner.log.push(("upload".into(), 429));
         let mut response = answer(429, json!({"message": "slow down"}));
