@@ -645,6 +645,7 @@ fn reconcile_only_gets() {
     assert_eq!(r.status, RowStatus::Match);
     assert_eq!(api.endpoints(), ["get"]);
     assert_eq!((r.action.as_str(), r.uploaded, r.requests), ("get", 0, 1));
+    assert_eq!(r.message, "all 2 photos on the server");
     assert_eq!(
         r.images[0].server_waktu_rekam.as_deref(),
         Some("2025-01-01 00:00:01")
