@@ -29,10 +29,28 @@ pub fn parse(bytes: &[u8], format: Format, sheet: Option<&str>) -> Result<Vec<Ra
         Format::Xls => pick_sheet(open_workbook_from_rs::<Xls<_>, _>(cursor), sheet),
         Format::Ods => pick_sheet(open_workbook_from_rs::<Ods<_>, _>(cursor), sheet),
     }?;
-    rows_of(&range)
+    let (range, name, names) = range;
+    rows_of(&range).map_err(|err| {
+        let others: Vec<String> = names
+            .iter()
+            .filter(|n| **n != name)
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        if others.is_empty() {
+            format!("sheet \"{name}\" {err}")
+        } else {
+            format!(
+                "sheet \"{name}\" {err} (other sheets: {}; choose one with --sheet NAME)",
+                others.join(", ")
+            )
+        }
+    })
 }
 
-fn pick_sheet<RS, R, E>(workbook: Result<R, E>, sheet: Option<&str>) -> Result<Range<Data>, String>
+/// A sheet's cells, its name, and the names of every sheet.
+type PickedSheet = (Range<Data>, String, Vec<String>);
+
+fn pick_sheet<RS, R, E>(workbook: Result<R, E>, sheet: Option<&str>) -> Result<PickedSheet, String>
 where
     RS: Read + Seek,
     R: Reader<RS, Error = E>,
@@ -65,9 +83,10 @@ where
             .or_else(|| names.first().cloned())
             .ok_or("has no worksheet")?,
     };
-    workbook
+    let range = workbook
         .worksheet_range(&name)
-        .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))
+        .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
+    Ok((range, name, names))
 }
 
 /// The header is the first non-blank row; row numbers are the sheet's own, whatever blank rows and
@@ -93,7 +112,7 @@ fn rows_of(range: &Range<Data>) -> Result<Vec<RawRow>, String> {
         rows.push(RawRow { row, cells });
     }
     if columns.is_none() {
-        return Err("has an empty sheet: there is no header row".into());
+        return Err("is empty: there is no header row".into());
     }
     Ok(rows)
 }
