@@ -7,7 +7,7 @@ use crate::cli::{OutputFormat, ValidateArgs};
 use crate::exit::Exit;
 use crate::manifest::{self, Manifest, ManifestKind};
 use crate::validate::{
-    self, CheckedRow, Problem, Totals, ValidateOptions, human_bytes, render_problems_table,
+    self, CheckedRow, Problem, Totals, ValidateOptions, render_problems_table, render_totals,
 };
 
 pub fn validate(args: ValidateArgs) -> Exit {
@@ -54,25 +54,9 @@ pub fn table(manifest: &Manifest, rows: &[CheckedRow], totals: &Totals) -> Strin
     if !out.is_empty() {
         out.push('\n');
     }
-    out.push_str(&totals_line(&name, totals));
+    out.push_str(&render_totals(&name, totals));
     out.push('\n');
     out
-}
-
-/// `manifest.csv: 12 rows, 9 valid, 3 invalid; 4 errors, 2 warnings; 30 photos (84.2 KiB) to send`
-pub fn totals_line(name: &str, t: &Totals) -> String {
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    format!(
-        "{name}: {}, {} valid, {} invalid; {}, {}; {} ({}) in the valid rows",
-        plural(t.rows, "row", "rows"),
-        t.valid,
-        t.invalid,
-        plural(t.errors, "error", "errors"),
-        plural(t.warnings, "warning", "warnings"),
-        plural(t.photos, "photo", "photos"),
-        human_bytes(t.bytes),
-    )
 }
 
 fn json(manifest: &Manifest, rows: &[CheckedRow], totals: &Totals) -> String {

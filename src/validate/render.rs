@@ -2,7 +2,7 @@
 //! "17/11/2026" is not a date in the form yyyy-MM-dd ...`) for logs, or an aligned table for the
 //! `validate` command and the start of a run.
 
-use super::{Problem, Severity};
+use super::{Problem, Severity, Totals};
 
 /// Values longer than this are cut in the table (the one-line form shows them whole).
 const MAX_VALUE_WIDTH: usize = 48;
@@ -84,6 +84,23 @@ fn shorten(value: &str) -> String {
     let head: String = shown.chars().take(MAX_VALUE_WIDTH - 13).collect();
     let tail: String = shown.chars().skip(count - 10).collect();
     format!("{head}...{tail}")
+}
+
+/// `manifest.csv: 12 rows, 9 valid, 3 invalid; 3 errors, 1 warning; 28 photos (81.2 KiB) in the
+/// valid rows` (no line end).
+pub fn render_totals(manifest_name: &str, t: &Totals) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{manifest_name}: {}, {} valid, {} invalid; {}, {}; {} ({}) in the valid rows",
+        plural(t.rows, "row", "rows"),
+        t.valid,
+        t.invalid,
+        plural(t.errors, "error", "errors"),
+        plural(t.warnings, "warning", "warnings"),
+        plural(t.photos, "photo", "photos"),
+        human_bytes(t.bytes),
+    )
 }
 
 /// 1536 → "1.5 KiB".
