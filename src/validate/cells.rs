@@ -126,10 +126,15 @@ fn identifier(cell: &Cell, number_allowed: bool, report: &mut Report) -> Option<
         }
         Cell::Empty | Cell::Error(_) => return None,
     };
-    if text.chars().any(char::is_control) {
+    // Invisible characters pasted from web pages are as wrong as control characters, and harder
+    // to see in the spreadsheet.
+    let unseen =
+        |c: char| c.is_control() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}');
+    if text.chars().any(unseen) {
         report(
             Severity::Error,
-            "contains a control character (a tab or line break?)".into(),
+            "contains a control or invisible character (a tab, a line break, a zero-width space?)"
+                .into(),
         );
         return None;
     }

@@ -178,10 +178,15 @@ fn identifiers_have_no_spaces_or_control_characters() {
             outcome(column, text("CN 123")),
             (None, vec!["Error: contains a space".to_string()])
         );
-        assert_eq!(
-            outcome(column, text("CN\t123")).1,
-            vec!["Error: contains a control character (a tab or line break?)"]
-        );
+        for hidden in ["CN\t123", "CN\u{200B}123", "CN\u{1}"] {
+            assert_eq!(
+                outcome(column, text(hidden)).1,
+                vec![
+                    "Error: contains a control or invisible character (a tab, a line break, a \
+                     zero-width space?)"
+                ]
+            );
+        }
         assert_eq!(
             outcome(column, Cell::Empty),
             (None, vec!["Error: is empty".to_string()])

@@ -207,6 +207,25 @@ fn spreadsheets_saved_by_libreoffice_match_the_csv() {
 }
 
 #[test]
+fn xlsm_and_extensionless_workbooks_are_read_as_spreadsheets() {
+    let dir = TestDir::new();
+    let bytes = std::fs::read(repo("samples/manifest.xlsx")).unwrap();
+    let root = repo("samples");
+    let (_, expected) = validate_json(&[repo("samples/manifest.xlsx").to_str().unwrap()]);
+    for name in ["manifest.xlsm", "manifest"] {
+        let path = dir.write(name, &bytes);
+        let (code, json) = validate_json(&[
+            path.to_str().unwrap(),
+            "--images-root",
+            root.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{name}");
+        assert_eq!(json["manifest"]["kind"], "spreadsheet", "{name}");
+        assert_eq!(row_summary(&json), row_summary(&expected), "{name}");
+    }
+}
+
+#[test]
 fn a_nomor_aju_column_typed_as_numbers_is_refused_row_by_row() {
     let dir = TestDir::new();
     photos(&dir, "a", 1);
