@@ -676,3 +676,131 @@ fn exit_codes_tell_usage_from_unreachable_from_refused() {
         "none of these sent anything"
     );
 }
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// (row, status, action) of a run folder's results.csv.
+fn statuses(run_dir: &Path) -> Vec<(String, String, String)> {
+    read_csv(&run_dir.join("results.csv"))
+        .into_iter()
+        .map(|r| (r["row"].clone(), r["status"].clone(), r["action"].clone()))
+        .collect()
+}
+
+#[test]
+fn the_sample_workbook_runs_to_the_same_statuses_and_records_as_the_sample_csv() {
+    let documents = repo("samples/documents.csv");
+    let documents = documents.to_str().expect("utf-8 path");
+    let mut seen = Vec::new();
+    for manifest in ["samples/manifest.csv", "samples/manifest.xlsx"] {
+        let dir = TestDir::new();
+        let sandbox = Sandbox::start(&["--documents", documents]);
+        let out = run_against(&sandbox, &dir, &repo(manifest), &[]);
+        assert_eq!(out.status.code(), Some(1), "{manifest}: {}", describe(&out));
+        let records: Vec<Value> = sandbox.state()["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                for p in r["photos"].as_array_mut().expect("photos") {
+                    p["waktuRekam"] = Value::Null;
+                }
+                r
+            })
+            .collect();
+        seen.push((statuses(&latest(&dir)), records));
+    }
+    let (csv, xlsx) = (&seen[0], &seen[1]);
+    assert_eq!(csv.0, xlsx.0, "same statuses and actions");
+    assert_eq!(csv.1, xlsx.1, "customs holds the same records and photos");
+    let wanted: Vec<&str> = csv.0.iter().map(|(_, s, _)| s.as_str()).collect();
+    assert_eq!(
+        wanted,
+        [
+            "MATCH",
+            "MATCH",
+            "MATCH",
+            "MATCH",
+            "INVALID",
+            "NOT_FOUND",
+            "INVALID",
+            "INVALID",
+            "MATCH",
+            "MATCH",
+            "MATCH",
+            "MATCH"
+        ]
+    );
+}
+
+#[test]
+fn a_workbook_with_office_codes_typed_as_numbers_sends_six_digit_codes_with_warnings() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+
+    let dir = TestDir::new();
+    let rows: Vec<RowSpec> = (1..=2).map(|i| RowSpec::valid(i, 2)).collect();
+    write_manifest(&dir, &rows); // lays down the photo folders
+    let mut workbook = Workbook::new();
+    let ws = workbook.add_worksheet();
+    let header = [
+        "nomorAju",
+        "nomorBlAwb",
+        "tanggalBlAwb",
+        "kodeKantor",
+        "folder",
+    ];
+    for (col, name) in header.iter().enumerate() {
+        ws.write_string(0, col as u16, *name).expect("header");
+    }
+    let date = Format::new().set_num_format("dd/mm/yyyy");
+    for (i, (row, code)) in rows.iter().zip([9000.0, 40300.0]).enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, &row.nomor_aju).expect("aju");
+        ws.write_string(r, 1, &row.bl).expect("bl");
+        let day = ExcelDateTime::from_ymd(2026, 11, 20).expect("date");
+        ws.write_datetime_with_format(r, 2, &day, &date)
+            .expect("date");
+        ws.write_number(r, 3, code).expect("code");
+        ws.write_string(r, 4, &row.folder).expect("folder");
+    }
+    let manifest = dir.join("manifest.xlsx");
+    workbook.save(&manifest).expect("save workbook");
+
+    let sandbox = Sandbox::start(&[]);
+    let out = run_against(&sandbox, &dir, &manifest, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "warnings do not stop a row\n{}",
+        describe(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("009000") && stderr.contains("040300"),
+        "{stderr}"
+    );
+
+    let state = sandbox.state();
+    assert_each_photo_once(&state, &rows);
+    let codes: Vec<&str> = state["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["kodeKantor"].as_str().expect("kodeKantor"))
+        .collect();
+    assert_eq!(codes, ["009000", "040300"], "customs got six-digit codes");
+    let dates: Vec<&str> = state["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["tanggalBlAwb"].as_str().expect("tanggalBlAwb"))
+        .collect();
+    assert_eq!(
+        dates,
+        ["2026-11-20", "2026-11-20"],
+        "date cells sent as yyyy-MM-dd"
+    );
+}
