@@ -6,7 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::run::{
-    RowSpec, assert_each_photo_once, describe, latest, run_against, stored, write_manifest,
+    RowSpec, assert_each_photo_once, demo_command, describe, latest, run_against, stored,
+    write_manifest,
 };
 use crate::util::{Sandbox, TestDir, kirim_xray, read_csv};
 
@@ -190,15 +191,7 @@ fn retry_after_fixing_a_folder_sends_only_that_row() {
     assert_eq!(stored(&before).len(), 3);
 
     std::fs::rename(dir.join("images/elsewhere"), dir.join(&rows[2].folder)).expect("fix");
-    let retry = kirim_xray()
-        .current_dir(dir.path())
-        .env("KIRIM_XRAY_USERNAME", "demo")
-        .env("KIRIM_XRAY_PASSWORD", "demo")
-        .arg("retry")
-        .arg(&first_dir)
-        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
-        .arg("--out")
-        .arg(dir.join("runs"))
+    let retry = demo_command(&sandbox, &dir, "retry", &first_dir)
         .output()
         .expect("retry");
     assert_eq!(retry.status.code(), Some(0), "{}", describe(&retry));
@@ -260,15 +253,7 @@ fn reconcile_compares_the_server_with_the_folders_and_sends_nothing() {
     );
     let before = sandbox.state();
 
-    let out = kirim_xray()
-        .current_dir(dir.path())
-        .env("KIRIM_XRAY_USERNAME", "demo")
-        .env("KIRIM_XRAY_PASSWORD", "demo")
-        .arg("reconcile")
-        .arg(&manifest)
-        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
-        .arg("--out")
-        .arg(dir.join("runs"))
+    let out = demo_command(&sandbox, &dir, "reconcile", &manifest)
         .output()
         .expect("reconcile");
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));

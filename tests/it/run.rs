@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -61,17 +61,31 @@ pub fn write_manifest(dir: &TestDir, rows: &[RowSpec]) -> PathBuf {
     dir.write("manifest.csv", csv)
 }
 
+/// `kirim-xray SUBCOMMAND TARGET` in `dir`, output under `<dir>/runs`, pointed at the server at
+/// `base_url` (login there, X-ray API under `/openapi/cnpibk`). No credentials.
+pub fn command(dir: &TestDir, base_url: &str, subcommand: &str, target: &Path) -> Command {
+    let mut cmd = kirim_xray();
+    cmd.current_dir(dir.path())
+        .arg(subcommand)
+        .arg(target)
+        .args(["--api-url", &format!("{base_url}/openapi/cnpibk")])
+        .args(["--auth-url", base_url])
+        .arg("--out")
+        .arg(dir.join("runs"));
+    cmd
+}
+
+/// The same, with the demo credentials.
+pub fn demo_command(sandbox: &Sandbox, dir: &TestDir, subcommand: &str, target: &Path) -> Command {
+    let mut cmd = command(dir, &sandbox.url, subcommand, target);
+    cmd.env("KIRIM_XRAY_USERNAME", "demo")
+        .env("KIRIM_XRAY_PASSWORD", "demo");
+    cmd
+}
+
 /// `kirim-xray run` with the demo credentials against `sandbox`, output under `<dir>/runs`.
 pub fn run_against(sandbox: &Sandbox, dir: &TestDir, manifest: &Path, extra: &[&str]) -> Output {
-    kirim_xray()
-        .current_dir(dir.path())
-        .env("KIRIM_XRAY_USERNAME", "demo")
-        .env("KIRIM_XRAY_PASSWORD", "demo")
-        .arg("run")
-        .arg(manifest)
-        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
-        .arg("--out")
-        .arg(dir.join("runs"))
+    demo_command(sandbox, dir, "run", manifest)
         .args(["--rate", "200", "--burst", "10"])
         .args(extra)
         .output()
@@ -526,15 +540,10 @@ fn secrets_appear_in_no_output() {
     let rows: Vec<RowSpec> = (1..=3).map(|i| RowSpec::valid(i, 2)).collect();
     let manifest = write_manifest(&dir, &rows);
 
-    let out = kirim_xray()
-        .current_dir(dir.path())
+    let out = command(&dir, &sandbox.url, "run", &manifest)
         .env("KIRIM_XRAY_USERNAME", "night-op")
         .env("KIRIM_XRAY_PASSWORD", password)
-        .arg("run")
-        .arg(&manifest)
-        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
-        .args(["--log-level", "trace", "--out"])
-        .arg(dir.join("runs"))
+        .args(["--log-level", "trace"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -553,14 +562,9 @@ fn secrets_appear_in_no_output() {
             .expect("token")
             .to_string()
     };
-    let with_token = kirim_xray()
-        .current_dir(dir.path())
+    let with_token = command(&dir, &sandbox.url, "run", &manifest)
         .env("KIRIM_XRAY_TOKEN", &token)
-        .arg("run")
-        .arg(&manifest)
-        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
-        .args(["--log-level", "trace", "--out"])
-        .arg(dir.join("runs"))
+        .args(["--log-level", "trace"])
         .output()
         .expect("run");
     assert_eq!(
@@ -600,15 +604,8 @@ fn exit_codes_tell_usage_from_unreachable_from_refused() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.csv"));
 
     // Wrong password: could not authenticate.
-    let refused = kirim_xray()
-        .current_dir(dir.path())
-        .env("KIRIM_XRAY_USERNAME", "demo")
+    let refused = demo_command(&sandbox, &dir, "run", &manifest)
         .env("KIRIM_XRAY_PASSWORD", "wrong")
-        .arg("run")
-        .arg(&manifest)
-        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
-        .arg("--out")
-        .arg(dir.join("runs"))
         .output()
         .expect("run");
     assert_eq!(refused.status.code(), Some(3), "{}", describe(&refused));
@@ -620,20 +617,10 @@ fn exit_codes_tell_usage_from_unreachable_from_refused() {
         drop(listener);
         format!("http://127.0.0.1:{port}")
     };
-    let unreachable = kirim_xray()
-        .current_dir(dir.path())
+    let unreachable = command(&dir, &closed, "run", &manifest)
         .env("KIRIM_XRAY_USERNAME", "demo")
         .env("KIRIM_XRAY_PASSWORD", "demo")
-        .arg("run")
-        .arg(&manifest)
-        .args([
-            "--api-url",
-            &format!("{closed}/openapi/cnpibk"),
-            "--auth-url",
-            &closed,
-        ])
-        .args(["--retries", "1", "--out"])
-        .arg(dir.join("runs"))
+        .args(["--retries", "1"])
         .output()
         .expect("run");
     assert_eq!(
@@ -644,28 +631,16 @@ fn exit_codes_tell_usage_from_unreachable_from_refused() {
     );
 
     // Plain http to a host that is not loopback needs --allow-http; refused before any request.
-    let plain = kirim_xray()
-        .current_dir(dir.path())
+    let plain = command(&dir, "http://customs.invalid", "run", &manifest)
         .env("KIRIM_XRAY_USERNAME", "demo")
         .env("KIRIM_XRAY_PASSWORD", "demo")
-        .arg("run")
-        .arg(&manifest)
-        .args(["--api-url", "http://customs.invalid/openapi/cnpibk"])
-        .args(["--auth-url", "http://customs.invalid", "--out"])
-        .arg(dir.join("runs"))
         .output()
         .expect("run");
     assert_eq!(plain.status.code(), Some(2), "{}", describe(&plain));
     assert!(String::from_utf8_lossy(&plain.stderr).contains("--allow-http"));
 
     // No credentials at all: usage.
-    let anonymous = kirim_xray()
-        .current_dir(dir.path())
-        .arg("run")
-        .arg(&manifest)
-        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
-        .arg("--out")
-        .arg(dir.join("runs"))
+    let anonymous = command(&dir, &sandbox.url, "run", &manifest)
         .output()
         .expect("run");
     assert_eq!(anonymous.status.code(), Some(2), "{}", describe(&anonymous));
