@@ -216,7 +216,14 @@ pub fn execute_bounded(
     row_fn: impl Fn(&Shipment) -> RowResult + Sync,
     on_row_done: impl Fn(&RowResult) + Sync,
 ) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
-    execute_inner(rows, concurrency, cancel, Some(bound), &row_fn, &on_row_done)
+    execute_inner(
+        rows,
+        concurrency,
+        cancel,
+        Some(bound),
+        &row_fn,
+        &on_row_done,
+    )
 }
 
 /// The message of a row given up on while in flight.
@@ -598,7 +605,10 @@ mod tests {
             ]
         );
         assert_eq!(partial[1].message, IN_FLIGHT_MESSAGE);
-        assert_eq!(partial[3].message, "run interrupted before this row started");
+        assert_eq!(
+            partial[3].message,
+            "run interrupted before this row started"
+        );
         assert_eq!(
             journaled.into_inner().unwrap(),
             [2],
