@@ -183,7 +183,7 @@ pub struct SandboxArgs {
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// CSV `username,password` of accepted users (default: demo / demo)
+    /// CSV `username,password` of users accepted besides demo / demo
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
     /// CSV `nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor[,npwpPemberitahu]` of the CN documents
@@ -199,13 +199,13 @@ pub struct SandboxArgs {
     /// Delay added to every API answer, in milliseconds
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub latency_ms: u64,
-    /// Share of upload requests answered 503 before anything is stored
+    /// Share of X-ray API requests (kirim, add, get) answered 503 before anything is done
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub fail_rate: f64,
-    /// Share of upload requests that are stored, then answered 503
+    /// Share of kirim/add requests that are fully processed (stored), then answered 503
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub ambiguous_rate: f64,
-    /// Share of API requests answered 429 with Retry-After
+    /// Share of X-ray API requests answered 429 with Retry-After
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub throttle_rate: f64,
     /// Answer 429 with Retry-After when more than N API requests arrive within one second
@@ -220,4 +220,7 @@ pub struct SandboxArgs {
     /// Seed of the fault generator, for reproducible faults
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Seconds sent in the Retry-After header of every 429
+    #[arg(long, default_value_t = 1, value_name = "SECONDS")]
+    pub retry_after: u64,
 }

@@ -2,7 +2,10 @@
 //! (`pacer.rs`), and the three X-ray requests with typed answers (`client.rs`). The `Api` trait
 //! is what the per-row protocol talks to, so it can be tested with injected faults.
 
+mod answer;
+mod auth;
 mod client;
+pub mod pacer;
 pub use client::{ApiStats, ConnectError, HttpApi};
 
 use std::fmt;
@@ -106,6 +109,10 @@ pub enum ApiError {
     /// No token could be obtained at all (login refused or unreachable): the run cannot go on.
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// Nothing was sent because a local photo could not be read at send time (deleted, changed
+    /// since validation): the message names the photo.
+    #[error("{0}")]
+    Local(String),
 }
 
 /// The three X-ray requests. One call = one HTTP request (plus at most one token refresh and one

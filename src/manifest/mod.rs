@@ -2,9 +2,14 @@
 //! cells keep the type the file gave them, so that validation can tell a typed date from text, and
 //! a number that lost its leading zeros from a code typed as text.
 
+mod csv;
+mod header;
+mod sheet;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};
+use sha2::{Digest, Sha256};
 
 /// The five columns the tool reads; every other column is ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,11 +99,137 @@ pub enum ManifestError {
     Unreadable { path: PathBuf, message: String },
 }
 
-/// Read a manifest, choosing the reader by the file's extension.
+impl Manifest {
+    /// The file name, as messages show it (`manifest.xlsx row 17, ...`).
+    pub fn display_name(&self) -> String {
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+}
+
+/// Read a manifest, choosing the reader by the file's extension (or, without a known extension,
+/// by its first bytes). The file is read once; its sha256 is taken from the same bytes.
 pub fn read(path: &Path, sheet: Option<&str>) -> Result<Manifest, ManifestError> {
-    let _ = (path, sheet);
-    Err(ManifestError::Unreadable {
+    let unreadable = |message: String| ManifestError::Unreadable {
         path: path.to_path_buf(),
-        message: "manifest reading is not built yet".into(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|err| unreadable(format!("cannot be read: {err}")))?;
+    let kind = reader_for(path, &bytes);
+    let rows = match kind {
+        Reader::Csv => csv::parse(&bytes),
+        Reader::Sheet(format) => sheet::parse(&bytes, format, sheet),
+    }
+    .map_err(unreadable)?;
+    Ok(Manifest {
+        path: path.to_path_buf(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        kind: match kind {
+            Reader::Csv => ManifestKind::Csv,
+            Reader::Sheet(_) => ManifestKind::Spreadsheet,
+        },
+        rows,
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Csv,
+    Sheet(sheet::Format),
+}
+
+fn reader_for(path: &Path, bytes: &[u8]) -> Reader {
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("xlsx" | "xlsm" | "xltx" | "xltm" | "xlam") => Reader::Sheet(sheet::Format::Xlsx),
+        Some("xlsb") => Reader::Sheet(sheet::Format::Xlsb),
+        Some("xls" | "xla") => Reader::Sheet(sheet::Format::Xls),
+        Some("ods") => Reader::Sheet(sheet::Format::Ods),
+        Some("csv" | "tsv" | "txt") => Reader::Csv,
+        // No telling extension: a zip is an Office Open XML or OpenDocument workbook, an OLE
+        // compound file is an old .xls; anything else is read as text.
+        _ if bytes.starts_with(b"PK\x03\x04") => {
+            if bytes
+                .windows(39)
+                .take(200)
+                .any(|w| w == b"application/vnd.oasis.opendocument.spre")
+            {
+                Reader::Sheet(sheet::Format::Ods)
+            } else {
+                Reader::Sheet(sheet::Format::Xlsx)
+            }
+        }
+        _ if bytes.starts_with(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") => {
+            Reader::Sheet(sheet::Format::Xls)
+        }
+        _ => Reader::Csv,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reader_follows_the_extension_then_the_content() {
+        assert_eq!(
+            reader_for(Path::new("m.XLSX"), b""),
+            Reader::Sheet(sheet::Format::Xlsx)
+        );
+        assert_eq!(
+            reader_for(Path::new("m.xlsm"), b""),
+            Reader::Sheet(sheet::Format::Xlsx)
+        );
+        assert_eq!(
+            reader_for(Path::new("m.xls"), b""),
+            Reader::Sheet(sheet::Format::Xls)
+        );
+        assert_eq!(
+            reader_for(Path::new("m.ods"), b""),
+            Reader::Sheet(sheet::Format::Ods)
+        );
+        assert_eq!(reader_for(Path::new("m.csv"), b"PK\x03\x04"), Reader::Csv);
+        assert_eq!(
+            reader_for(Path::new("manifest"), b"PK\x03\x04"),
+            Reader::Sheet(sheet::Format::Xlsx)
+        );
+        assert_eq!(reader_for(Path::new("manifest"), b"nomorAju,"), Reader::Csv);
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.csv");
+        let err = read(&missing, None).unwrap_err().to_string();
+        assert!(err.starts_with(&missing.display().to_string()), "{err}");
+        assert!(err.contains("cannot be read"), "{err}");
+
+        let broken = dir.path().join("broken.xlsx");
+        std::fs::write(&broken, b"nomorAju,nomorBlAwb\n").unwrap();
+        let err = read(&broken, None).unwrap_err().to_string();
+        assert!(
+            err.contains("broken.xlsx: cannot be opened as a spreadsheet"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_digest_is_of_the_file_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        let text = "nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder\nA,B,2026-11-17,009000,f\n";
+        std::fs::write(&path, text).unwrap();
+        let manifest = read(&path, None).unwrap();
+        assert_eq!(
+            manifest.sha256,
+            hex::encode(Sha256::digest(text.as_bytes()))
+        );
+        assert_eq!(manifest.kind, ManifestKind::Csv);
+        assert_eq!(manifest.rows.len(), 1);
+        assert_eq!(manifest.display_name(), "m.csv");
+    }
 }

@@ -1,0 +1,789 @@
+//! The HTTP client end to end against a tiny axum server on 127.0.0.1:0 that issues tokens,
+//! checks them, records multipart parts, and answers with scripted statuses when told to.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::{Credentials, Secret, UploadAnswer};
+
+const PASSWORD: &str = "pa55-word-not-to-be-shown";
+
+#[derive(Debug, Clone)]
+struct Part {
+    name: String,
+    file_name: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct Forced {
+    status: u16,
+    retry_after: Option<&'static str>,
+    body: String,
+    delay: Duration,
+}
+
+/// Every n-th upload misbehaves: stored then 503, 503 before storing, 429.
+#[derive(Debug, Clone, Copy)]
+struct Chaos {
+    ambiguous_every: u32,
+    fail_every: u32,
+    throttle_every: u32,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Access token → when it stops being accepted.
+    access: HashMap<String, Option<Instant>>,
+    refresh: HashSet<String>,
+    issued: u32,
+    /// `expires_in` of issued tokens (a JSON value, so tests can send tiny fractions).
+    expires_in: Option<Value>,
+    forced: VecDeque<Forced>,
+    /// Multipart parts of each upload.
+    uploads: Vec<Vec<Part>>,
+    /// nomorAju → names held, duplicates kept.
+    records: HashMap<String, Vec<String>>,
+    chaos: Option<Chaos>,
+    calls: u32,
+    /// (endpoint, status) of every answer.
+    log: Vec<(String, u16)>,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+struct TestServer {
+    addr: SocketAddr,
+    state: Shared,
+}
+
+impl TestServer {
+    fn start() -> TestServer {
+        let state: Shared = Arc::default();
+        let app = Router::new()
+            .route("/auth/nle-oauth/v1/user/login", post(login_route))
+            .route("/auth/nle-oauth/v1/user/update-token", post(update_token))
+            .route("/api/xray/kirim-foto-xray", post(kirim))
+            .route("/api/xray/add-foto-xray", post(add))
+            .route("/api/xray/get-foto-xray", get(get_photos))
+            .with_state(state.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        TestServer { addr, state }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.state.lock().unwrap()
+    }
+
+    fn force(&self, status: u16, body: &str) {
+        self.force_with(Forced {
+            status,
+            retry_after: None,
+            body: body.into(),
+            delay: Duration::ZERO,
+        });
+    }
+
+    fn force_with(&self, forced: Forced) {
+        self.inner().forced.push_back(forced);
+    }
+
+    fn settings(&self, credentials: Credentials) -> ApiSettings {
+        ApiSettings {
+            api_url: format!("http://{}/api", self.addr),
+            auth_url: format!("http://{}/auth/", self.addr),
+            rate: 1000.0,
+            burst: 10,
+            timeout: Duration::from_secs(10),
+            allow_http: false,
+            ca_cert: None,
+            credentials,
+        }
+    }
+
+    fn connect(&self) -> HttpApi {
+        HttpApi::connect(&self.settings(login("demo"))).unwrap()
+    }
+
+    fn log(&self) -> Vec<(String, u16)> {
+        self.inner().log.clone()
+    }
+}
+
+fn login(user: &str) -> Credentials {
+    Credentials::Login {
+        username: user.into(),
+        password: Secret::new(PASSWORD),
+    }
+}
+
+fn answer(status: u16, body: Value) -> Response {
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+}
+
+fn issue(inner: &mut Inner, endpoint: &str) -> Response {
+    inner.issued += 1;
+    let (access, refresh) = (
+        format!("acc-{}", inner.issued),
+        format!("ref-{}", inner.issued),
+    );
+    let ttl = inner.expires_in.as_ref().and_then(Value::as_f64);
+    let expiry = ttl.map(|secs| Instant::now() + Duration::from_secs_f64(secs));
+    inner.access.insert(access.clone(), expiry);
+    inner.refresh.insert(refresh.clone());
+    inner.log.push((endpoint.into(), 200));
+    answer(
+        200,
+        json!({"status": true, "message": "ok", "item": {
+            "access_token": access, "refresh_token": refresh,
+            "expires_in": inner.expires_in.clone().unwrap_or(json!(300)),
+            "refresh_expires_in": 3600, "token_type": "Bearer", "scope": "x"}}),
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn login_route(State(state): State<Shared>, axum::Json(body): axum::Json<Value>) -> Response {
+    let mut inner = state.lock().unwrap();
+    if body["username"] == "demo" && body["password"] == PASSWORD {
+        issue(&mut inner, "login")
+    } else {
+        inner.log.push(("login".into(), 401));
+        answer(
+            401,
+            json!({"status": false, "message": "Username atau password salah"}),
+        )
+    }
+}
+
+async fn update_token(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let mut inner = state.lock().unwrap();
+    if inner.refresh.remove(&bearer(&headers)) {
+        issue(&mut inner, "update-token")
+    } else {
+        inner.log.push(("update-token".into(), 401));
+        answer(
+            401,
+            json!({"status": false, "message": "refresh token expired"}),
+        )
+    }
+}
+
+/// Auth check and scripted answer shared by the X-ray endpoints.
+async fn gate(state: &Shared, headers: &HeaderMap, endpoint: &str) -> Option<Response> {
+    let forced = {
+        let mut inner = state.lock().unwrap();
+        let valid = inner
+            .access
+            .get(&bearer(headers))
+            .is_some_and(|expiry| expiry.is_none_or(|at| Instant::now() < at));
+        if !valid {
+            inner.log.push((endpoint.into(), 401));
+            return Some(answer(
+                401,
+                json!({"success": false, "data": null, "code": 401, "message": "Invalid Authorization Token"}),
+            ));
+        }
+        let forced = inner.forced.pop_front();
+        if let Some(f) = &forced {
+            inner.log.push((endpoint.into(), f.status));
+        }
+        forced
+    }?;
+    tokio::time::sleep(forced.delay).await;
+    let mut response = (StatusCode::from_u16(forced.status).unwrap(), forced.body).into_response();
+    if let Some(after) = forced.retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", after.parse().unwrap());
+    }
+    Some(response)
+}
+
+async fn kirim(State(state): State<Shared>, headers: HeaderMap, form: Multipart) -> Response {
+    upload(state, headers, form, true).await
+}
+
+async fn add(State(state): State<Shared>, headers: HeaderMap, form: Multipart) -> Response {
+    upload(state, headers, form, false).await
+}
+
+async fn upload(state: Shared, headers: HeaderMap, mut form: Multipart, kirim: bool) -> Response {
+    if let Some(response) = gate(&state, &headers, "upload").await {
+        return response;
+    }
+    let mut parts = Vec::new();
+    while let Some(field) = form.next_field().await.unwrap() {
+        parts.push(Part {
+            name: field.name().unwrap_or_default().to_string(),
+            file_name: field.file_name().map(str::to_string),
+            content_type: field.content_type().map(str::to_string),
+            body: field.bytes().await.unwrap().to_vec(),
+        });
+    }
+    let data: Value = serde_json::from_slice(&parts[0].body).unwrap();
+    let aju = data["nomorAju"].as_str().unwrap().to_string();
+    let names: Vec<String> = parts.iter().filter_map(|p| p.file_name.clone()).collect();
+    let mut inner = state.lock().unwrap();
+    inner.calls += 1;
+    let n = inner.calls;
+    let chaos = inner.chaos;
+    let hit = |every: Option<u32>| every.is_some_and(|e| n.is_multiple_of(e));
+    if hit(chaos.map(|c| c.throttle_every)) {
+        inner.log.push(("upload".into(), 429));
+        let mut response = answer(429, json!({"message": "slow down"}));
+        response
+            .headers_mut()
+            .insert("retry-after", "0".parse().unwrap());
+        return response;
+    }
+    if hit(chaos.map(|c| c.fail_every)) {
+        inner.log.push(("upload".into(), 503));
+        return answer(503, json!({"message": "down"}));
+    }
+    let exists = inner.records.contains_key(&aju);
+    if kirim && exists {
+        inner.log.push(("upload".into(), 409));
+        return answer(
+            409,
+            json!({"success": false, "code": 409, "message": "Data X-Ray sudah ada"}),
+        );
+    }
+    if !kirim && !exists {
+        inner.log.push(("upload".into(), 200));
+        return answer(
+            200,
+            json!({"success": false, "code": 404, "message": "Data Foto Xray tidak ditemukan"}),
+        );
+    }
+    let count = names.len();
+    inner.records.entry(aju).or_default().extend(names);
+    inner.uploads.push(parts);
+    if hit(chaos.map(|c| c.ambiguous_every)) {
+        inner.log.push(("upload".into(), 503));
+        return answer(503, json!({"message": "stored, but the answer got lost"}));
+    }
+    inner.log.push(("upload".into(), 200));
+    answer(
+        200,
+        json!({"success": true, "code": 200, "message": "Sukses Kirim Foto Xray",
+               "data": {"npwpPemberitahu": "0123", "jumlahFotoTerupload": count}}),
+    )
+}
+
+async fn get_photos(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(response) = gate(&state, &headers, "get").await {
+        return response;
+    }
+    let mut inner = state.lock().unwrap();
+    let aju = query.get("nomorAju").cloned().unwrap_or_default();
+    let Some(names) = inner.records.get(&aju).cloned() else {
+        inner.log.push(("get".into(), 404));
+        return answer(
+            404,
+            json!({"success": false, "code": 404, "message": "tidak ditemukan"}),
+        );
+    };
+    inner.log.push(("get".into(), 200));
+    let detail: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"namaFile": n, "waktuRekam": "2025-01-01 10:00:00"}))
+        .collect();
+    answer(
+        200,
+        json!({"success": true, "code": 200, "message": "ok", "data": {
+            "nomorAju": aju, "npwpPemberitahu": "0123",
+            "totalFotoTerupload": detail.len(), "detail": detail}}),
+    )
+}
+
+fn meta() -> DocMeta {
+    DocMeta {
+        nomor_aju: "AJU-1".into(),
+        nomor_bl_awb: "BL-1".into(),
+        tanggal_bl_awb: "2025-09-30".into(),
+        kode_kantor: "009000".into(),
+    }
+}
+
+fn photo(
+    dir: &std::path::Path,
+    name: &str,
+    content: &[u8],
+    content_type: &'static str,
+) -> LocalImage {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    LocalImage {
+        name: name.into(),
+        path,
+        bytes: content.len() as u64,
+        sha256: String::new(),
+        content_type,
+    }
+}
+
+#[test]
+fn upload_body_is_multipart_with_json_data_and_named_images() {
+    let server = TestServer::start();
+    let api = server.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let images = vec![
+        photo(dir.path(), "a.jpg", b"\xFF\xD8\xFFjpeg-bytes", "image/jpeg"),
+        photo(dir.path(), "b b.png", b"\x89PNG\r\n\x1a\nmore", "image/png"),
+    ];
+    let answer = api.kirim(&meta(), &images).unwrap();
+    assert!(matches!(answer, UploadAnswer::Stored(ok) if ok.jumlah_foto_terupload == Some(2)));
+    let uploads = server.inner().uploads.clone();
+    assert_eq!(uploads.len(), 1);
+    let parts = &uploads[0];
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[0].name, "data");
+    assert_eq!(parts[0].content_type.as_deref(), Some("application/json"));
+    let data: Value = serde_json::from_slice(&parts[0].body).unwrap();
+    assert_eq!(
+        data,
+        json!({"nomorAju": "AJU-1", "nomorBlAwb": "BL-1", "tanggalBlAwb": "2025-09-30", "kodeKantor": "009000"})
+    );
+    for (part, image) in parts[1..].iter().zip(&images) {
+        assert_eq!(part.name, "images");
+        assert_eq!(part.file_name.as_deref(), Some(image.name.as_str()));
+        assert_eq!(part.content_type.as_deref(), Some(image.content_type));
+        assert_eq!(part.body, std::fs::read(&image.path).unwrap());
+    }
+    // get lists what was stored.
+    let record = api.get("AJU-1").unwrap().unwrap();
+    let names: Vec<_> = record.detail.iter().map(|p| p.nama_file.as_str()).collect();
+    assert_eq!(names, ["a.jpg", "b b.png"]);
+
+    let stats = api.stats();
+    assert_eq!(stats.api_requests, 2);
+    assert_eq!(stats.logins, 1);
+    assert_eq!(stats.requests["kirim-foto-xray"]["200"], 1);
+    assert_eq!(stats.requests["get-foto-xray"]["200"], 1);
+    assert_eq!(stats.requests["login"]["200"], 1);
+    assert!(stats.first_request_at.is_some() && stats.last_request_at >= stats.first_request_at);
+}
+
+#[test]
+fn a_photo_that_cannot_be_opened_names_the_photo_and_sends_nothing() {
+    let server = TestServer::start();
+    let api = server.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut gone = photo(dir.path(), "gone.jpg", b"x", "image/jpeg");
+    std::fs::remove_file(&gone.path).unwrap();
+    let err = api.add(&meta(), std::slice::from_ref(&gone)).unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Local(m) if m.contains("gone.jpg")),
+        "{err:?}"
+    );
+    gone = photo(dir.path(), "grew.jpg", b"xyz", "image/jpeg");
+    gone.bytes = 1;
+    let err = api.add(&meta(), &[gone]).unwrap_err();
+    assert!(matches!(&err, ApiError::Local(m) if m.contains("grew.jpg") && m.contains("changed")));
+    assert_eq!(api.stats().api_requests, 0);
+}
+
+#[test]
+fn refused_token_is_refreshed_once_and_the_request_repeated() {
+    let server = TestServer::start();
+    let api = server.connect();
+    server.inner().records.insert("AJU-1".into(), Vec::new());
+    server.inner().access.clear();
+    assert!(api.get("AJU-1").unwrap().is_some());
+    assert_eq!(
+        server.log(),
+        [
+            ("login".into(), 200),
+            ("get".into(), 401),
+            ("update-token".into(), 200),
+            ("get".into(), 200)
+        ]
+    );
+    let stats = api.stats();
+    assert_eq!(
+        (stats.token_refreshes, stats.logins, stats.api_requests),
+        (1, 1, 2)
+    );
+    assert_eq!(stats.requests["get-foto-xray"]["401"], 1);
+
+    // When the refresh token is refused too, log in again.
+    {
+        let mut inner = server.inner();
+        inner.access.clear();
+        inner.refresh.clear();
+    }
+    assert!(api.get("AJU-1").unwrap().is_some());
+    assert_eq!(
+        server.log()[4..],
+        [
+            ("get".into(), 401),
+            ("update-token".into(), 401),
+            ("login".into(), 200),
+            ("get".into(), 200)
+        ]
+    );
+    assert_eq!(api.stats().logins, 2);
+}
+
+#[test]
+fn a_token_about_to_expire_is_renewed_before_sending() {
+    let server = TestServer::start();
+    server.inner().expires_in = Some(json!(0.001));
+    let api = server.connect();
+    std::thread::sleep(Duration::from_millis(20));
+    api.get("AJU-1").unwrap();
+    let log = server.log();
+    assert_eq!(log[1], ("update-token".into(), 200));
+    assert!(!log.iter().any(|(_, status)| *status == 401), "{log:?}");
+    assert!(api.stats().token_refreshes >= 1);
+}
+
+#[test]
+fn a_ready_token_refused_is_final_and_never_shown() {
+    let server = TestServer::start();
+    let token = "ready-token-value-secret";
+    let api = HttpApi::connect(&server.settings(Credentials::Token(Secret::new(token)))).unwrap();
+    let err = api.get("AJU-1").unwrap_err();
+    match &err {
+        ApiError::Rejected {
+            status: 401,
+            message,
+        } => {
+            assert!(message.contains("KIRIM_XRAY_TOKEN"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.to_string().contains(token));
+    assert!(!format!("{api:?}").contains(token));
+    // No login or refresh was tried, and the request was not repeated.
+    assert_eq!(server.log(), [("get".into(), 401)]);
+
+    server.inner().access.insert(token.into(), None);
+    server.inner().records.insert("AJU-1".into(), Vec::new());
+    assert!(api.get("AJU-1").unwrap().is_some());
+}
+
+#[test]
+fn throttling_pauses_everyone() {
+    let server = TestServer::start();
+    let api = server.connect();
+    server.force_with(Forced {
+        status: 429,
+        retry_after: Some("7"),
+        body: String::new(),
+        delay: Duration::ZERO,
+    });
+    let err = api.get("AJU-1").unwrap_err();
+    assert_eq!(
+        err,
+        ApiError::Throttled {
+            retry_after: Duration::from_secs(7)
+        }
+    );
+    let left = api.pacer.pause_left_at(Instant::now()).unwrap();
+    assert!(
+        left > Duration::from_secs(5) && left <= Duration::from_secs(7),
+        "{left:?}"
+    );
+    let stats = api.stats();
+    assert_eq!(stats.throttled, 1);
+    assert_eq!(stats.requests["get-foto-xray"]["429"], 1);
+}
+
+#[test]
+fn answers_are_typed_from_the_body() {
+    let server = TestServer::start();
+    let api = server.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let images = [photo(dir.path(), "a.jpg", b"\xFF\xD8\xFF", "image/jpeg")];
+
+    server.force(503, "Service Unavailable");
+    assert!(
+        matches!(api.kirim(&meta(), &images), Err(ApiError::Ambiguous(m)) if m.contains("503"))
+    );
+    server.force(200, "<html>not json</html>");
+    assert!(matches!(
+        api.add(&meta(), &images),
+        Err(ApiError::Ambiguous(_))
+    ));
+    server.force(
+        200,
+        r#"{"success":false,"data":null,"code":404,"message":"Data BL/AWB CN tidak ditemukan"}"#,
+    );
+    assert!(matches!(
+        api.kirim(&meta(), &images),
+        Ok(UploadAnswer::NotFound { .. })
+    ));
+    server.force(
+        409,
+        r#"{"success":false,"data":null,"code":409,"message":"Data X-Ray sudah ada"}"#,
+    );
+    assert!(
+        matches!(api.kirim(&meta(), &images), Ok(UploadAnswer::Conflict { message }) if message == "Data X-Ray sudah ada")
+    );
+    server.force(413, "Payload Too Large");
+    assert_eq!(
+        api.kirim(&meta(), &images),
+        Err(ApiError::Rejected {
+            status: 413,
+            message: "Payload Too Large".into()
+        })
+    );
+    server.force(
+        404,
+        r#"{"success":false,"data":null,"code":404,"message":"tidak ditemukan"}"#,
+    );
+    assert_eq!(api.get("AJU-1"), Ok(None));
+    assert_eq!(api.stats().api_requests, 6);
+}
+
+#[test]
+fn a_timeout_is_ambiguous() {
+    let server = TestServer::start();
+    let mut settings = server.settings(login("demo"));
+    settings.timeout = Duration::from_millis(300);
+    let api = HttpApi::connect(&settings).unwrap();
+    server.force_with(Forced {
+        status: 200,
+        retry_after: None,
+        body: "{}".into(),
+        delay: Duration::from_secs(3),
+    });
+    let err = api.get("AJU-1").unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Ambiguous(m) if m.starts_with("timeout")),
+        "{err:?}"
+    );
+    assert_eq!(api.stats().requests["get-foto-xray"]["timeout"], 1);
+}
+
+#[test]
+fn a_refused_connection_is_not_sent() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let settings = ApiSettings {
+        api_url: format!("http://127.0.0.1:{port}/api"),
+        auth_url: format!("http://127.0.0.1:{port}"),
+        rate: 1000.0,
+        burst: 1,
+        timeout: Duration::from_secs(5),
+        allow_http: false,
+        ca_cert: None,
+        credentials: Credentials::Token(Secret::new("t")),
+    };
+    let api = HttpApi::connect(&settings).unwrap();
+    assert!(matches!(api.get("AJU-1"), Err(ApiError::NotSent(_))));
+    assert_eq!(api.stats().requests["get-foto-xray"]["connect"], 1);
+
+    // Logging in against nothing: unreachable, not a config error.
+    let settings = ApiSettings {
+        credentials: login("demo"),
+        ..settings
+    };
+    assert!(matches!(
+        HttpApi::connect(&settings),
+        Err(ConnectError::Unreachable(_))
+    ));
+}
+
+#[test]
+fn bad_credentials_fail_to_connect_without_showing_the_password() {
+    let server = TestServer::start();
+    let err = HttpApi::connect(&server.settings(login("someone"))).unwrap_err();
+    assert!(
+        matches!(&err, ConnectError::Auth(m) if m.contains("password salah")),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains(PASSWORD));
+    assert!(!format!("{err:?}").contains(PASSWORD));
+    let api = server.connect();
+    assert!(!format!("{api:?}").contains(PASSWORD));
+    assert!(!format!("{api:?}").contains("acc-"));
+}
+
+#[test]
+fn url_policy_and_ca_certificate_are_checked() {
+    let token = || Credentials::Token(Secret::new("t"));
+    let settings = |api_url: &str| ApiSettings {
+        api_url: api_url.into(),
+        auth_url: "https://auth.example".into(),
+        rate: 5.0,
+        burst: 1,
+        timeout: Duration::from_secs(5),
+        allow_http: false,
+        ca_cert: None,
+        credentials: token(),
+    };
+    for ok in [
+        "https://apis.example/openapi/cnpibk",
+        "http://127.0.0.1:9/x",
+        "http://localhost:9",
+        "http://[::1]:9",
+    ] {
+        assert!(HttpApi::connect(&settings(ok)).is_ok(), "{ok}");
+    }
+    for bad in [
+        "http://apis.example/x",
+        "ftp://apis.example",
+        "not a url",
+        "https://user:pw@apis.example",
+    ] {
+        let err = HttpApi::connect(&settings(bad)).unwrap_err();
+        assert!(matches!(err, ConnectError::Config(_)), "{bad}: {err:?}");
+        assert!(!err.to_string().contains(":pw@"), "{err}");
+    }
+    let allowed = ApiSettings {
+        allow_http: true,
+        ..settings("http://apis.example/x")
+    };
+    assert!(HttpApi::connect(&allowed).is_ok());
+    let slow = ApiSettings {
+        rate: 0.0,
+        ..settings("https://apis.example")
+    };
+    assert!(matches!(
+        HttpApi::connect(&slow),
+        Err(ConnectError::Config(_))
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-ca.pem");
+    let garbage = dir.path().join("garbage-ca.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    for (path, name) in [(missing, "missing-ca.pem"), (garbage, "garbage-ca.pem")] {
+        let with_ca = ApiSettings {
+            ca_cert: Some(PathBuf::from(&path)),
+            ..settings("https://apis.example")
+        };
+        let err = HttpApi::connect(&with_ca).unwrap_err();
+        assert!(
+            matches!(&err, ConnectError::Config(m) if m.contains(name)),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn rows_on_four_workers_with_faults_and_short_tokens_all_match() {
+    use crate::model::{RowStatus, Shipment};
+    use crate::sync::{SyncSettings, sync_row};
+    use rayon::prelude::*;
+
+    let server = TestServer::start();
+    {
+        let mut inner = server.inner();
+        inner.expires_in = Some(json!(0.3));
+        inner.chaos = Some(Chaos {
+            ambiguous_every: 5,
+            fail_every: 7,
+            throttle_every: 11,
+        });
+    }
+    let api = server.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let shipments: Vec<Shipment> = (0..40)
+        .map(|row| {
+            let folder = dir.path().join(format!("row{row}"));
+            std::fs::create_dir(&folder).unwrap();
+            let images = (0..=row % 4)
+                .map(|i| {
+                    photo(
+                        &folder,
+                        &format!("p{i}.jpg"),
+                        b"\xFF\xD8\xFFdata",
+                        "image/jpeg",
+                    )
+                })
+                .collect();
+            Shipment {
+                row: row + 2,
+                meta: DocMeta {
+                    nomor_aju: format!("AJU-{row}"),
+                    ..meta()
+                },
+                folder: format!("row{row}"),
+                images,
+            }
+        })
+        .collect();
+    let settings = SyncSettings {
+        max_images_per_request: 2,
+        max_request_bytes: 1 << 20,
+        retries: 5,
+        backoff_base: Duration::from_millis(1),
+        backoff_cap: Duration::from_millis(5),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    let results: Vec<_> = pool.install(|| {
+        shipments
+            .par_iter()
+            .map(|s| sync_row(&api, s, &settings, false))
+            .collect()
+    });
+    for result in &results {
+        assert_eq!(
+            result.status,
+            RowStatus::Match,
+            "row {}: {}",
+            result.row,
+            result.message
+        );
+    }
+    let records = server.inner().records.clone();
+    for shipment in &shipments {
+        let mut held = records[&shipment.meta.nomor_aju].clone();
+        held.sort();
+        let local: Vec<_> = shipment.images.iter().map(|i| i.name.clone()).collect();
+        assert_eq!(held, local, "{}", shipment.meta.nomor_aju);
+    }
+    let stats = api.stats();
+    assert!(stats.throttled > 0);
+    let requests: u32 = results.iter().map(|r| r.requests).sum();
+    // Each row's requests, plus the repeats after a 401 that the client makes on its own.
+    let repeats = stats
+        .requests
+        .values()
+        .filter_map(|by| by.get("401"))
+        .sum::<u64>();
+    assert_eq!(stats.api_requests, u64::from(requests) + repeats);
+}

@@ -1,0 +1,206 @@
+//! The one rate limiter every X-ray request of every worker goes through. The rate is the
+//! contract with the gateway, so permits are handed out against fixed times by governor (GCRA),
+//! not by sleeping after each request; a 429 pushes one shared "not before" instant forward so
+//! that every worker pauses, not only the one that was told.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+
+/// Longest pause a single `Retry-After` may impose; a server asking for more is more likely
+/// wrong than serious, and a nightly run should not hang on it.
+pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+
+type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// Shared rate limiter plus the shared 429 pause.
+///
+/// Guarantee: in any sliding one-second window no more than `burst + rate` permits are granted
+/// (GCRA admits `burst` at once, then one per `1/rate` seconds).
+pub struct Pacer<C: Clock = DefaultClock> {
+    limiter: Limiter<C>,
+    not_before: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer").finish_non_exhaustive()
+    }
+}
+
+/// The governor quota for `rate` requests per second (may be fractional) and `burst`.
+fn quota(rate: f64, burst: u32) -> Result<Quota, String> {
+    if !rate.is_finite() || rate <= 0.0 {
+        return Err(format!(
+            "rate must be a positive number of requests per second, not {rate}"
+        ));
+    }
+    let burst = NonZeroU32::new(burst).ok_or("burst must be at least 1")?;
+    let period = Duration::from_secs_f64(1.0 / rate);
+    Quota::with_period(period)
+        .map(|q| q.allow_burst(burst))
+        .ok_or_else(|| format!("rate {rate} per second is too high"))
+}
+
+impl Pacer<DefaultClock> {
+    pub fn new(rate: f64, burst: u32) -> Result<Self, String> {
+        Self::with_clock(rate, burst, DefaultClock::default())
+    }
+
+    /// Wait until this request may go out: first the shared 429 pause, then a permit.
+    pub fn acquire(&self) {
+        loop {
+            if let Some(wait) = self.pause_left_at(Instant::now()) {
+                std::thread::sleep(wait);
+                continue;
+            }
+            match self.try_permit() {
+                Ok(()) => return,
+                // Another waiter may take the permit first; then we simply get a new wait time.
+                Err(wait) => std::thread::sleep(wait.max(Duration::from_micros(100))),
+            }
+        }
+    }
+}
+
+impl<C: Clock> Pacer<C> {
+    pub fn with_clock(rate: f64, burst: u32, clock: C) -> Result<Self, String> {
+        Ok(Pacer {
+            limiter: RateLimiter::direct_with_clock(quota(rate, burst)?, clock),
+            not_before: Mutex::new(None),
+        })
+    }
+
+    /// Take a permit now, or say how long until one may be available.
+    pub fn try_permit(&self) -> Result<(), Duration> {
+        self.limiter
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+
+    /// Pause every worker for `wait` (capped at [`MAX_PAUSE`]) from `now`. Pauses never shorten
+    /// one already in force.
+    pub fn pause_at(&self, now: Instant, wait: Duration) {
+        let until = now + wait.min(MAX_PAUSE);
+        let mut not_before = self
+            .not_before
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *not_before = Some(match *not_before {
+            Some(current) if current > until => current,
+            _ => until,
+        });
+    }
+
+    pub fn pause(&self, wait: Duration) {
+        self.pause_at(Instant::now(), wait);
+    }
+
+    /// How much of the shared pause is left at `now`, if any.
+    pub fn pause_left_at(&self, now: Instant) -> Option<Duration> {
+        let not_before = *self
+            .not_before
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        not_before
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    /// Greedy callers on a fake clock: take permits as fast as allowed for `secs` seconds and
+    /// return the grant times in nanoseconds.
+    fn grants(rate: f64, burst: u32, secs: u64) -> Vec<u64> {
+        let clock = FakeRelativeClock::default();
+        let pacer = Pacer::with_clock(rate, burst, clock.clone()).unwrap();
+        let mut now = 0u64;
+        let mut granted = Vec::new();
+        while now < secs * 1_000_000_000 {
+            match pacer.try_permit() {
+                Ok(()) => granted.push(now),
+                Err(wait) => {
+                    let step = wait.max(Duration::from_nanos(1));
+                    clock.advance(step);
+                    now += step.as_nanos() as u64;
+                }
+            }
+        }
+        granted
+    }
+
+    fn max_in_window(times: &[u64], window_ns: u64) -> usize {
+        let mut best = 0;
+        for (i, start) in times.iter().enumerate() {
+            let n = times[i..]
+                .iter()
+                .take_while(|t| **t < start + window_ns)
+                .count();
+            best = best.max(n);
+        }
+        best
+    }
+
+    #[test]
+    fn never_more_than_burst_plus_rate_in_any_second() {
+        for (rate, burst) in [(20.0, 1), (5.0, 1), (5.0, 3), (2.5, 2), (50.0, 10)] {
+            let times = grants(rate, burst, 10);
+            let limit = burst as usize + rate as usize;
+            let seen = max_in_window(&times, 1_000_000_000);
+            assert!(seen <= limit, "rate {rate} burst {burst}: {seen} > {limit}");
+        }
+    }
+
+    #[test]
+    fn reaches_the_rate_when_there_is_work() {
+        for (rate, burst) in [(20.0, 1), (5.0, 1), (0.5, 1), (2.5, 2)] {
+            let times = grants(rate, burst, 10);
+            let expected = (rate * 10.0) as usize;
+            assert!(
+                times.len() >= expected,
+                "rate {rate} burst {burst}: {} permits in 10 s, expected {expected}",
+                times.len()
+            );
+            assert!(times.len() <= expected + burst as usize);
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(Pacer::new(0.0, 1).is_err());
+        assert!(Pacer::new(-1.0, 1).is_err());
+        assert!(Pacer::new(f64::NAN, 1).is_err());
+        assert!(Pacer::new(5.0, 0).is_err());
+    }
+
+    #[test]
+    fn pause_only_moves_forward_and_is_capped() {
+        let pacer = Pacer::new(5.0, 1).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(pacer.pause_left_at(t0), None);
+        pacer.pause_at(t0, Duration::from_secs(10));
+        assert_eq!(pacer.pause_left_at(t0), Some(Duration::from_secs(10)));
+        // A shorter pause later does not shorten the one in force.
+        pacer.pause_at(t0 + Duration::from_secs(1), Duration::from_secs(2));
+        assert_eq!(pacer.pause_left_at(t0), Some(Duration::from_secs(10)));
+        // A longer one extends it.
+        pacer.pause_at(t0 + Duration::from_secs(5), Duration::from_secs(10));
+        assert_eq!(pacer.pause_left_at(t0), Some(Duration::from_secs(15)));
+        assert_eq!(pacer.pause_left_at(t0 + Duration::from_secs(15)), None);
+        // Capped.
+        pacer.pause_at(t0, Duration::from_secs(100_000));
+        assert_eq!(
+            pacer.pause_left_at(t0 + Duration::from_secs(15)),
+            Some(MAX_PAUSE - Duration::from_secs(15))
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Header matching: spreadsheets written by hand name the same column many ways, so names match
+//! case-, space- and underscore-insensitively, with the aliases of DESIGN "Manifest".
+
+use super::Column;
+
+/// Accepted names per column, already normalised (see [`normalise`]).
+const ALIASES: [(Column, &[&str]); 5] = [
+    (Column::NomorAju, &["nomoraju", "noaju", "aju"]),
+    (
+        Column::NomorBlAwb,
+        &["nomorblawb", "blawb", "noawb", "awb", "hawb"],
+    ),
+    (
+        Column::TanggalBlAwb,
+        &["tanggalblawb", "tglawb", "tanggalawb"],
+    ),
+    (Column::KodeKantor, &["kodekantor", "kantor"]),
+    (
+        Column::Folder,
+        &["folder", "imagefolder", "folderfoto", "images", "path"],
+    ),
+];
+
+/// Lower case, without spaces, underscores, hyphens or a byte-order mark.
+fn normalise(name: &str) -> String {
+    name.trim_start_matches('\u{feff}')
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Which column a header names, if any.
+pub fn column_for(name: &str) -> Option<Column> {
+    let key = normalise(name);
+    ALIASES
+        .iter()
+        .find(|(_, names)| names.contains(&key.as_str()))
+        .map(|(column, _)| *column)
+}
+
+/// For each of the five columns, the position of its header among `names`. The error explains a
+/// missing or doubled column and lists the headers found, so that the user can fix the file.
+pub fn map_headers(names: &[String]) -> Result<[usize; 5], String> {
+    let mut found: [Option<usize>; 5] = [None; 5];
+    for (position, name) in names.iter().enumerate() {
+        let Some(column) = column_for(name) else {
+            continue;
+        };
+        let slot = &mut found[column as usize];
+        if let Some(first) = *slot {
+            return Err(format!(
+                "the headers \"{}\" and \"{}\" both name the column {}; keep one of them",
+                names[first].trim(),
+                name.trim(),
+                column.name()
+            ));
+        }
+        *slot = Some(position);
+    }
+    let missing: Vec<&str> = Column::ALL
+        .iter()
+        .filter(|c| found[**c as usize].is_none())
+        .map(|c| c.name())
+        .collect();
+    if !missing.is_empty() {
+        let listed: Vec<String> = names
+            .iter()
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        let listed = if listed.is_empty() {
+            "none".to_string()
+        } else {
+            listed.join(", ")
+        };
+        return Err(format!(
+            "missing required column{} {} in the header row (columns found: {listed}); \
+             the header row must name nomorAju, nomorBlAwb, tanggalBlAwb, kodeKantor and folder \
+             (case, spaces and underscores do not matter; see docs/manifest.md for the aliases)",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        ));
+    }
+    let mut out = [0; 5];
+    for (slot, position) in out.iter_mut().zip(found) {
+        // Every slot is Some: the missing ones returned above.
+        *slot = position.unwrap_or_default();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn names_match_ignoring_case_spaces_underscores() {
+        assert_eq!(column_for("nomorAju"), Some(Column::NomorAju));
+        assert_eq!(column_for(" Nomor_AJU "), Some(Column::NomorAju));
+        assert_eq!(column_for("Nomor Bl Awb"), Some(Column::NomorBlAwb));
+        assert_eq!(
+            column_for("\u{feff}TANGGAL_BL_AWB"),
+            Some(Column::TanggalBlAwb)
+        );
+        assert_eq!(column_for("kode-kantor"), Some(Column::KodeKantor));
+        assert_eq!(column_for("remarks"), None);
+    }
+
+    #[test]
+    fn every_alias_of_the_design_is_known() {
+        let cases = [
+            ("nomor_aju", Column::NomorAju),
+            ("no_aju", Column::NomorAju),
+            ("aju", Column::NomorAju),
+            ("nomor_bl_awb", Column::NomorBlAwb),
+            ("bl_awb", Column::NomorBlAwb),
+            ("no_awb", Column::NomorBlAwb),
+            ("awb", Column::NomorBlAwb),
+            ("hawb", Column::NomorBlAwb),
+            ("tanggal_bl_awb", Column::TanggalBlAwb),
+            ("tgl_awb", Column::TanggalBlAwb),
+            ("tanggal_awb", Column::TanggalBlAwb),
+            ("kode_kantor", Column::KodeKantor),
+            ("kantor", Column::KodeKantor),
+            ("folder", Column::Folder),
+            ("image_folder", Column::Folder),
+            ("folder_foto", Column::Folder),
+            ("images", Column::Folder),
+            ("path", Column::Folder),
+        ];
+        for (name, column) in cases {
+            assert_eq!(column_for(name), Some(column), "{name}");
+        }
+    }
+
+    #[test]
+    fn headers_map_in_any_order_with_extra_columns() {
+        let map = map_headers(&names(&[
+            "remarks", "folder", "kantor", "tgl_awb", "awb", "aju",
+        ]))
+        .unwrap();
+        assert_eq!(map, [5, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn a_missing_column_is_one_error_listing_the_columns_found() {
+        let err = map_headers(&names(&["aju", "awb", "tgl", "kantor"])).unwrap_err();
+        assert!(
+            err.contains("missing required columns tanggalBlAwb, folder"),
+            "{err}"
+        );
+        assert!(
+            err.contains(r#"columns found: "aju", "awb", "tgl", "kantor""#),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_doubled_column_is_refused() {
+        let err = map_headers(&names(&[
+            "aju",
+            "nomor_aju",
+            "awb",
+            "tgl_awb",
+            "kantor",
+            "folder",
+        ]))
+        .unwrap_err();
+        assert!(
+            err.contains("\"aju\" and \"nomor_aju\" both name the column nomorAju"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Pure helpers of the protocol: how a row's photos are cut into requests, and how the server's
+//! list is compared with the local one.
+
+use std::collections::HashSet;
+
+use crate::api::ServerRecord;
+use crate::model::LocalImage;
+
+/// Split `images` (in order) into requests of at most `max_images` images and `max_bytes`
+/// bytes; an image bigger than `max_bytes` goes alone.
+pub fn split_requests<'a>(
+    images: &[&'a LocalImage],
+    max_images: usize,
+    max_bytes: u64,
+) -> Vec<Vec<&'a LocalImage>> {
+    let max_images = max_images.max(1);
+    let mut requests: Vec<Vec<&LocalImage>> = Vec::new();
+    let mut bytes = 0u64;
+    for image in images {
+        let fits = requests.last().is_some_and(|current| {
+            current.len() < max_images && bytes.saturating_add(image.bytes) <= max_bytes
+        });
+        if fits {
+            bytes = bytes.saturating_add(image.bytes);
+            if let Some(current) = requests.last_mut() {
+                current.push(image);
+            }
+        } else {
+            bytes = image.bytes;
+            requests.push(vec![image]);
+        }
+    }
+    requests
+}
+
+/// Names the server lacks and names it holds beyond the local ones. A local name held twice
+/// counts as extra once per additional copy; a foreign name counts once per copy.
+pub fn compare(local: &[LocalImage], server: &ServerRecord) -> (Vec<String>, Vec<String>) {
+    let local_names: HashSet<&str> = local.iter().map(|i| i.name.as_str()).collect();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut extra = Vec::new();
+    for photo in &server.detail {
+        let name = photo.nama_file.as_str();
+        if !local_names.contains(name) || !seen.insert(name) {
+            extra.push(name.to_string());
+        }
+    }
+    let missing = local
+        .iter()
+        .filter(|i| !seen.contains(i.name.as_str()))
+        .map(|i| i.name.clone())
+        .collect();
+    (missing, extra)
+}

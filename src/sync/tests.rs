@@ -1,0 +1,698 @@
+//! The protocol against a fake server that keeps real state (records with name lists, duplicates
+//! included) and answers each endpoint's calls from a script of injected faults.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::*;
+use crate::api::{ServerPhoto, UploadOk};
+use crate::model::DocMeta;
+
+const AJU: &str = "AJU1";
+const NPWP: &str = "0123456789012345000000";
+
+#[derive(Debug, Clone)]
+enum Fault {
+    /// Store the photos, then answer as if the connection dropped.
+    AmbiguousAfterStore,
+    /// Answer 503 before storing anything.
+    AmbiguousBeforeStore,
+    NotSent,
+    Throttled,
+    Rejected(u16, &'static str),
+    Auth,
+    Local,
+    /// Delete the record before handling the call.
+    Wipe,
+    /// Store every photo but the last one, and answer success anyway.
+    LoseLast,
+}
+
+#[derive(Default)]
+struct Server {
+    /// nomorAju → names held, in arrival order, duplicates kept.
+    records: HashMap<String, Vec<String>>,
+    /// nomorAju customs does not know.
+    unknown: HashSet<String>,
+    faults: HashMap<&'static str, VecDeque<Fault>>,
+    /// (endpoint, names sent) per call.
+    calls: Vec<(&'static str, Vec<String>)>,
+}
+
+#[derive(Default)]
+struct FakeApi(Mutex<Server>);
+
+impl FakeApi {
+    fn with_record(names: &[&str]) -> FakeApi {
+        let api = FakeApi::default();
+        api.server()
+            .records
+            .insert(AJU.into(), names.iter().map(|n| n.to_string()).collect());
+        api
+    }
+
+    fn server(&self) -> std::sync::MutexGuard<'_, Server> {
+        self.0.lock().unwrap()
+    }
+
+    fn fault(self, endpoint: &'static str, fault: Fault) -> Self {
+        self.server()
+            .faults
+            .entry(endpoint)
+            .or_default()
+            .push_back(fault);
+        self
+    }
+
+    fn faults(self, endpoint: &'static str, fault: Fault, n: usize) -> Self {
+        (0..n).fold(self, |api, _| api.fault(endpoint, fault.clone()))
+    }
+
+    fn held(&self) -> Vec<String> {
+        self.server().records.get(AJU).cloned().unwrap_or_default()
+    }
+
+    fn calls(&self) -> Vec<(&'static str, Vec<String>)> {
+        self.server().calls.clone()
+    }
+
+    fn endpoints(&self) -> Vec<&'static str> {
+        self.calls().into_iter().map(|(e, _)| e).collect()
+    }
+
+    fn upload(
+        &self,
+        kirim: bool,
+        meta: &DocMeta,
+        images: &[LocalImage],
+    ) -> Result<UploadAnswer, ApiError> {
+        let endpoint = if kirim { "kirim" } else { "add" };
+        let mut server = self.server();
+        let mut names: Vec<String> = images.iter().map(|i| i.name.clone()).collect();
+        server.calls.push((endpoint, names.clone()));
+        let fault = server.faults.get_mut(endpoint).and_then(|q| q.pop_front());
+        let mut after_store = None;
+        match fault {
+            None => {}
+            Some(Fault::AmbiguousAfterStore) => {
+                after_store = Some(ApiError::Ambiguous("connection dropped".into()))
+            }
+            Some(Fault::AmbiguousBeforeStore) => {
+                return Err(ApiError::Ambiguous("HTTP 503".into()));
+            }
+            Some(Fault::NotSent) => return Err(ApiError::NotSent("connection refused".into())),
+            Some(Fault::Throttled) => {
+                return Err(ApiError::Throttled {
+                    retry_after: Duration::ZERO,
+                });
+            }
+            Some(Fault::Rejected(status, message)) => {
+                return Err(ApiError::Rejected {
+                    status,
+                    message: message.into(),
+                });
+            }
+            Some(Fault::Auth) => return Err(ApiError::Auth("login refused".into())),
+            Some(Fault::Local) => {
+                return Err(ApiError::Local(format!(
+                    "photo {} cannot be opened",
+                    names[0]
+                )));
+            }
+            Some(Fault::Wipe) => {
+                server.records.remove(&meta.nomor_aju);
+            }
+            Some(Fault::LoseLast) => {
+                names.pop();
+            }
+        }
+        if server.unknown.contains(&meta.nomor_aju) {
+            return Ok(UploadAnswer::NotFound {
+                message: "Gagal Kirim Foto Xray, Data BL/AWB CN tidak ditemukan".into(),
+            });
+        }
+        let exists = server.records.contains_key(&meta.nomor_aju);
+        if kirim && exists {
+            return Ok(UploadAnswer::Conflict {
+                message: "Data X-Ray sudah ada".into(),
+            });
+        }
+        if !kirim && !exists {
+            return Ok(UploadAnswer::NotFound {
+                message: "Data Foto Xray tidak ditemukan".into(),
+            });
+        }
+        let count = names.len() as u64;
+        server
+            .records
+            .entry(meta.nomor_aju.clone())
+            .or_default()
+            .extend(names);
+        match after_store {
+            Some(err) => Err(err),
+            None => Ok(UploadAnswer::Stored(UploadOk {
+                npwp_pemberitahu: Some(NPWP.into()),
+                jumlah_foto_terupload: Some(count),
+                message: "Sukses".into(),
+            })),
+        }
+    }
+}
+
+impl Api for FakeApi {
+    fn kirim(&self, meta: &DocMeta, images: &[LocalImage]) -> Result<UploadAnswer, ApiError> {
+        self.upload(true, meta, images)
+    }
+
+    fn add(&self, meta: &DocMeta, images: &[LocalImage]) -> Result<UploadAnswer, ApiError> {
+        self.upload(false, meta, images)
+    }
+
+    fn get(&self, nomor_aju: &str) -> Result<Option<ServerRecord>, ApiError> {
+        let mut server = self.server();
+        server.calls.push(("get", Vec::new()));
+        match server.faults.get_mut("get").and_then(|q| q.pop_front()) {
+            None => {}
+            Some(Fault::NotSent) => return Err(ApiError::NotSent("connection refused".into())),
+            Some(Fault::Rejected(status, message)) => {
+                return Err(ApiError::Rejected {
+                    status,
+                    message: message.into(),
+                });
+            }
+            Some(_) => return Err(ApiError::Ambiguous("HTTP 503".into())),
+        }
+        Ok(server.records.get(nomor_aju).map(|names| ServerRecord {
+            npwp_pemberitahu: Some(NPWP.into()),
+            total_foto_terupload: Some(names.len() as u64),
+            detail: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ServerPhoto {
+                    nama_file: n.clone(),
+                    waktu_rekam: Some(format!("2025-01-01 00:00:{i:02}")),
+                })
+                .collect(),
+        }))
+    }
+}
+
+fn image(name: &str, bytes: u64) -> LocalImage {
+    LocalImage {
+        name: name.into(),
+        path: PathBuf::from("/nonexistent").join(name),
+        bytes,
+        sha256: format!("sha-{name}"),
+        content_type: "image/jpeg",
+    }
+}
+
+fn shipment_of(images: Vec<LocalImage>) -> Shipment {
+    Shipment {
+        row: 7,
+        meta: DocMeta {
+            nomor_aju: AJU.into(),
+            nomor_bl_awb: "BL1".into(),
+            tanggal_bl_awb: "2025-09-30".into(),
+            kode_kantor: "009000".into(),
+        },
+        folder: "photos/bl1".into(),
+        images,
+    }
+}
+
+fn shipment(names: &[&str]) -> Shipment {
+    shipment_of(names.iter().map(|n| image(n, 100)).collect())
+}
+
+fn numbered(n: usize) -> Shipment {
+    shipment_of(
+        (0..n)
+            .map(|i| image(&format!("p{i:03}.jpg"), 100))
+            .collect(),
+    )
+}
+
+fn settings() -> SyncSettings {
+    SyncSettings {
+        max_images_per_request: 10,
+        max_request_bytes: 20 * 1024 * 1024,
+        retries: 3,
+        backoff_base: Duration::ZERO,
+        backoff_cap: Duration::ZERO,
+    }
+}
+
+fn names_of(shipment: &Shipment) -> Vec<String> {
+    shipment.images.iter().map(|i| i.name.clone()).collect()
+}
+
+/// The server holds every local photo exactly once.
+fn assert_exactly_once(api: &FakeApi, shipment: &Shipment) {
+    let mut held = api.held();
+    held.sort();
+    assert_eq!(held, names_of(shipment));
+}
+
+fn sent_in(result: &RowResult) -> Vec<SentIn> {
+    result.images.iter().map(|i| i.sent_in).collect()
+}
+
+#[test]
+fn one_request_row_is_sent_with_kirim_and_verified() {
+    let api = FakeApi::default();
+    let s = shipment(&["a.jpg", "b.jpg", "c.png"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(r.action, "kirim");
+    assert_eq!(api.endpoints(), ["kirim", "get"]);
+    assert_exactly_once(&api, &s);
+    assert_eq!((r.local_count, r.uploaded, r.server_count), (3, 3, Some(3)));
+    assert_eq!((r.attempts, r.requests), (1, 2));
+    assert_eq!(r.npwp_pemberitahu.as_deref(), Some(NPWP));
+    assert_eq!(r.message, "3 photos sent in 1 request");
+    assert!(r.missing_on_server.is_empty() && r.extra_on_server.is_empty());
+    assert_eq!(r.row, 7);
+    assert_eq!(r.fields.nomor_aju, AJU);
+    assert_eq!(r.fields.folder, "photos/bl1");
+    assert!(r.started_at.is_some() && r.finished_at >= r.started_at);
+    assert_eq!(r.images.len(), 3);
+    let first = &r.images[0];
+    assert_eq!(first.file, "a.jpg");
+    assert_eq!(first.sha256, "sha-a.jpg");
+    assert_eq!(first.content_type, "image/jpeg");
+    assert_eq!(first.bytes, 100);
+    assert_eq!(first.sent_in, SentIn::Kirim);
+    assert!(first.sent_at.is_some());
+    assert_eq!(first.on_server, Some(true));
+    assert_eq!(
+        first.server_waktu_rekam.as_deref(),
+        Some("2025-01-01 00:00:00")
+    );
+}
+
+#[test]
+fn rows_are_split_by_image_count() {
+    let api = FakeApi::default();
+    let s = numbered(25);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    let sizes: Vec<(&str, usize)> = api.calls().iter().map(|(e, n)| (*e, n.len())).collect();
+    assert_eq!(sizes, [("kirim", 10), ("add", 10), ("add", 5), ("get", 0)]);
+    assert_eq!(r.action, "kirim+add");
+    assert_eq!(r.message, "25 photos sent in 3 requests");
+    assert_eq!((r.uploaded, r.requests, r.attempts), (25, 4, 1));
+    assert_eq!(sent_in(&r)[9], SentIn::Kirim);
+    assert_eq!(sent_in(&r)[10], SentIn::Add);
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn rows_are_split_by_bytes_and_a_big_image_goes_alone() {
+    let images = vec![
+        image("a", 6),
+        image("b", 6),
+        image("c", 6),
+        image("d", 25),
+        image("e", 3),
+    ];
+    let refs: Vec<&LocalImage> = images.iter().collect();
+    let split: Vec<Vec<&str>> = split_requests(&refs, 10, 12)
+        .iter()
+        .map(|r| r.iter().map(|i| i.name.as_str()).collect())
+        .collect();
+    assert_eq!(split, vec![vec!["a", "b"], vec!["c"], vec!["d"], vec!["e"]]);
+    // Both limits at once, and a zero count limit still makes progress.
+    assert_eq!(split_requests(&refs, 1, 100).len(), 5);
+    assert_eq!(split_requests(&refs, 0, 100).len(), 5);
+    assert!(split_requests(&[], 10, 100).is_empty());
+
+    let api = FakeApi::default();
+    let s = shipment_of(images.clone());
+    let mut st = settings();
+    st.max_request_bytes = 12;
+    let r = sync_row(&api, &s, &st, false);
+    assert_eq!(r.status, RowStatus::Match);
+    let calls: Vec<_> = api.calls().into_iter().map(|(e, n)| (e, n.len())).collect();
+    assert_eq!(
+        calls,
+        [("kirim", 2), ("add", 1), ("add", 1), ("add", 1), ("get", 0)]
+    );
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn unknown_bl_awb_is_not_found_without_verify() {
+    let api = FakeApi::default();
+    api.server().unknown.insert(AJU.into());
+    let s = numbered(12);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::NotFound);
+    assert_eq!(
+        r.message,
+        "Gagal Kirim Foto Xray, Data BL/AWB CN tidak ditemukan"
+    );
+    assert_eq!(api.endpoints(), ["kirim"]);
+    assert_eq!(
+        (r.action.as_str(), r.uploaded, r.server_count),
+        ("kirim", 0, None)
+    );
+    assert!(
+        r.images
+            .iter()
+            .all(|i| i.sent_in == SentIn::None && i.on_server.is_none())
+    );
+}
+
+#[test]
+fn conflict_adds_only_what_the_server_lacks() {
+    let api = FakeApi::with_record(&["a.jpg", "c.jpg"]);
+    let s = shipment(&["a.jpg", "b.jpg", "c.jpg", "d.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    let calls = api.calls();
+    assert_eq!(api.endpoints(), ["kirim", "get", "add", "get"]);
+    assert_eq!(calls[2].1, ["b.jpg", "d.jpg"]);
+    assert_eq!(r.action, "add");
+    assert_eq!(r.uploaded, 2);
+    assert_eq!(
+        sent_in(&r),
+        [SentIn::None, SentIn::Add, SentIn::None, SentIn::Add]
+    );
+    assert!(r.images[0].sent_at.is_none());
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn conflict_with_nothing_missing_sends_nothing() {
+    let api = FakeApi::with_record(&["a.jpg", "b.jpg"]);
+    let s = shipment(&["a.jpg", "b.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match);
+    // The get after the 409 is still the server's state: it serves as the verification.
+    assert_eq!(api.endpoints(), ["kirim", "get"]);
+    assert_eq!((r.action.as_str(), r.uploaded, r.requests), ("none", 0, 2));
+    assert_eq!(r.message, "all 2 photos already on the server");
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn ambiguous_kirim_that_was_stored_is_not_sent_again() {
+    let api = FakeApi::default().fault("kirim", Fault::AmbiguousAfterStore);
+    let s = shipment(&["a.jpg", "b.jpg", "c.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(api.endpoints(), ["kirim", "get"]);
+    assert_exactly_once(&api, &s);
+    assert_eq!((r.uploaded, r.attempts, r.requests), (3, 2, 2));
+    assert_eq!(r.action, "kirim");
+    assert!(
+        r.images
+            .iter()
+            .all(|i| i.sent_in == SentIn::Kirim && i.sent_at.is_some())
+    );
+}
+
+#[test]
+fn ambiguous_kirim_that_was_not_stored_is_sent_again_with_kirim() {
+    let api = FakeApi::default().fault("kirim", Fault::AmbiguousBeforeStore);
+    let s = shipment(&["a.jpg", "b.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(api.endpoints(), ["kirim", "get", "kirim", "get"]);
+    assert_exactly_once(&api, &s);
+    assert_eq!((r.uploaded, r.attempts, r.requests), (2, 2, 4));
+}
+
+#[test]
+fn ambiguous_add_that_was_stored_moves_on_to_the_rest() {
+    let api = FakeApi::default().fault("add", Fault::AmbiguousAfterStore);
+    let s = numbered(25);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    let calls: Vec<_> = api.calls().into_iter().map(|(e, n)| (e, n.len())).collect();
+    assert_eq!(
+        calls,
+        [
+            ("kirim", 10),
+            ("add", 10),
+            ("get", 0),
+            ("add", 5),
+            ("get", 0)
+        ]
+    );
+    assert_exactly_once(&api, &s);
+    assert_eq!((r.uploaded, r.attempts), (25, 2));
+    assert_eq!(r.message, "25 photos sent in 3 requests");
+}
+
+#[test]
+fn not_sent_and_throttled_repeat_the_same_request() {
+    let api = FakeApi::default()
+        .fault("kirim", Fault::NotSent)
+        .fault("kirim", Fault::Throttled);
+    let s = shipment(&["a.jpg", "b.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    // Nothing reached the server, so no get is needed in between.
+    assert_eq!(api.endpoints(), ["kirim", "kirim", "kirim", "get"]);
+    assert_eq!((r.attempts, r.requests), (3, 4));
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn add_before_kirim_switches_to_kirim() {
+    let api = FakeApi::with_record(&["a.jpg"]).fault("add", Fault::Wipe);
+    let s = shipment(&["a.jpg", "b.jpg", "c.jpg"]);
+    let r = sync_row(&api, &s, &settings(), true);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    let calls = api.calls();
+    assert_eq!(api.endpoints(), ["get", "add", "kirim", "get"]);
+    assert_eq!(calls[1].1, ["b.jpg", "c.jpg"]);
+    // The server holds nothing any more, so everything goes with kirim.
+    assert_eq!(calls[2].1, ["a.jpg", "b.jpg", "c.jpg"]);
+    assert_eq!(r.action, "kirim");
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn retries_are_bounded() {
+    let api = FakeApi::default().faults("kirim", Fault::NotSent, 10);
+    let s = shipment(&["a.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert_eq!(api.endpoints(), ["kirim"; 4]);
+    assert_eq!((r.attempts, r.requests, r.uploaded), (4, 4, 0));
+    assert!(r.message.contains("gave up after 4 tries"), "{}", r.message);
+    assert!(r.message.contains("connection refused"), "{}", r.message);
+    assert_eq!(r.action, "kirim");
+    assert!(api.held().is_empty());
+
+    // Ambiguous answers that never store: each followed by a get, still bounded.
+    let api = FakeApi::default().faults("kirim", Fault::AmbiguousBeforeStore, 10);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert_eq!(api.endpoints().iter().filter(|e| **e == "kirim").count(), 4);
+    assert!(r.message.contains("HTTP 503"), "{}", r.message);
+}
+
+#[test]
+fn refusals_fail_the_row_with_the_server_message() {
+    let api = FakeApi::default().fault("kirim", Fault::Rejected(400, "tanggalBlAwb tidak valid"));
+    let s = shipment(&["a.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert_eq!(
+        r.message,
+        "kirim refused (HTTP 400): tanggalBlAwb tidak valid"
+    );
+    assert_eq!((r.requests, r.attempts), (1, 1));
+    assert_eq!(api.endpoints(), ["kirim"]);
+
+    let api = FakeApi::default().fault("kirim", Fault::Auth);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert!(r.message.contains("authentication failed"), "{}", r.message);
+
+    let api = FakeApi::default().fault("kirim", Fault::Local);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert!(r.message.contains("a.jpg"), "{}", r.message);
+}
+
+#[test]
+fn verify_reports_missing_and_extra_names() {
+    // The server already holds a.jpg twice and a foreign z.jpg; the add loses c.jpg.
+    let api = FakeApi::with_record(&["a.jpg", "z.jpg", "a.jpg"]).fault("add", Fault::LoseLast);
+    let s = shipment(&["a.jpg", "b.jpg", "c.jpg"]);
+    let r = sync_row(&api, &s, &settings(), true);
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert_eq!(api.endpoints(), ["get", "add", "get"]);
+    assert_eq!(r.missing_on_server, ["c.jpg"]);
+    assert_eq!(r.extra_on_server, ["z.jpg", "a.jpg"]);
+    assert_eq!(r.server_count, Some(4));
+    assert_eq!(
+        r.message,
+        "1 missing on server, 2 extra on server; 2 photos sent in 1 request"
+    );
+    let on_server: Vec<_> = r.images.iter().map(|i| i.on_server).collect();
+    assert_eq!(on_server, [Some(true), Some(true), Some(false)]);
+    assert_eq!(r.images[2].server_waktu_rekam, None);
+}
+
+#[test]
+fn compare_counts_every_extra_copy() {
+    let s = shipment(&["a", "b"]);
+    let record = |names: &[&str]| ServerRecord {
+        npwp_pemberitahu: None,
+        total_foto_terupload: None,
+        detail: names
+            .iter()
+            .map(|n| ServerPhoto {
+                nama_file: n.to_string(),
+                waktu_rekam: None,
+            })
+            .collect(),
+    };
+    assert_eq!(compare(&s.images, &record(&["b", "a"])), (vec![], vec![]));
+    assert_eq!(
+        compare(&s.images, &record(&["a", "a", "a", "x", "x"])),
+        (
+            vec!["b".to_string()],
+            vec!["a".into(), "a".into(), "x".into(), "x".into()]
+        )
+    );
+}
+
+#[test]
+fn check_first_sends_only_what_is_missing() {
+    let api = FakeApi::with_record(&["a.jpg", "b.jpg"]);
+    let s = shipment(&["a.jpg", "b.jpg", "c.jpg"]);
+    let r = sync_row(&api, &s, &settings(), true);
+    assert_eq!(r.status, RowStatus::Match);
+    assert_eq!(api.endpoints(), ["get", "add", "get"]);
+    assert_eq!(api.calls()[1].1, ["c.jpg"]);
+    assert_eq!((r.action.as_str(), r.uploaded), ("add", 1));
+    assert_exactly_once(&api, &s);
+
+    // Nothing there yet: kirim as usual.
+    let api = FakeApi::default();
+    let r = sync_row(&api, &s, &settings(), true);
+    assert_eq!(api.endpoints(), ["get", "kirim", "get"]);
+    assert_eq!(r.action, "kirim");
+
+    // Everything there: one get, which is also the verification.
+    let api = FakeApi::with_record(&["a.jpg", "b.jpg", "c.jpg"]);
+    let r = sync_row(&api, &s, &settings(), true);
+    assert_eq!(r.status, RowStatus::Match);
+    assert_eq!(api.endpoints(), ["get"]);
+    assert_eq!((r.action.as_str(), r.requests, r.uploaded), ("none", 1, 0));
+}
+
+#[test]
+fn a_verify_that_cannot_get_fails_the_row() {
+    let api = FakeApi::default().faults("get", Fault::AmbiguousBeforeStore, 10);
+    let s = shipment(&["a.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert!(r.message.starts_with("could not verify:"), "{}", r.message);
+    assert_eq!(api.endpoints(), ["kirim", "get", "get", "get", "get"]);
+    assert_eq!((r.uploaded, r.attempts, r.server_count), (1, 4, None));
+    assert_exactly_once(&api, &s);
+
+    // A get that is retried and then answers.
+    let api = FakeApi::default().fault("get", Fault::NotSent);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match);
+    assert_eq!(r.attempts, 2);
+}
+
+#[test]
+fn a_server_that_keeps_flipping_cannot_hold_the_row_forever() {
+    // Every kirim conflicts, but get says there is nothing: kirim, 409, get, kirim, 409...
+    struct Flipping(FakeApi);
+    impl Api for Flipping {
+        fn kirim(&self, m: &DocMeta, i: &[LocalImage]) -> Result<UploadAnswer, ApiError> {
+            self.0.kirim(m, i)
+        }
+        fn add(&self, m: &DocMeta, i: &[LocalImage]) -> Result<UploadAnswer, ApiError> {
+            self.0.add(m, i)
+        }
+        fn get(&self, _: &str) -> Result<Option<ServerRecord>, ApiError> {
+            self.0.server().calls.push(("get", Vec::new()));
+            Ok(None)
+        }
+    }
+    let api = Flipping(FakeApi::with_record(&[]));
+    let s = shipment(&["a.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert!(r.message.contains("keeps changing"), "{}", r.message);
+}
+
+#[test]
+fn reconcile_only_gets() {
+    let s = shipment(&["a.jpg", "b.jpg"]);
+    let api = FakeApi::default();
+    let r = reconcile_row(&api, &s, &settings());
+    assert_eq!(r.status, RowStatus::NotFound);
+    assert_eq!((r.action.as_str(), r.server_count), ("get", Some(0)));
+    assert!(r.images.iter().all(|i| i.on_server == Some(false)));
+
+    let api = FakeApi::with_record(&["b.jpg", "a.jpg"]);
+    let r = reconcile_row(&api, &s, &settings());
+    assert_eq!(r.status, RowStatus::Match);
+    assert_eq!(api.endpoints(), ["get"]);
+    assert_eq!((r.action.as_str(), r.uploaded, r.requests), ("get", 0, 1));
+    assert_eq!(r.message, "all 2 photos on the server");
+    assert_eq!(
+        r.images[0].server_waktu_rekam.as_deref(),
+        Some("2025-01-01 00:00:01")
+    );
+    assert!(r.images.iter().all(|i| i.sent_in == SentIn::None));
+
+    let api = FakeApi::with_record(&["a.jpg"]);
+    let r = reconcile_row(&api, &s, &settings());
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert_eq!(r.missing_on_server, ["b.jpg"]);
+
+    let api = FakeApi::default().fault("get", Fault::Rejected(400, "bad nomorAju"));
+    let r = reconcile_row(&api, &s, &settings());
+    assert_eq!(r.status, RowStatus::Failed);
+    assert!(r.message.contains("bad nomorAju"), "{}", r.message);
+}
+
+#[test]
+fn each_request_gets_its_own_budget_and_throttles_their_own() {
+    let one_retry = SyncSettings {
+        retries: 1,
+        ..settings()
+    };
+    // Two unclear answers in a row, each on a different request that was in fact stored.
+    let api = FakeApi::default()
+        .fault("kirim", Fault::AmbiguousAfterStore)
+        .fault("add", Fault::AmbiguousAfterStore);
+    let s = numbered(25);
+    let r = sync_row(&api, &s, &one_retry, false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_exactly_once(&api, &s);
+    assert_eq!(r.attempts, 3);
+
+    // A 429 does not use up the retry meant for faults, nor the other way round.
+    let api = FakeApi::default()
+        .fault("kirim", Fault::Throttled)
+        .fault("kirim", Fault::NotSent);
+    let r = sync_row(&api, &shipment(&["a.jpg"]), &one_retry, false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(r.attempts, 3);
+
+    let api = FakeApi::default().faults("kirim", Fault::Throttled, 2);
+    let r = sync_row(&api, &shipment(&["a.jpg"]), &one_retry, false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert!(
+        r.message.contains("gave up after 2 tries: throttled"),
+        "{}",
+        r.message
+    );
+}

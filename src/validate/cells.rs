@@ -1,0 +1,296 @@
+//! The rules for the five cells of a row. Spreadsheets change values behind the user's back
+//! (`009000` → `9000`, long numbers → `2.00123E+22`, dates → serial numbers): every cell either
+//! gives the value customs must receive, or a problem saying what to fix. A value is never guessed
+//! when digits may have been lost.
+
+use chrono::{Days, NaiveDate};
+
+use super::{Problem, Severity};
+use crate::manifest::{Cell, Column};
+
+/// Largest integer a spreadsheet number (an f64) holds exactly.
+const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// What one cell gave: the normalised value (None when it is unusable), and its problems.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellCheck {
+    pub value: Option<String>,
+    /// The cell as text: the normalised value when there is one, else what the cell held.
+    pub text: String,
+    pub problems: Vec<Problem>,
+}
+
+/// The cell as a user would recognise it in the file.
+pub fn display(cell: &Cell) -> String {
+    match cell {
+        Cell::Empty => String::new(),
+        Cell::Text(s) | Cell::Error(s) => s.clone(),
+        Cell::Number(f) => number_text(*f),
+        Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Cell::DateTime(dt) => dt.format("%Y-%m-%d %H:%M:%S").to_string(),
+    }
+}
+
+fn number_text(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else if f.abs() >= 1e15 {
+        // Scientific, as the spreadsheet itself shows a number that has lost digits.
+        format!("{f:E}")
+    } else {
+        format!("{f}")
+    }
+}
+
+/// An exact whole number that fits the limit, as digits.
+fn exact_integer(f: f64, below: f64) -> Option<String> {
+    (f.is_finite() && f.fract() == 0.0 && f >= 0.0 && f < below).then(|| format!("{}", f as u64))
+}
+
+/// Check one cell of `row`.
+pub fn check(column: Column, cell: &Cell, row: usize, today: NaiveDate) -> CellCheck {
+    let shown = display(cell);
+    let mut problems = Vec::new();
+    let mut report = |severity: Severity, message: String| {
+        problems.push(Problem {
+            row,
+            column: Some(column.name()),
+            value: shown.clone(),
+            message,
+            severity,
+        });
+    };
+    let value = match cell {
+        Cell::Empty => {
+            report(Severity::Error, "is empty".into());
+            None
+        }
+        Cell::Error(_) => {
+            report(
+                Severity::Error,
+                "is a spreadsheet error value; correct the formula or type the value".into(),
+            );
+            None
+        }
+        _ => match column {
+            Column::NomorAju => identifier(cell, false, &mut report),
+            Column::NomorBlAwb => identifier(cell, true, &mut report),
+            Column::TanggalBlAwb => date(cell, today, &mut report),
+            Column::KodeKantor => office_code(cell, &mut report),
+            Column::Folder => folder(cell, &mut report),
+        },
+    };
+    CellCheck {
+        text: value.clone().unwrap_or(shown),
+        value,
+        problems,
+    }
+}
+
+type Report<'a> = dyn FnMut(Severity, String) + 'a;
+
+/// nomorAju and nomorBlAwb. A number in nomorAju is always refused: a real nomorAju has 40+
+/// characters, so a numeric one has lost digits. A BL/AWB can be a plain number; it is accepted
+/// when it is an exact integer (below 2^53), with a warning.
+fn identifier(cell: &Cell, number_allowed: bool, report: &mut Report) -> Option<String> {
+    let text = match cell {
+        Cell::Text(s) => s.clone(),
+        Cell::Number(f) => match exact_integer(*f, EXACT_INTEGER_LIMIT) {
+            Some(digits) if number_allowed => {
+                report(
+                    Severity::Warning,
+                    format!(
+                        "was typed as a number; read as \"{digits}\" (format the column as Text \
+                         so that no digit can be lost)"
+                    ),
+                );
+                digits
+            }
+            _ => {
+                report(
+                    Severity::Error,
+                    "was typed as a number, so digits have been lost; format the column as Text \
+                     and type the value again"
+                        .into(),
+                );
+                return None;
+            }
+        },
+        Cell::Date(_) | Cell::DateTime(_) => {
+            report(
+                Severity::Error,
+                "is a date cell, not text; format the column as Text and type the value again"
+                    .into(),
+            );
+            return None;
+        }
+        Cell::Empty | Cell::Error(_) => return None,
+    };
+    // Invisible characters pasted from web pages are as wrong as control characters, and harder
+    // to see in the spreadsheet.
+    let unseen =
+        |c: char| c.is_control() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}');
+    if text.chars().any(unseen) {
+        report(
+            Severity::Error,
+            "contains a control or invisible character (a tab, a line break, a zero-width space?)"
+                .into(),
+        );
+        return None;
+    }
+    if text.chars().any(char::is_whitespace) {
+        report(Severity::Error, "contains a space".into());
+        return None;
+    }
+    Some(text)
+}
+
+/// tanggalBlAwb: strict `yyyy-MM-dd` text, or a date cell; not after tomorrow.
+fn date(cell: &Cell, today: NaiveDate, report: &mut Report) -> Option<String> {
+    let date = match cell {
+        Cell::Text(s) => {
+            let shaped = s.len() == 10
+                && s.bytes().enumerate().all(|(i, b)| match i {
+                    4 | 7 => b == b'-',
+                    _ => b.is_ascii_digit(),
+                });
+            if !shaped {
+                report(
+                    Severity::Error,
+                    "is not a date in the form yyyy-MM-dd (for example 2026-01-31)".into(),
+                );
+                return None;
+            }
+            match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                Ok(d) => d,
+                Err(_) => {
+                    report(Severity::Error, "is not a real calendar date".into());
+                    return None;
+                }
+            }
+        }
+        Cell::Date(d) => *d,
+        Cell::DateTime(dt) => {
+            report(
+                Severity::Warning,
+                format!(
+                    "has a time of day; only the date {} is sent",
+                    dt.date().format("%Y-%m-%d")
+                ),
+            );
+            dt.date()
+        }
+        Cell::Number(f) => match serial_date(*f) {
+            Some(d) => {
+                report(
+                    Severity::Warning,
+                    format!(
+                        "is a number; read as the spreadsheet date {} (format the column as a \
+                         date, or type yyyy-MM-dd)",
+                        d.format("%Y-%m-%d")
+                    ),
+                );
+                d
+            }
+            None => {
+                report(
+                    Severity::Error,
+                    "is a number, not a date in the form yyyy-MM-dd".into(),
+                );
+                return None;
+            }
+        },
+        Cell::Empty | Cell::Error(_) => return None,
+    };
+    let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
+    if date > tomorrow {
+        report(
+            Severity::Error,
+            format!(
+                "is in the future (after tomorrow, {})",
+                tomorrow.format("%Y-%m-%d")
+            ),
+        );
+        return None;
+    }
+    Some(date.format("%Y-%m-%d").to_string())
+}
+
+/// A spreadsheet date serial number (1900 date system) whose date part is the day.
+fn serial_date(f: f64) -> Option<NaiveDate> {
+    if !(1.0..2_958_466.0).contains(&f) {
+        return None;
+    }
+    calamine::ExcelDateTime::new(f, calamine::ExcelDateTimeType::DateTime, false)
+        .as_datetime()
+        .map(|dt| dt.date())
+}
+
+/// kodeKantor: exactly 6 digits. A number of up to 6 digits lost its leading zeros: they are put
+/// back, with a warning (unlike long numbers, nothing else can have been lost).
+fn office_code(cell: &Cell, report: &mut Report) -> Option<String> {
+    const EXPECTED: &str = "must be exactly 6 digits, such as 040300";
+    match cell {
+        Cell::Text(s) if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) => Some(s.clone()),
+        Cell::Text(_) => {
+            report(Severity::Error, EXPECTED.into());
+            None
+        }
+        Cell::Number(f) => match exact_integer(*f, 1_000_000.0) {
+            Some(digits) => {
+                let padded = format!("{digits:0>6}");
+                if padded != digits {
+                    report(
+                        Severity::Warning,
+                        format!(
+                            "was typed as a number and lost its leading zeros; read as \
+                             \"{padded}\" (format the column as Text to keep them)"
+                        ),
+                    );
+                }
+                Some(padded)
+            }
+            None => {
+                report(Severity::Error, EXPECTED.into());
+                None
+            }
+        },
+        Cell::Date(_) | Cell::DateTime(_) => {
+            report(
+                Severity::Error,
+                format!("is a date cell; the office code {EXPECTED}"),
+            );
+            None
+        }
+        Cell::Empty | Cell::Error(_) => None,
+    }
+}
+
+/// folder: a path, relative to the images root.
+fn folder(cell: &Cell, report: &mut Report) -> Option<String> {
+    match cell {
+        Cell::Text(s) => Some(s.clone()),
+        Cell::Number(f) => match exact_integer(*f, EXACT_INTEGER_LIMIT) {
+            Some(digits) => {
+                report(
+                    Severity::Warning,
+                    format!("was typed as a number; read as the folder \"{digits}\""),
+                );
+                Some(digits)
+            }
+            None => {
+                report(Severity::Error, "is a number, not a folder name".into());
+                None
+            }
+        },
+        Cell::Date(_) | Cell::DateTime(_) => {
+            report(Severity::Error, "is a date cell, not a folder name".into());
+            None
+        }
+        Cell::Empty | Cell::Error(_) => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "cells_tests.rs"]
+mod tests;

@@ -1,0 +1,266 @@
+//! Raw manifest rows → shipments with their images, or per-row problems (DESIGN "Manifest").
+//! An invalid row never stops the valid ones. The cell rules are in `cells.rs`, the folder and
+//! photo rules in `images.rs`, the human output in `render.rs`.
+
+mod cells;
+mod images;
+mod render;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::manifest::{Column, Manifest, RawRow};
+use crate::model::{DocMeta, RowFields, Shipment};
+
+pub use images::sniff;
+pub use render::{format_problem, human_bytes, render_problems_table, render_totals};
+
+/// Default of `--max-image-bytes`: 10 MiB.
+pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding about one row (or about a photo of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub row: usize,
+    /// Column name as in `Column::name`, when the problem is about one cell.
+    pub column: Option<&'static str>,
+    /// The offending value (or photo file name) as the user would recognise it.
+    pub value: String,
+    pub message: String,
+    pub severity: Severity,
+}
+
+/// A manifest row after validation. Valid exactly when `shipment` is `Some` (no error problems).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedRow {
+    pub row: usize,
+    pub fields: RowFields,
+    /// Errors and warnings, in column order.
+    pub problems: Vec<Problem>,
+    pub shipment: Option<Shipment>,
+}
+
+impl CheckedRow {
+    pub fn is_valid(&self) -> bool {
+        self.shipment.is_some()
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Warning)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
+    /// Folder that relative `folder` cells start from: `--images-root` or the manifest's folder.
+    pub images_root: PathBuf,
+    pub max_image_bytes: u64,
+    /// Dates after `today + 1 day` are refused.
+    pub today: NaiveDate,
+}
+
+impl ValidateOptions {
+    /// The defaults for a manifest: images relative to its folder, 10 MiB per image, today's
+    /// local date.
+    pub fn new(
+        manifest_path: &Path,
+        images_root: Option<&Path>,
+        max_image_bytes: Option<u64>,
+    ) -> ValidateOptions {
+        let images_root = match images_root {
+            Some(root) => root.to_path_buf(),
+            None => match manifest_path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+        };
+        ValidateOptions {
+            images_root,
+            max_image_bytes: max_image_bytes.unwrap_or(DEFAULT_MAX_IMAGE_BYTES),
+            today: chrono::Local::now().date_naive(),
+        }
+    }
+}
+
+/// Validate every row of the manifest, in manifest order. Cells are checked first, in order, so
+/// that a repeated nomorAju can point at its first row; then folders are scanned and photos hashed
+/// in parallel (that is the I/O-heavy part), keeping manifest order.
+pub fn validate(manifest: &Manifest, options: &ValidateOptions) -> Vec<CheckedRow> {
+    let mut checked: Vec<[cells::CellCheck; 5]> = manifest
+        .rows
+        .iter()
+        .map(|raw| Column::ALL.map(|c| cells::check(c, raw.cell(c), raw.row, options.today)))
+        .collect();
+
+    let mut first_row: HashMap<String, usize> = HashMap::new();
+    for (raw, row_cells) in manifest.rows.iter().zip(checked.iter_mut()) {
+        let aju = &mut row_cells[Column::NomorAju as usize];
+        let Some(value) = aju.value.clone() else {
+            continue;
+        };
+        match first_row.get(&value) {
+            Some(&first) => {
+                aju.problems.push(Problem {
+                    row: raw.row,
+                    column: Some(Column::NomorAju.name()),
+                    value,
+                    message: format!("is a duplicate of row {first}"),
+                    severity: Severity::Error,
+                });
+                aju.value = None;
+            }
+            None => {
+                first_row.insert(value, raw.row);
+            }
+        }
+    }
+
+    manifest
+        .rows
+        .par_iter()
+        .zip(checked.into_par_iter())
+        .map(|(raw, row_cells)| finish_row(raw, row_cells, options))
+        .collect()
+}
+
+/// Scan the row's folder and, when nothing is wrong so far, hash its photos.
+fn finish_row(
+    raw: &RawRow,
+    row_cells: [cells::CellCheck; 5],
+    options: &ValidateOptions,
+) -> CheckedRow {
+    let [aju, bl_awb, tanggal, kantor, folder] = row_cells;
+    let fields = RowFields {
+        nomor_aju: aju.text,
+        nomor_bl_awb: bl_awb.text,
+        tanggal_bl_awb: tanggal.text,
+        kode_kantor: kantor.text,
+        folder: folder.text,
+    };
+    let mut problems: Vec<Problem> = [
+        aju.problems,
+        bl_awb.problems,
+        tanggal.problems,
+        kantor.problems,
+        folder.problems,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let scan = folder.value.as_ref().map(|folder_cell| {
+        let dir = options.images_root.join(folder_cell);
+        images::scan(raw.row, folder_cell, &dir, options.max_image_bytes)
+    });
+    let mut photos = Vec::new();
+    if let Some(scan) = scan {
+        problems.extend(scan.problems);
+        photos = scan.photos;
+    }
+
+    let has_error = |problems: &[Problem]| problems.iter().any(|p| p.severity == Severity::Error);
+    let mut shipment = None;
+    if let (
+        false,
+        Some(nomor_aju),
+        Some(nomor_bl_awb),
+        Some(tanggal_bl_awb),
+        Some(kode_kantor),
+        Some(folder),
+    ) = (
+        has_error(&problems) || photos.is_empty(),
+        aju.value,
+        bl_awb.value,
+        tanggal.value,
+        kantor.value,
+        folder.value,
+    ) {
+        let mut images = Vec::with_capacity(photos.len());
+        for found in &photos {
+            match images::hash(found) {
+                Ok(image) => images.push(image),
+                Err(err) => problems.push(Problem {
+                    row: raw.row,
+                    column: None,
+                    value: found.name.clone(),
+                    message: format!("cannot be read: {err}"),
+                    severity: Severity::Error,
+                }),
+            }
+        }
+        if !has_error(&problems) {
+            shipment = Some(Shipment {
+                row: raw.row,
+                meta: DocMeta {
+                    nomor_aju,
+                    nomor_bl_awb,
+                    tanggal_bl_awb,
+                    kode_kantor,
+                },
+                folder,
+                images,
+            });
+        }
+    }
+    CheckedRow {
+        row: raw.row,
+        fields,
+        problems,
+        shipment,
+    }
+}
+
+/// Counts over validated rows, for the totals line and JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub rows: usize,
+    pub valid: usize,
+    pub invalid: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Photos of the valid rows.
+    pub photos: usize,
+    /// Bytes of those photos.
+    pub bytes: u64,
+}
+
+impl Totals {
+    pub fn of(rows: &[CheckedRow]) -> Totals {
+        let mut totals = Totals {
+            rows: rows.len(),
+            ..Totals::default()
+        };
+        for row in rows {
+            for p in &row.problems {
+                match p.severity {
+                    Severity::Error => totals.errors += 1,
+                    Severity::Warning => totals.warnings += 1,
+                }
+            }
+            match &row.shipment {
+                Some(shipment) => {
+                    totals.valid += 1;
+                    totals.photos += shipment.images.len();
+                    totals.bytes += shipment.images.iter().map(|i| i.bytes).sum::<u64>();
+                }
+                None => totals.invalid += 1,
+            }
+        }
+        totals
+    }
+}
+
+#[cfg(test)]
+mod tests;

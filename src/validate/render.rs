@@ -1,0 +1,194 @@
+//! Problems as people read them: one line each (`manifest.xlsx row 17, column tanggalBlAwb:
+//! "17/11/2026" is not a date in the form yyyy-MM-dd ...`) for logs, or an aligned table for the
+//! `validate` command and the start of a run.
+
+use super::{Problem, Severity, Totals};
+
+/// Values longer than this are cut in the table (the one-line form shows them whole).
+const MAX_VALUE_WIDTH: usize = 48;
+
+/// One problem as a sentence that names the file, the row, the column (or the photo) and the value.
+pub fn format_problem(manifest_name: &str, problem: &Problem) -> String {
+    let severity = match problem.severity {
+        Severity::Error => "",
+        Severity::Warning => "warning: ",
+    };
+    match problem.column {
+        Some(column) => format!(
+            "{severity}{manifest_name} row {}, column {column}: \"{}\" {}",
+            problem.row, problem.value, problem.message
+        ),
+        None => format!(
+            "{severity}{manifest_name} row {}, photo \"{}\" {}",
+            problem.row, problem.value, problem.message
+        ),
+    }
+}
+
+/// An aligned table of problems: row, severity, column (or `photo`), value, message; titled with
+/// the manifest's name. Empty when there is no problem.
+pub fn render_problems_table(manifest_name: &str, problems: &[&Problem]) -> String {
+    if problems.is_empty() {
+        return String::new();
+    }
+    let header = ["ROW", "SEVERITY", "COLUMN", "VALUE", "MESSAGE"];
+    let lines: Vec<[String; 5]> = problems
+        .iter()
+        .map(|p| {
+            [
+                p.row.to_string(),
+                match p.severity {
+                    Severity::Error => "error".to_string(),
+                    Severity::Warning => "warning".to_string(),
+                },
+                p.column.unwrap_or("photo").to_string(),
+                shorten(&p.value),
+                p.message.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for line in &lines {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let count = problems.len();
+    let mut out = format!(
+        "{manifest_name}: {count} problem{}\n",
+        if count == 1 { "" } else { "s" }
+    );
+    let header = header.map(str::to_string);
+    for line in std::iter::once(&header).chain(&lines) {
+        let mut text = String::new();
+        for (i, (cell, width)) in line.iter().zip(widths).enumerate() {
+            if i + 1 == line.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Cut a long value in the middle of nowhere but keep both ends, which identify it.
+fn shorten(value: &str) -> String {
+    let shown = value.replace(['\n', '\r', '\t'], " ");
+    let count = shown.chars().count();
+    if count <= MAX_VALUE_WIDTH {
+        return shown;
+    }
+    let head: String = shown.chars().take(MAX_VALUE_WIDTH - 13).collect();
+    let tail: String = shown.chars().skip(count - 10).collect();
+    format!("{head}...{tail}")
+}
+
+/// `manifest.csv: 12 rows, 9 valid, 3 invalid; 3 errors, 1 warning; 28 photos (81.2 KiB) in the
+/// valid rows` (no line end).
+pub fn render_totals(manifest_name: &str, t: &Totals) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{manifest_name}: {}, {} valid, {} invalid; {}, {}; {} ({}) in the valid rows",
+        plural(t.rows, "row", "rows"),
+        t.valid,
+        t.invalid,
+        plural(t.errors, "error", "errors"),
+        plural(t.warnings, "warning", "warnings"),
+        plural(t.photos, "photo", "photos"),
+        human_bytes(t.bytes),
+    )
+}
+
+/// 1536 → "1.5 KiB".
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(
+        column: Option<&'static str>,
+        value: &str,
+        message: &str,
+        severity: Severity,
+    ) -> Problem {
+        Problem {
+            row: 7,
+            column,
+            value: value.into(),
+            message: message.into(),
+            severity,
+        }
+    }
+
+    #[test]
+    fn one_line_names_file_row_column_and_value() {
+        let p = problem(
+            Some("tanggalBlAwb"),
+            "17/11/2026",
+            "is not a date in the form yyyy-MM-dd (for example 2026-01-31)",
+            Severity::Error,
+        );
+        assert_eq!(
+            format_problem("manifest.xlsx", &p),
+            r#"manifest.xlsx row 7, column tanggalBlAwb: "17/11/2026" is not a date in the form yyyy-MM-dd (for example 2026-01-31)"#
+        );
+        let p = problem(None, "label.jpg", "is empty (0 bytes)", Severity::Error);
+        assert_eq!(
+            format_problem("m.csv", &p),
+            r#"m.csv row 7, photo "label.jpg" is empty (0 bytes)"#
+        );
+        let p = problem(Some("kodeKantor"), "9000", "was padded", Severity::Warning);
+        assert_eq!(
+            format_problem("m.csv", &p),
+            r#"warning: m.csv row 7, column kodeKantor: "9000" was padded"#
+        );
+    }
+
+    #[test]
+    fn the_table_is_aligned() {
+        let a = problem(Some("kodeKantor"), "9000", "lost zeros", Severity::Warning);
+        let b = problem(None, "label.jpg", "is not an image", Severity::Error);
+        let table = render_problems_table("m.csv", &[&a, &b]);
+        assert_eq!(
+            table,
+            "m.csv: 2 problems\n\
+             ROW  SEVERITY  COLUMN      VALUE      MESSAGE\n\
+             7    warning   kodeKantor  9000       lost zeros\n\
+             7    error     photo       label.jpg  is not an image\n"
+        );
+        assert_eq!(render_problems_table("m.csv", &[]), "");
+    }
+
+    #[test]
+    fn long_values_keep_both_ends() {
+        let long = "012345678901234500000020250930CNTESTXRAY3CN1-and-some-more-text";
+        let short = shorten(long);
+        assert_eq!(short.chars().count(), MAX_VALUE_WIDTH - 13 + 3 + 10);
+        assert!(short.starts_with("0123456789"));
+        assert!(short.ends_with("-more-text"));
+    }
+
+    #[test]
+    fn bytes_for_people() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(10 * 1024 * 1024), "10.0 MiB");
+    }
+}
