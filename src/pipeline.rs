@@ -6,10 +6,11 @@
 //! the slice), so that when a run is interrupted the rows left SKIPPED are the tail of the
 //! manifest, not holes scattered through it.
 
+use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::api::Api;
 use crate::exit::Exit;
@@ -183,6 +184,7 @@ pub fn execute(
 /// INVALID without a request; once `cancel` is set, rows not yet started become SKIPPED (invalid
 /// rows stay INVALID: that does not depend on the run). Results come back in manifest order, and
 /// every finished row goes through `on_row_done` (journal, progress) as it finishes.
+/// Rows in flight when `cancel` is set are waited for without a bound: see [`execute_bounded`].
 pub fn execute_with(
     rows: &[CheckedRow],
     concurrency: usize,
@@ -190,12 +192,61 @@ pub fn execute_with(
     row_fn: impl Fn(&Shipment) -> RowResult + Sync,
     on_row_done: impl Fn(&RowResult) + Sync,
 ) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
+    execute_inner(rows, concurrency, cancel, None, &row_fn, &on_row_done)
+}
+
+/// What a run does with rows still in flight `grace` after the first signal: `abandon` gets the
+/// results as they stand (rows in flight marked SKIPPED) and must end the process — write the
+/// outputs, then exit. It never returns, so the workers may still be using what they borrowed.
+pub struct Bound<'a> {
+    pub grace: Duration,
+    pub abandon: Box<dyn FnOnce(Vec<RowResult>) -> Infallible + 'a>,
+}
+
+/// [`execute_with`], but a signal is followed by a bounded wait: the per-row protocol cannot see
+/// the cancel flag, so a row that is deep in retries and backoff could otherwise hold the run for
+/// minutes after SIGTERM. After `bound.grace`, the rows still in flight are given up on (marked
+/// SKIPPED, "check with resume or reconcile"), no further row reaches `on_row_done`, and
+/// `bound.abandon` ends the process.
+pub fn execute_bounded(
+    rows: &[CheckedRow],
+    concurrency: usize,
+    cancel: &Cancel,
+    bound: Bound<'_>,
+    row_fn: impl Fn(&Shipment) -> RowResult + Sync,
+    on_row_done: impl Fn(&RowResult) + Sync,
+) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
+    execute_inner(
+        rows,
+        concurrency,
+        cancel,
+        Some(bound),
+        &row_fn,
+        &on_row_done,
+    )
+}
+
+/// The message of a row given up on while in flight.
+pub const IN_FLIGHT_MESSAGE: &str = "interrupted while in flight: some photos may be on the server; \
+     `run --resume` checks it with get before sending, or see `reconcile`";
+
+fn execute_inner(
+    rows: &[CheckedRow],
+    concurrency: usize,
+    cancel: &Cancel,
+    bound: Option<Bound<'_>>,
+    row_fn: &(impl Fn(&Shipment) -> RowResult + Sync),
+    on_row_done: &(impl Fn(&RowResult) + Sync),
+) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(concurrency.max(1))
         .thread_name(|i| format!("worker-{i}"))
         .build()?;
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
+    // Rows finished, under a lock with a condvar, so the waiting thread wakes as rows finish.
+    let done = Mutex::new(0usize);
+    let row_finished = Condvar::new();
+    let abandoned = AtomicBool::new(false);
     let slots: Vec<Mutex<Option<RowResult>>> = rows.iter().map(|_| Mutex::new(None)).collect();
     let total = rows.len();
     let work = || {
@@ -205,17 +256,50 @@ pub fn execute_with(
             let result = match &row.shipment {
                 None => RowResult::invalid(row),
                 Some(_) if cancel.is_set() => RowResult::skipped(row),
-                Some(shipment) => run_one(row, shipment, &row_fn),
+                Some(shipment) => run_one(row, shipment, row_fn),
             };
-            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            if abandoned.load(Ordering::SeqCst) {
+                // The outputs are being written without this row: keep the journal equal to them.
+                continue;
+            }
+            let n = {
+                let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
+                *d += 1;
+                *d
+            };
             progress(n, total, &result);
             on_row_done(&result);
             *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            row_finished.notify_all();
         }
     };
-    pool.scope(|scope| {
+    pool.in_place_scope(|scope| {
         for _ in 0..concurrency.max(1).min(total.max(1)) {
             scope.spawn(|_| work());
+        }
+        let Some(bound) = bound else { return };
+        // This thread only watches: it wakes when a row finishes, and polls for the signal.
+        let mut signalled_at: Option<Instant> = None;
+        let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
+        while *d < total {
+            if signalled_at.is_none() && cancel.is_set() {
+                signalled_at = Some(Instant::now());
+            }
+            if signalled_at.is_some_and(|t| t.elapsed() >= bound.grace) {
+                abandoned.store(true, Ordering::SeqCst);
+                drop(d);
+                let started = next.load(Ordering::SeqCst);
+                let snapshot = snapshot(rows, &slots, started);
+                tracing::warn!(
+                    "rows still in flight {:?} after a signal: giving up on them",
+                    bound.grace
+                );
+                match (bound.abandon)(snapshot) {}
+            }
+            d = row_finished
+                .wait_timeout(d, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     });
     Ok(slots
@@ -229,6 +313,30 @@ pub fn execute_with(
                 .unwrap_or_else(|| RowResult::skipped(row))
         })
         .collect())
+}
+
+/// The results as they stand: rows taken by a worker but not finished are in flight.
+fn snapshot(
+    rows: &[CheckedRow],
+    slots: &[Mutex<Option<RowResult>>],
+    started: usize,
+) -> Vec<RowResult> {
+    rows.iter()
+        .zip(slots)
+        .enumerate()
+        .map(|(i, (row, slot))| {
+            let finished = slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match finished {
+                Some(r) => r,
+                None if row.shipment.is_none() => RowResult::invalid(row),
+                None if i < started => RowResult {
+                    message: IN_FLIGHT_MESSAGE.into(),
+                    ..RowResult::skipped(row)
+                },
+                None => RowResult::skipped(row),
+            }
+        })
+        .collect()
 }
 
 /// One row, with a panic in the protocol turned into a FAILED row rather than a dead run.
@@ -447,5 +555,83 @@ mod tests {
         assert_eq!(out[0].status, RowStatus::Failed);
         assert_eq!(out[0].message, "internal error: boom");
         assert_eq!(out[1].status, RowStatus::Match);
+    }
+
+    #[test]
+    fn rows_in_flight_past_the_grace_are_given_up_and_skipped() {
+        use std::sync::atomic::AtomicBool;
+        let rows = vec![valid(2), valid(3), invalid(4), valid(5)];
+        let cancel = Cancel::new();
+        let release = AtomicBool::new(false);
+        let journaled = Mutex::new(Vec::new());
+        let snapshot = Mutex::new(None);
+        // One worker: row 2 finishes, row 3 signals and then hangs until the abandon hook lets it
+        // go. A zero grace makes the watcher give up as soon as it sees the signal.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            execute_bounded(
+                &rows,
+                1,
+                &cancel,
+                Bound {
+                    grace: Duration::ZERO,
+                    abandon: Box::new(|partial| {
+                        *snapshot.lock().unwrap() = Some(partial);
+                        release.store(true, Ordering::SeqCst);
+                        panic!("abandoned")
+                    }),
+                },
+                |s| {
+                    if s.row == 3 {
+                        cancel.request(SIGTERM);
+                        while !release.load(Ordering::SeqCst) {
+                            std::thread::yield_now();
+                        }
+                    }
+                    matched(s)
+                },
+                |r| journaled.lock().unwrap().push(r.row),
+            )
+        }));
+        assert!(outcome.is_err(), "abandon ends the run");
+        let partial = snapshot.into_inner().unwrap().expect("abandon was called");
+        let got: Vec<_> = partial.iter().map(|r| (r.row, r.status)).collect();
+        assert_eq!(
+            got,
+            [
+                (2, RowStatus::Match),
+                (3, RowStatus::Skipped),
+                (4, RowStatus::Invalid),
+                (5, RowStatus::Skipped)
+            ]
+        );
+        assert_eq!(partial[1].message, IN_FLIGHT_MESSAGE);
+        assert_eq!(
+            partial[3].message,
+            "run interrupted before this row started"
+        );
+        assert_eq!(
+            journaled.into_inner().unwrap(),
+            [2],
+            "nothing reaches the journal after the run gave up"
+        );
+    }
+
+    #[test]
+    fn a_bounded_run_without_signal_waits_for_every_row() {
+        let rows: Vec<CheckedRow> = (2..30).map(valid).collect();
+        let out = execute_bounded(
+            &rows,
+            3,
+            &Cancel::new(),
+            Bound {
+                grace: Duration::ZERO,
+                abandon: Box::new(|_| panic!("no signal, no abandon")),
+            },
+            matched,
+            |_| {},
+        )
+        .unwrap();
+        assert!(out.iter().all(|r| r.status == RowStatus::Match));
+        assert_eq!(out.len(), 28);
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod reconcile;
 pub mod report;
+pub mod resume;
 pub mod retry;
 pub mod run;
+pub mod shared;
 pub mod validate;

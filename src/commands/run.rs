@@ -1,19 +1,17 @@
 //! `kirim-xray run`: settings → manifest → validation → (dry-run plan) or lock → run folder →
 //! client → workers → outputs → exit code. The exit code is decided once, at the end.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use crate::api::{ConnectError, HttpApi};
+use super::shared::{self, RowMode};
 use crate::cli::RunArgs;
 use crate::config::{Need, Settings};
 use crate::exit::Exit;
 use crate::manifest;
-use crate::model::{RowResult, RowStatus};
-use crate::pipeline::{self, Cancel};
-use crate::report::{self, Journal, ManifestInfo, RequestCounts, RunInfo};
-use crate::runfolder;
+use crate::report::{self, Journal, ManifestInfo, RunInfo};
 use crate::validate::{self, CheckedRow, Problem, Severity, ValidateOptions};
 
 /// `--rows 5-9,12`: spreadsheet row numbers (the header is row 1).
@@ -53,6 +51,33 @@ impl RowSelection {
             ranges,
             text: text.trim().to_string(),
         })
+    }
+
+    /// The selection of exactly these rows, written compactly (`4,7-9`) so that it reads back with
+    /// [`RowSelection::parse`] (summary.json of a retry).
+    pub fn from_rows(rows: &[usize]) -> RowSelection {
+        let mut sorted: Vec<usize> = rows.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for r in sorted {
+            match ranges.last_mut() {
+                Some((_, b)) if *b + 1 == r => *b = r,
+                _ => ranges.push((r, r)),
+            }
+        }
+        let text = ranges
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        RowSelection { ranges, text }
     }
 
     pub fn contains(&self, row: usize) -> bool {
@@ -96,20 +121,40 @@ pub fn prepare(
     settings: &Settings,
     selection: Option<&RowSelection>,
 ) -> Result<Prepared, String> {
-    let mut m = manifest::read(path, settings.sheet.as_deref()).map_err(|e| e.to_string())?;
+    let m = read_manifest(path, settings)?;
     let total = m.rows.len();
-    if let Some(sel) = selection {
-        m.rows.retain(|r| sel.contains(r.row));
-        if m.rows.is_empty() && total > 0 {
-            return Err(format!(
-                "--rows {} selects no row of {} (its data rows are {}-{})",
-                sel.text(),
-                path.display(),
-                2,
-                total + 1
-            ));
-        }
+    if let Some(sel) = selection
+        && total > 0
+        && !m.rows.iter().any(|r| sel.contains(r.row))
+    {
+        return Err(format!(
+            "--rows {} selects no row of {} (its data rows are {}-{})",
+            sel.text(),
+            path.display(),
+            2,
+            total + 1
+        ));
     }
+    Ok(validate_rows(m, path, settings, &|row| {
+        selection.is_none_or(|s| s.contains(row))
+    }))
+}
+
+/// Read a manifest; the message names the file.
+pub fn read_manifest(path: &Path, settings: &Settings) -> Result<manifest::Manifest, String> {
+    manifest::read(path, settings.sheet.as_deref()).map_err(|e| e.to_string())
+}
+
+/// Validate the rows of `m` for which `keep` holds (printing every problem to stderr); the
+/// others are not even looked at.
+pub fn validate_rows(
+    mut m: manifest::Manifest,
+    path: &Path,
+    settings: &Settings,
+    keep: &dyn Fn(usize) -> bool,
+) -> Prepared {
+    let total = m.rows.len();
+    m.rows.retain(|r| keep(r.row));
     let images_root = settings
         .images_root
         .clone()
@@ -126,14 +171,14 @@ pub fn prepare(
     for p in rows.iter().flat_map(|r| &r.problems) {
         eprintln!("{}", format_problem(path, p));
     }
-    Ok(Prepared {
+    Prepared {
         manifest: ManifestInfo {
             path: std::path::absolute(&m.path).unwrap_or(m.path.clone()),
             sha256: m.sha256,
             rows: total,
         },
         rows,
-    })
+    }
 }
 
 /// Requests one row needs: its photos split by count and bytes, plus the verifying get.
@@ -217,9 +262,8 @@ fn human_bytes(b: u64) -> String {
 }
 
 pub fn run(args: RunArgs) -> Exit {
-    if args.resume.is_some() {
-        eprintln!("kirim-xray run --resume: not built yet");
-        return Exit::Usage;
+    if let Some(run_dir) = args.resume.clone() {
+        return super::resume::resume(args, &run_dir);
     }
     let need = if args.dry_run {
         Need::Offline
@@ -268,166 +312,62 @@ fn send(
     selection: Option<&RowSelection>,
 ) -> Exit {
     let started_at = Utc::now();
-    // The lock comes first: a second run must not even create a folder.
-    let _lock = match runfolder::lock_out(&settings.out, started_at) {
-        Ok(lock) => lock,
-        Err(e @ runfolder::LockError::Held { .. }) => {
-            eprintln!("kirim-xray: {e}");
-            return Exit::Locked;
-        }
-        Err(e) => {
-            eprintln!("kirim-xray: {e}");
-            return Exit::Usage;
-        }
+    let (_lock, run_dir) = match shared::open_new_run(settings, log, started_at) {
+        Ok(opened) => opened,
+        Err(exit) => return exit,
     };
-    let run_dir = match runfolder::create_run_dir(&settings.out, started_at) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("kirim-xray: {e}");
-            return Exit::Usage;
-        }
-    };
-    if let Err(e) = runfolder::update_latest(&settings.out, &run_dir) {
-        tracing::warn!("cannot update {}/latest: {e}", settings.out.display());
-    }
-    if let Err(e) = log.log_to_file(&run_dir.join(report::RUN_LOG)) {
-        tracing::warn!(
-            "cannot write {}: {e}",
-            run_dir.join(report::RUN_LOG).display()
-        );
-    }
-    let cancel = Cancel::new();
-    if let Err(e) = cancel.install_signal_handlers() {
-        tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
-    }
-    let mut info = RunInfo {
-        command: "run".into(),
-        run_dir: run_dir.clone(),
-        manifest: prepared.manifest.clone(),
-        rows_selected: selection.map(|s| s.text().to_string()),
+    let cancel = shared::listen_for_signals();
+    let info = shared::new_info(
+        "run",
+        &run_dir,
+        prepared.manifest.clone(),
+        selection.map(|s| s.text().to_string()),
         started_at,
-        finished_at: None,
-        settings: settings.public_view(),
-        requests: RequestCounts::default(),
-        exit_code: None,
-        previous_run: None,
-        note: None,
-    };
-    let rows = &prepared.rows;
-    let valid = rows.iter().filter(|r| r.shipment.is_some()).count();
-    tracing::info!(
-        "run folder {}: {} rows ({valid} valid, {} invalid) from {}",
-        run_dir.display(),
-        rows.len(),
-        rows.len() - valid,
-        info.manifest.path.display()
+        settings,
     );
-    if let Err(e) = report::write_summary_json(&run_dir, &report::Summary::build(&info, &[])) {
-        tracing::warn!("{e:#}");
-    }
+    start(
+        settings,
+        run_dir,
+        info,
+        prepared.rows,
+        RowMode::Upload {
+            check_first: BTreeSet::new(),
+        },
+        &cancel,
+    )
+}
+
+/// A fresh run folder: a new journal, then the workers over every row.
+pub fn start(
+    settings: &Settings,
+    run_dir: PathBuf,
+    mut info: RunInfo,
+    rows: Vec<CheckedRow>,
+    mode: RowMode,
+    cancel: &crate::pipeline::Cancel,
+) -> Exit {
     let journal = match Journal::create(&run_dir.join(report::JOURNAL_FILE)) {
         Ok(j) => j,
         Err(e) => {
             let note = format!("cannot create the journal: {e}");
-            return finish_unsent(&run_dir, &mut info, rows, note, Exit::Usage);
+            return shared::finish_unsent(&run_dir, &mut info, &rows, &[], note, Exit::Usage);
         }
     };
-
-    let api_settings = match settings.to_api_settings() {
-        Ok(a) => a,
-        Err(e) => return finish_unsent(&run_dir, &mut info, rows, e.to_string(), Exit::Usage),
+    let work = shared::Work {
+        run_dir,
+        info,
+        todo: rows,
+        kept: Vec::new(),
+        journal,
+        mode,
     };
-    let api = match HttpApi::connect(&api_settings) {
-        Ok(api) => api,
-        Err(e) => {
-            let exit = match e {
-                ConnectError::Config(_) => Exit::Usage,
-                ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
-            };
-            return finish_unsent(&run_dir, &mut info, rows, e.to_string(), exit);
-        }
-    };
-
-    let on_row_done = |r: &RowResult| {
-        if let Err(e) = journal.append(r) {
-            tracing::error!(
-                "cannot append row {} to {}: {e}",
-                r.row,
-                journal.path().display()
-            );
-        }
-    };
-    let sync = settings.sync_settings();
-    let results = match pipeline::execute(
-        rows,
-        &api,
-        &sync,
-        settings.concurrency,
-        &cancel,
-        on_row_done,
-    ) {
-        Ok(r) => r,
-        Err(e) => {
-            let note = format!("cannot start {} workers: {e}", settings.concurrency);
-            return finish_unsent(&run_dir, &mut info, rows, note, Exit::Usage);
-        }
-    };
-    info.requests = RequestCounts::from(&api.stats());
-    let exit = match cancel.exit() {
-        Some(exit) => {
-            info.note = Some("interrupted: rows not started are SKIPPED".into());
-            exit
-        }
-        None if results.iter().all(|r| r.status == RowStatus::Match) => Exit::Ok,
-        None => Exit::RowsNeedAttention,
-    };
-    finish(&run_dir, &mut info, &results, exit)
-}
-
-/// The run could not send anything: every valid row is SKIPPED, with the reason.
-fn finish_unsent(
-    run_dir: &Path,
-    info: &mut RunInfo,
-    rows: &[CheckedRow],
-    note: String,
-    exit: Exit,
-) -> Exit {
-    tracing::error!("{note}");
-    let results: Vec<RowResult> = rows
-        .iter()
-        .map(|r| match r.shipment {
-            None => RowResult::invalid(r),
-            Some(_) => RowResult {
-                message: format!("not started: {note}"),
-                ..RowResult::skipped(r)
-            },
-        })
-        .collect();
-    info.note = Some(note);
-    finish(run_dir, info, &results, exit)
-}
-
-/// Write every output, print the summary, and settle the exit code. Outputs that cannot be
-/// written turn a clean run into "needs attention": the audit trail is part of the job.
-fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: Exit) -> Exit {
-    let mut exit = exit;
-    info.finished_at = Some(Utc::now());
-    info.exit_code = Some(exit.code());
-    match report::write_outputs(run_dir, info, results) {
-        Ok(summary) => print!("{}", summary.to_text(results)),
-        Err(e) => {
-            tracing::error!("cannot write the outputs of {}: {e:#}", run_dir.display());
-            if exit == Exit::Ok {
-                exit = Exit::RowsNeedAttention;
-            }
-        }
-    }
-    exit
+    shared::drive(settings, work, cancel)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runfolder;
 
     #[test]
     fn rows_selection_parses_lists_and_ranges() {
@@ -436,6 +376,9 @@ mod tests {
         assert!(!s.contains(4) && !s.contains(10) && !s.contains(13));
         assert_eq!(s.text(), "5-9, 12");
         assert!(RowSelection::parse("7").unwrap().contains(7));
+        let s = RowSelection::from_rows(&[9, 4, 7, 8, 4, 12]);
+        assert_eq!(s.text(), "4,7-9,12");
+        assert_eq!(RowSelection::parse(s.text()).unwrap(), s, "reads back");
     }
 
     #[test]

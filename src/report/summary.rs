@@ -47,6 +47,26 @@ impl From<&ApiStats> for RequestCounts {
     }
 }
 
+impl RequestCounts {
+    /// Add the requests of another process of the same run (resume). The achieved rate is the
+    /// other process's when it has one: a rate across a pause would mean nothing.
+    pub fn add(&mut self, other: &RequestCounts) {
+        for (endpoint, statuses) in &other.per_endpoint {
+            let mine = self.per_endpoint.entry(endpoint.clone()).or_default();
+            for (status, n) in statuses {
+                *mine.entry(status.clone()).or_default() += n;
+            }
+        }
+        self.api_requests += other.api_requests;
+        self.throttled_429 += other.throttled_429;
+        self.logins += other.logins;
+        self.token_refreshes += other.token_refreshes;
+        if other.achieved_rate.is_some() {
+            self.achieved_rate = other.achieved_rate;
+        }
+    }
+}
+
 /// What a command knows about its run besides the rows. Stored inside summary.json, so that
 /// `report`/`--resume` can read it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +87,9 @@ pub struct RunInfo {
     pub previous_run: Option<PathBuf>,
     /// Why the run ended early, when it did (authentication refused, interrupted...).
     pub note: Option<String>,
+    /// When `run --resume` continued this run, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_at: Vec<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -182,6 +205,12 @@ impl Summary {
             "requests  {} API requests{rate} (limit {}/s) · {} retries · {} throttled (429)",
             r.requests.api_requests, r.settings.rate, self.retries, r.requests.throttled_429
         );
+        if let Some(prev) = &r.previous_run {
+            let _ = writeln!(t, "retries   {}", prev.display());
+        }
+        for at in &r.resumed_at {
+            let _ = writeln!(t, "resumed   {}", at.to_rfc3339());
+        }
         if let Some(note) = &r.note {
             let _ = writeln!(t, "note      {note}");
         }
@@ -276,6 +305,7 @@ pub(crate) mod tests {
             exit_code: Some(1),
             previous_run: None,
             note: None,
+            resumed_at: vec![],
         }
     }
 
@@ -310,5 +340,31 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(text.contains("row 2 AJU2 MISMATCH: line break"), "{text}");
+        assert!(
+            !json.contains("resumed_at"),
+            "absent until a run is resumed: {json}"
+        );
+    }
+
+    #[test]
+    fn requests_of_a_resumed_run_add_up() {
+        let mut a = RequestCounts::default();
+        a.per_endpoint
+            .entry("kirim-foto-xray".into())
+            .or_default()
+            .insert("200".into(), 3);
+        a.api_requests = 5;
+        a.achieved_rate = Some(2.0);
+        let mut b = a.clone();
+        b.per_endpoint
+            .entry("get-foto-xray".into())
+            .or_default()
+            .insert("404".into(), 1);
+        b.achieved_rate = None;
+        a.add(&b);
+        assert_eq!(a.per_endpoint["kirim-foto-xray"]["200"], 6);
+        assert_eq!(a.per_endpoint["get-foto-xray"]["404"], 1);
+        assert_eq!(a.api_requests, 10);
+        assert_eq!(a.achieved_rate, Some(2.0), "kept when the other has none");
     }
 }

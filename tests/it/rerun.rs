@@ -2,7 +2,7 @@
 //! end with every photo on the server exactly once and every row accounted for.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::run::{
@@ -275,4 +275,102 @@ fn reconcile_compares_the_server_with_the_folders_and_sends_nothing() {
     assert_eq!(results[0]["missing_on_server"], "zz-late.png");
     assert!(results.iter().all(|r| r["action"] == "get"));
     assert!(results.iter().all(|r| r["uploaded"] == "0"));
+}
+
+/// `kirim-xray <command> RUN_DIR` against `sandbox` (report ignores the API flags it lacks).
+fn on_run_dir(sandbox: &Sandbox, dir: &TestDir, command: &str, run_dir: &Path) -> Output {
+    let mut cmd = kirim_xray();
+    cmd.current_dir(dir.path())
+        .env("KIRIM_XRAY_USERNAME", "demo")
+        .env("KIRIM_XRAY_PASSWORD", "demo")
+        .arg(command)
+        .arg(run_dir);
+    if command != "report" {
+        cmd.args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url]);
+    }
+    cmd.output().expect("run kirim-xray")
+}
+
+fn run_folders(dir: &TestDir) -> usize {
+    std::fs::read_dir(dir.join("runs"))
+        .expect("runs")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir() && !e.path().is_symlink())
+        .count()
+}
+
+#[test]
+fn a_killed_run_is_reported_refused_on_a_changed_manifest_and_resumed_with_force() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
+    let rows: Vec<RowSpec> = (1..=30).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let manifest_arg = manifest.to_str().expect("utf-8 path");
+
+    let mut child = spawn_run(
+        &sandbox,
+        &dir,
+        &[manifest_arg, "--rate", "20", "--concurrency", "2"],
+    );
+    wait_for_journal(&dir, 3, &mut child);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let run_dir = latest(&dir);
+
+    // report rebuilds the folder of a killed run: every row, none of it invented.
+    let report = on_run_dir(&sandbox, &dir, "report", &run_dir);
+    assert_eq!(report.status.code(), Some(0), "{}", describe(&report));
+    let results = read_csv(&run_dir.join("results.csv"));
+    assert_eq!(results.len(), 30, "every row of the run");
+    let matched = results.iter().filter(|r| r["status"] == "MATCH").count();
+    assert!(matched >= 3, "{matched} MATCH");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["status"] == "MATCH" || r["status"] == "SKIPPED")
+    );
+    let not_a_run = on_run_dir(&sandbox, &dir, "report", dir.path());
+    assert_eq!(not_a_run.status.code(), Some(2), "{}", describe(&not_a_run));
+    assert!(String::from_utf8_lossy(&not_a_run.stderr).contains("not a run folder"));
+
+    // The manifest changes (a blank line: same rows, other bytes): resume refuses it...
+    let mut text = std::fs::read_to_string(&manifest).expect("manifest");
+    text.push('\n');
+    std::fs::write(&manifest, text).expect("write manifest");
+    let run_dir_arg = run_dir.to_str().expect("utf-8 path");
+    let refused = spawn_run(&sandbox, &dir, &["--resume", run_dir_arg])
+        .wait_with_output()
+        .expect("resume");
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("changed since the run started") && stderr.contains("--force"),
+        "{stderr}"
+    );
+
+    // ... unless forced.
+    let forced = spawn_run(&sandbox, &dir, &["--resume", run_dir_arg, "--force"])
+        .wait_with_output()
+        .expect("resume");
+    assert_eq!(forced.status.code(), Some(0), "{}", describe(&forced));
+    assert_each_photo_once(&sandbox.state(), &rows);
+    let results = read_csv(&run_dir.join("results.csv"));
+    assert_eq!(results.len(), 30);
+    assert!(results.iter().all(|r| r["status"] == "MATCH"));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(
+        summary["resumed_at"].as_array().map(Vec::len),
+        Some(1),
+        "{summary:#}"
+    );
+
+    // Nothing left to retry: said so, exit 0, no new folder.
+    let retry = on_run_dir(&sandbox, &dir, "retry", &run_dir);
+    assert_eq!(retry.status.code(), Some(0), "{}", describe(&retry));
+    assert!(String::from_utf8_lossy(&retry.stdout).contains("nothing to retry"));
+    assert_eq!(run_folders(&dir), 1);
 }
