@@ -287,10 +287,7 @@ impl<'a> RowRun<'a> {
                     tracing::debug!(row = self.row(), endpoint, "no X-ray data yet: {message}");
                     detours += 1;
                     if detours > detour_limit {
-                        self.ended_on = Some(sent_in);
-                        return Ending::Failed(format!(
-                            "the server keeps changing its answer: {message}"
-                        ));
+                        return self.flipping(sent_in, &message);
                     }
                     exists = Some(false);
                     known.clear();
@@ -302,10 +299,7 @@ impl<'a> RowRun<'a> {
                     tracing::debug!(row = self.row(), endpoint, "409: {message}");
                     detours += 1;
                     if detours > detour_limit {
-                        self.ended_on = Some(sent_in);
-                        return Ending::Failed(format!(
-                            "the server keeps changing its answer: {message}"
-                        ));
+                        return self.flipping(sent_in, &message);
                     }
                     match self.fetch() {
                         Ok(record) => {
@@ -390,6 +384,12 @@ impl<'a> RowRun<'a> {
                 }
             }
         }
+    }
+
+    /// The row ends: the server went on answering 409 / "add before kirim" past the limit.
+    fn flipping(&mut self, sent_in: SentIn, message: &str) -> Ending {
+        self.ended_on = Some(sent_in);
+        Ending::Failed(format!("the server keeps changing its answer: {message}"))
     }
 
     /// Verify if the upload phase got that far, and fill the whole result.
