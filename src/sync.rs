@@ -287,10 +287,7 @@ impl<'a> RowRun<'a> {
                     tracing::debug!(row = self.row(), endpoint, "no X-ray data yet: {message}");
                     detours += 1;
                     if detours > detour_limit {
-                        self.ended_on = Some(sent_in);
-                        return Ending::Failed(format!(
-                            "the server keeps changing its answer: {message}"
-                        ));
+                        return self.flipping(sent_in, &message);
                     }
                     exists = Some(false);
                     known.clear();
@@ -302,10 +299,7 @@ impl<'a> RowRun<'a> {
                     tracing::debug!(row = self.row(), endpoint, "409: {message}");
                     detours += 1;
                     if detours > detour_limit {
-                        self.ended_on = Some(sent_in);
-                        return Ending::Failed(format!(
-                            "the server keeps changing its answer: {message}"
-                        ));
+                        return self.flipping(sent_in, &message);
                     }
                     match self.fetch() {
                         Ok(record) => {
@@ -321,22 +315,23 @@ impl<'a> RowRun<'a> {
                     budget = Budget::default();
                 }
                 Err(err) if may_retry(&err) => {
-                    let Some(step) = budget.spend(&err, self.settings.retries) else {
-                        self.ended_on = Some(sent_in);
-                        return Ending::Failed(format!(
-                            "{endpoint} gave up after {} tries: {err}",
-                            budget.tries()
-                        ));
-                    };
-                    self.retries += 1;
-                    tracing::warn!(
-                        row = self.row(),
-                        endpoint,
-                        "retry {}: {err}",
-                        budget.tries() - 1
-                    );
-                    self.backoff(step);
-                    if let ApiError::Ambiguous(_) = err {
+                    let step = budget.spend(&err, self.settings.retries);
+                    let ambiguous = matches!(err, ApiError::Ambiguous(_));
+                    if let Some(step) = step {
+                        self.retries += 1;
+                        tracing::warn!(
+                            row = self.row(),
+                            endpoint,
+                            "retry {}: {err}",
+                            budget.tries() - 1
+                        );
+                        self.backoff(step);
+                    } else if ambiguous {
+                        // Out of retries, but the last try may have been stored: still ask, so
+                        // that the row reports what the server holds rather than a guess.
+                        self.backoff(self.settings.retries);
+                    }
+                    if ambiguous {
                         // It may have been stored: ask before sending anything again.
                         match self.fetch() {
                             Ok(record) => {
@@ -356,8 +351,10 @@ impl<'a> RowRun<'a> {
                                     self.carrying_requests += 1;
                                 }
                                 if batch.iter().all(|image| known.contains(&image.name)) {
-                                    // It was stored after all: that request is done.
+                                    // It was stored after all: that request is done. This
+                                    // cannot loop: each time, a batch leaves the missing set.
                                     budget = Budget::default();
+                                    continue;
                                 }
                             }
                             Err(get_err) => {
@@ -366,6 +363,13 @@ impl<'a> RowRun<'a> {
                                 ));
                             }
                         }
+                    }
+                    if step.is_none() {
+                        self.ended_on = Some(sent_in);
+                        return Ending::Failed(format!(
+                            "{endpoint} gave up after {} tries: {err}",
+                            budget.tries()
+                        ));
                     }
                 }
                 Err(err) => {
@@ -380,6 +384,12 @@ impl<'a> RowRun<'a> {
                 }
             }
         }
+    }
+
+    /// The row ends: the server went on answering 409 / "add before kirim" past the limit.
+    fn flipping(&mut self, sent_in: SentIn, message: &str) -> Ending {
+        self.ended_on = Some(sent_in);
+        Ending::Failed(format!("the server keeps changing its answer: {message}"))
     }
 
     /// Verify if the upload phase got that far, and fill the whole result.

@@ -77,6 +77,11 @@ pub fn server_message(body: &str) -> String {
     }
 }
 
+/// The body's code as a status, or the HTTP status when the code is no valid status number.
+fn status_of(code: i64, status: u16) -> u16 {
+    u16::try_from(code).unwrap_or(status)
+}
+
 fn unreadable(status: u16, body: &str) -> ApiError {
     ApiError::Ambiguous(format!(
         "unreadable answer (HTTP {status}): {}",
@@ -129,9 +134,9 @@ pub fn upload_answer(is_kirim: bool, status: u16, body: &str) -> Result<UploadAn
             Some(409) if is_kirim => Ok(UploadAnswer::Conflict {
                 message: envelope.message(),
             }),
-            Some(code) if code >= 500 => Err(server_error(code as u16, body)),
+            Some(code) if code >= 500 => Err(server_error(status_of(code, status), body)),
             Some(code) => Err(ApiError::Rejected {
-                status: u16::try_from(code).unwrap_or(status),
+                status: status_of(code, status),
                 message: envelope.message(),
             }),
             None => Err(unreadable(status, body)),
@@ -169,10 +174,10 @@ pub fn get_answer(status: u16, body: &str) -> Result<Option<ServerRecord>, ApiEr
     match envelope.code() {
         Some(200) => {}
         Some(404) => return Ok(None),
-        Some(code) if code >= 500 => return Err(server_error(code as u16, body)),
+        Some(code) if code >= 500 => return Err(server_error(status_of(code, status), body)),
         Some(code) => {
             return Err(ApiError::Rejected {
-                status: u16::try_from(code).unwrap_or(status),
+                status: status_of(code, status),
                 message: envelope.message(),
             });
         }
@@ -347,6 +352,17 @@ mod tests {
             get_answer(200, r#"{"success":true,"code":200,"data":{"detail":"x"}}"#),
             Err(ApiError::Ambiguous(_))
         ));
+        // A body code beyond u16 is not shown as a wrapped-around status.
+        let body = r#"{"success":false,"code":66036,"message":"x"}"#;
+        for result in [
+            upload_answer(true, 200, body).map(|_| ()),
+            get_answer(200, body).map(|_| ()),
+        ] {
+            assert!(
+                matches!(&result, Err(ApiError::Ambiguous(m)) if m.contains("HTTP 200")),
+                "{result:?}"
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,10 @@ use super::{ApiError, Credentials, Secret};
 /// Renew when less than this is left (or a third of the token's life, if that is shorter).
 const MAX_MARGIN: Duration = Duration::from_secs(30);
 
+/// The longest token lifetime believed: a server's number beyond it (or beyond what `Duration`
+/// and `Instant` can hold) must not panic, and a day is far beyond any real access token.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// Why no token could be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthFailure {
@@ -265,7 +269,9 @@ fn token_request(
         let secs = value
             .as_f64()
             .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))?;
-        (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs))
+        // Capped before converting: from_secs_f64 panics on a value Duration cannot hold.
+        (secs.is_finite() && secs > 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(MAX_LIFETIME.as_secs_f64())))
     };
     let ttl = seconds("expires_in");
     Ok(Tokens {

@@ -787,3 +787,13 @@ fn rows_on_four_workers_with_faults_and_short_tokens_all_match() {
         .sum::<u64>();
     assert_eq!(stats.api_requests, u64::from(requests) + repeats);
 }
+
+#[test]
+fn an_absurd_token_lifetime_does_not_panic() {
+    // A gateway that announces a lifetime no clock can hold (as text, so the test server itself
+    // keeps the token forever): the token is used, nothing panics.
+    let server = TestServer::start();
+    server.inner().expires_in = Some(json!("1e300"));
+    let api = server.connect();
+    assert_eq!(api.get("AJU-1").unwrap(), None);
+}

@@ -41,7 +41,9 @@ fn quota(rate: f64, burst: u32) -> Result<Quota, String> {
         ));
     }
     let burst = NonZeroU32::new(burst).ok_or("burst must be at least 1")?;
-    let period = Duration::from_secs_f64(1.0 / rate);
+    // try_: a rate so small that its period overflows a Duration would make from_secs_f64 panic.
+    let period = Duration::try_from_secs_f64(1.0 / rate)
+        .map_err(|_| format!("rate {rate} per second is too low"))?;
     Quota::with_period(period)
         .map(|q| q.allow_burst(burst))
         .ok_or_else(|| format!("rate {rate} per second is too high"))
@@ -180,6 +182,9 @@ mod tests {
         assert!(Pacer::new(-1.0, 1).is_err());
         assert!(Pacer::new(f64::NAN, 1).is_err());
         assert!(Pacer::new(5.0, 0).is_err());
+        // One request in longer than a Duration can hold: refused, not a panic.
+        assert!(Pacer::new(1e-300, 1).is_err());
+        assert!(Pacer::new(f64::INFINITY, 1).is_err());
     }
 
     #[test]

@@ -18,6 +18,9 @@ use serde_json::Value;
 
 use super::App;
 
+/// The longest a sandbox token lives, whatever `--token-ttl` says: a year is "forever" to a test.
+const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 #[derive(Default)]
 pub struct Tokens {
     inner: Mutex<Grants>,
@@ -63,6 +66,8 @@ impl Tokens {
 
     fn issue(&self, ttl: Duration, refresh_ttl: Duration) -> (String, String) {
         let now = Instant::now();
+        // `--token-ttl` is any u64 of seconds: capped, so that `now + ttl` cannot overflow.
+        let (ttl, refresh_ttl) = (ttl.min(MAX_TTL), refresh_ttl.min(MAX_TTL));
         let (access, refresh) = (random_token(), random_token());
         let mut g = self.grants();
         g.access.retain(|_, exp| *exp > now);
@@ -158,5 +163,19 @@ pub async fn update_token(State(app): State<Arc<App>>, headers: HeaderMap) -> Re
             granted(&app, "Token berhasil diperbarui")
         }
         _ => answer(StatusCode::UNAUTHORIZED, "Invalid Refresh Token", None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_lifetime_can_be_issued() {
+        let tokens = Tokens::default();
+        let (access, refresh) = tokens.issue(Duration::MAX, Duration::from_secs(u64::MAX));
+        let now = Instant::now();
+        assert!(tokens.check(&access, now));
+        assert!(tokens.refresh_is_live(&refresh, now));
     }
 }

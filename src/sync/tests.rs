@@ -696,3 +696,36 @@ fn each_request_gets_its_own_budget_and_throttles_their_own() {
         r.message
     );
 }
+
+#[test]
+fn an_unclear_last_try_is_checked_before_giving_up() {
+    // Three clear failures use up the budget; the fourth try stores the photo but its answer is
+    // lost. The server holds it: the row must say so, not FAILED.
+    let api = FakeApi::default()
+        .faults("kirim", Fault::AmbiguousBeforeStore, 3)
+        .fault("kirim", Fault::AmbiguousAfterStore);
+    let s = shipment(&["a.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_exactly_once(&api, &s);
+    assert_eq!(api.endpoints().iter().filter(|e| **e == "kirim").count(), 4);
+    assert_eq!(sent_in(&r), [SentIn::Kirim]);
+
+    // With no retries at all, an unclear answer is still checked once.
+    let api = FakeApi::default().fault("kirim", Fault::AmbiguousAfterStore);
+    let st = SyncSettings {
+        retries: 0,
+        ..settings()
+    };
+    let r = sync_row(&api, &s, &st, false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_exactly_once(&api, &s);
+
+    // Given up on: the row reports what the last get saw.
+    let api = FakeApi::default().faults("kirim", Fault::AmbiguousBeforeStore, 10);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed);
+    assert_eq!(api.endpoints().iter().filter(|e| **e == "kirim").count(), 4);
+    assert_eq!(api.endpoints().last(), Some(&"get"));
+    assert!(api.held().is_empty());
+}
