@@ -151,13 +151,17 @@ fn classify(err: &reqwest::Error) -> ApiError {
 /// Check a base URL: https, or plain http to loopback (anywhere with `allow_http`); no password
 /// inside it. Returns it without a trailing slash.
 fn check_url(what: &str, raw: &str, allow_http: bool) -> Result<String, ConnectError> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| ConnectError::Config(format!("{what} {raw:?} is not a URL: {e}")))?;
-    if url.password().is_some() {
+    // A URL with user info may carry a secret (`https://TOKEN@host`): refuse it, and never
+    // repeat such a value in a message.
+    let raw = if raw.contains('@') {
         return Err(ConnectError::Config(format!(
-            "{what} must not carry credentials; they come from the environment"
+            "{what} must not carry credentials (it contains '@'); they come from the environment"
         )));
-    }
+    } else {
+        raw.trim()
+    };
+    let url = Url::parse(raw)
+        .map_err(|e| ConnectError::Config(format!("{what} {raw:?} is not a URL: {e}")))?;
     match url.scheme() {
         "https" => {}
         "http" => {

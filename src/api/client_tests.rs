@@ -664,10 +664,13 @@ fn url_policy_and_ca_certificate_are_checked() {
         "ftp://apis.example",
         "not a url",
         "https://user:pw@apis.example",
+        "https://SECRET-TOKEN@apis.example",
+        "not a url SECRET-TOKEN@",
     ] {
         let err = HttpApi::connect(&settings(bad)).unwrap_err();
         assert!(matches!(err, ConnectError::Config(_)), "{bad}: {err:?}");
         assert!(!err.to_string().contains(":pw@"), "{err}");
+        assert!(!err.to_string().contains("SECRET-TOKEN"), "{err}");
     }
     let allowed = ApiSettings {
         allow_http: true,
