@@ -16,7 +16,7 @@ use crate::api::Api;
 use crate::exit::Exit;
 use crate::model::{ImageResult, RowResult, RowStatus, SentIn, Shipment};
 use crate::sync::{SyncSettings, sync_row};
-use crate::validate::{CheckedRow, Problem};
+use crate::validate::{CheckedRow, Severity, describe_problem};
 
 /// Set by the first SIGINT/SIGTERM: start no new row. Remembers which signal it was.
 #[derive(Debug, Clone, Default)]
@@ -83,12 +83,20 @@ impl Cancel {
 }
 
 impl RowResult {
-    /// An invalid row: nothing sent; the message lists its problems.
+    /// An invalid row: nothing sent; the message lists its problems, errors first.
     pub fn invalid(row: &CheckedRow) -> RowResult {
-        let message = row
+        let (errors, warnings): (Vec<_>, Vec<_>) = row
             .problems
             .iter()
+            .partition(|p| p.severity == Severity::Error);
+        let message = errors
+            .into_iter()
             .map(describe_problem)
+            .chain(
+                warnings
+                    .into_iter()
+                    .map(|p| format!("warning: {}", describe_problem(p))),
+            )
             .collect::<Vec<_>>()
             .join("; ");
         RowResult {
@@ -142,24 +150,6 @@ impl RowResult {
             images,
         }
     }
-}
-
-/// `column nomorAju: "x y": has a space` — one problem as a row's message shows it.
-pub fn describe_problem(p: &Problem) -> String {
-    let mut out = String::new();
-    if let Some(column) = p.column {
-        out.push_str("column ");
-        out.push_str(column);
-        out.push_str(": ");
-    }
-    if !p.value.is_empty() {
-        out.push_str(&format!("\"{}\": ", p.value));
-    }
-    if p.severity == crate::validate::Severity::Warning {
-        out.push_str("warning: ");
-    }
-    out.push_str(&p.message);
-    out
 }
 
 /// Run the per-row protocol over `rows` with the real `sync_row`.
@@ -382,7 +372,7 @@ fn progress(n: usize, total: usize, r: &RowResult) {
 mod tests {
     use super::*;
     use crate::model::{DocMeta, LocalImage, RowFields};
-    use crate::validate::Severity;
+    use crate::validate::Problem;
     use std::path::PathBuf;
 
     fn valid(row: usize) -> CheckedRow {
@@ -486,7 +476,7 @@ mod tests {
         assert_eq!(inv.row, 5);
         assert_eq!(
             inv.message,
-            "column kodeKantor: \"12\": is not 6 digits; column folder: \"x\": does not exist"
+            "column kodeKantor: \"12\" is not 6 digits; column folder: \"x\" does not exist"
         );
         assert_eq!(inv.action, "-");
     }

@@ -12,7 +12,7 @@ use crate::config::{Need, Settings};
 use crate::exit::Exit;
 use crate::manifest;
 use crate::report::{self, Journal, ManifestInfo, RunInfo};
-use crate::validate::{self, CheckedRow, Problem, Severity, ValidateOptions};
+use crate::validate::{self, CheckedRow, ValidateOptions};
 
 /// `--rows 5-9,12`: spreadsheet row numbers (the header is row 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,24 +89,6 @@ impl RowSelection {
     }
 }
 
-/// One problem as a user finds it: `manifest.csv row 7, column kodeKantor: "1234": message`.
-pub fn format_problem(manifest: &Path, p: &Problem) -> String {
-    let mut s = String::new();
-    if p.severity == Severity::Warning {
-        s.push_str("warning: ");
-    }
-    s.push_str(&format!("{} row {}", manifest.display(), p.row));
-    if let Some(c) = p.column {
-        s.push_str(&format!(", column {c}"));
-    }
-    s.push_str(": ");
-    if !p.value.is_empty() {
-        s.push_str(&format!("\"{}\": ", p.value));
-    }
-    s.push_str(&p.message);
-    s
-}
-
 /// A manifest read, filtered by `--rows` and validated.
 pub struct Prepared {
     pub manifest: ManifestInfo,
@@ -155,21 +137,17 @@ pub fn validate_rows(
 ) -> Prepared {
     let total = m.rows.len();
     m.rows.retain(|r| keep(r.row));
-    let images_root = settings
-        .images_root
-        .clone()
-        .unwrap_or_else(|| match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        });
-    let options = ValidateOptions {
-        images_root,
-        max_image_bytes: settings.max_image_bytes,
-        today: chrono::Local::now().date_naive(),
-    };
+    let options = ValidateOptions::new(
+        path,
+        settings.images_root.as_deref(),
+        Some(settings.max_image_bytes),
+    );
     let rows = validate::validate(&m, &options);
     for p in rows.iter().flat_map(|r| &r.problems) {
-        eprintln!("{}", format_problem(path, p));
+        eprintln!(
+            "{}",
+            validate::format_problem(&path.display().to_string(), p)
+        );
     }
     Prepared {
         manifest: ManifestInfo {
@@ -368,6 +346,7 @@ pub fn start(
 mod tests {
     use super::*;
     use crate::runfolder;
+    use crate::validate::{Problem, Severity};
 
     #[test]
     fn rows_selection_parses_lists_and_ranges() {
@@ -408,31 +387,6 @@ mod tests {
             "bytes split every image"
         );
         assert_eq!(requests_for(&[50, 50, 1], 10, 100), 3);
-    }
-
-    #[test]
-    fn problems_name_file_row_column_and_value() {
-        let p = Problem {
-            row: 7,
-            column: Some("kodeKantor"),
-            value: "1234".into(),
-            message: "is not 6 digits".into(),
-            severity: Severity::Error,
-        };
-        assert_eq!(
-            format_problem(Path::new("m.csv"), &p),
-            "m.csv row 7, column kodeKantor: \"1234\": is not 6 digits"
-        );
-        let w = Problem {
-            severity: Severity::Warning,
-            column: None,
-            value: String::new(),
-            ..p
-        };
-        assert_eq!(
-            format_problem(Path::new("m.csv"), &w),
-            "warning: m.csv row 7: is not 6 digits"
-        );
     }
 
     /// The wiring after validation, without a reachable API: lock, run folder, latest link,

@@ -17,7 +17,9 @@ use crate::manifest::{Column, Manifest, RawRow};
 use crate::model::{DocMeta, RowFields, Shipment};
 
 pub use images::sniff;
-pub use render::{format_problem, human_bytes, render_problems_table, render_totals};
+pub use render::{
+    describe_problem, format_problem, human_bytes, render_problems_table, render_totals,
+};
 
 /// Default of `--max-image-bytes`: 10 MiB.
 pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;

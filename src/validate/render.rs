@@ -13,15 +13,24 @@ pub fn format_problem(manifest_name: &str, problem: &Problem) -> String {
         Severity::Error => "",
         Severity::Warning => "warning: ",
     };
-    match problem.column {
-        Some(column) => format!(
-            "{severity}{manifest_name} row {}, column {column}: \"{}\" {}",
-            problem.row, problem.value, problem.message
-        ),
-        None => format!(
-            "{severity}{manifest_name} row {}, photo \"{}\" {}",
-            problem.row, problem.value, problem.message
-        ),
+    format!(
+        "{severity}{manifest_name} row {}, {}",
+        problem.row,
+        describe_problem(problem)
+    )
+}
+
+/// One problem within its row (for a row's message in results.csv): `column kodeKantor: "9000"
+/// was padded` or `photo "label.jpg" is empty (0 bytes)`.
+pub fn describe_problem(problem: &Problem) -> String {
+    let subject = match problem.column {
+        Some(column) => format!("column {column}:"),
+        None => "photo".to_string(),
+    };
+    if problem.value.is_empty() {
+        format!("{subject} {}", problem.message)
+    } else {
+        format!("{subject} \"{}\" {}", problem.value, problem.message)
     }
 }
 
