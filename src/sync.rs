@@ -374,7 +374,10 @@ impl<'a> RowRun<'a> {
                 }
                 Err(err) => {
                     tracing::debug!(row = self.row(), endpoint, "refused: {err}");
-                    self.ended_on = Some(sent_in);
+                    // A photo that could not be read locally means no request went out.
+                    if !matches!(err, ApiError::Local(_)) {
+                        self.ended_on = Some(sent_in);
+                    }
                     return Ending::Failed(match err {
                         ApiError::Rejected { status, message } => {
                             format!("{endpoint} refused (HTTP {status}): {message}")

@@ -519,6 +519,7 @@ fn refusals_fail_the_row_with_the_server_message() {
     let r = sync_row(&api, &s, &settings(), false);
     assert_eq!(r.status, RowStatus::Failed);
     assert!(r.message.contains("a.jpg"), "{}", r.message);
+    assert_eq!(r.action, "none", "no request went out");
 }
 
 #[test]
