@@ -28,7 +28,16 @@ pub const RUN_LOG: &str = "run.log";
 /// Write `bytes` to `dir/name` through a temporary file in the same folder, renamed into place.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let target = dir.join(name);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    // A temporary file is private (0600) by default; outputs hold no secret and are meant for
+    // auditors, so they get the same mode as journal.jsonl and run.log: 0666 less the umask.
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder
+        .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
@@ -111,6 +120,29 @@ mod tests {
         assert!(
             leftovers.is_empty(),
             "no temporary files left: {leftovers:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn whole_file_outputs_get_the_same_mode_as_the_journal() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::create(&dir.path().join(JOURNAL_FILE)).unwrap();
+        journal.append(&sample(2)).unwrap();
+        write_atomic(dir.path(), RESULTS_FILE, b"row\n").unwrap();
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(RESULTS_FILE), mode(JOURNAL_FILE));
+        assert_ne!(
+            mode(RESULTS_FILE) & 0o044,
+            0,
+            "readable by others under the usual umask"
         );
     }
 }
