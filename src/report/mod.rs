@@ -139,10 +139,5 @@ mod tests {
                 & 0o777
         };
         assert_eq!(mode(RESULTS_FILE), mode(JOURNAL_FILE));
-        assert_ne!(
-            mode(RESULTS_FILE) & 0o044,
-            0,
-            "readable by others under the usual umask"
-        );
     }
 }
