@@ -8,8 +8,8 @@
 
 use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::api::Api;
@@ -18,12 +18,25 @@ use crate::model::{ImageResult, RowResult, RowStatus, SentIn, Shipment};
 use crate::sync::{SyncSettings, sync_row};
 use crate::validate::{CheckedRow, Severity, describe_problem};
 
-/// Set by the first SIGINT/SIGTERM: start no new row. Remembers which signal it was.
+/// Set by the first SIGINT/SIGTERM, or when the API client can no longer authenticate: start no
+/// new row. Remembers what came first, which decides the exit code, the note in summary.json and
+/// the message of the rows left SKIPPED. Both end the run the same way on purpose: rows in flight
+/// finish (bounded wait), every output is written, `--resume` and `retry` pick up the rest.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicI32>);
+pub struct Cancel(Arc<Stop>);
+
+#[derive(Debug, Default)]
+struct Stop {
+    /// 0 until stopped; then the signal number, or [`AUTH_LOST`].
+    first: AtomicI32,
+    /// Why authentication was lost; set before `first` can turn [`AUTH_LOST`].
+    auth_lost: OnceLock<String>,
+}
 
 pub const SIGINT: i32 = 2;
 pub const SIGTERM: i32 = 15;
+/// Not a signal number: the run stopped because authentication was lost.
+const AUTH_LOST: i32 = -1;
 
 impl Cancel {
     pub fn new() -> Cancel {
@@ -32,21 +45,65 @@ impl Cancel {
 
     /// Ask the run to stop, as if `signal` had arrived.
     pub fn request(&self, signal: i32) {
+        self.stop(signal);
+    }
+
+    /// Stop the run because the API client can no longer authenticate (`why` says how).
+    pub fn auth_lost(&self, why: String) {
+        let _ = self.0.auth_lost.set(why);
+        self.stop(AUTH_LOST);
+    }
+
+    fn stop(&self, code: i32) {
         let _ = self
             .0
-            .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+            .first
+            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst) != 0
+        self.0.first.load(Ordering::SeqCst) != 0
     }
 
-    /// The exit code the interruption calls for: 143 for SIGTERM, 130 for anything else.
+    /// Why authentication was lost, when that is what stopped the run (first).
+    fn lost_because(&self) -> Option<&str> {
+        match self.0.first.load(Ordering::SeqCst) {
+            AUTH_LOST => self.0.auth_lost.get().map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// The exit code the stop calls for: 3 when authentication was lost (DESIGN: "could not
+    /// authenticate"), 143 for SIGTERM, 130 for any other signal.
     pub fn exit(&self) -> Option<Exit> {
-        match self.0.load(Ordering::SeqCst) {
+        match self.0.first.load(Ordering::SeqCst) {
             0 => None,
+            AUTH_LOST => Some(Exit::Unreachable),
             SIGTERM => Some(Exit::Terminated),
             _ => Some(Exit::Interrupted),
+        }
+    }
+
+    /// Why the run stopped, to open summary.json's note: "interrupted" or "authentication was
+    /// lost: …".
+    pub fn cause(&self) -> Option<String> {
+        if !self.is_set() {
+            return None;
+        }
+        Some(match self.lost_because() {
+            Some(why) => format!("authentication was lost: {why}"),
+            None => "interrupted".into(),
+        })
+    }
+
+    /// A valid row this run does not start, saying why.
+    pub fn not_started(&self, row: &CheckedRow) -> RowResult {
+        match self.lost_because() {
+            Some(why) => RowResult {
+                message: format!("not started: authentication was lost: {why}"),
+                ..RowResult::skipped(row)
+            },
+            None => RowResult::skipped(row),
         }
     }
 
@@ -61,12 +118,16 @@ impl Cancel {
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
+                // A local flag, not `cancel.is_set()`: a run already stopping because
+                // authentication was lost still waits for its rows at the first signal.
+                let mut signalled = false;
                 for signal in signals.forever() {
-                    if cancel.is_set() {
+                    if signalled {
                         eprintln!("kirim-xray: second signal, stopping now");
                         let code = if signal == TERM { 143 } else { 130 };
                         std::process::exit(code);
                     }
+                    signalled = true;
                     cancel.request(signal);
                     tracing::warn!(
                         "signal {signal}: starting no new row; rows in flight finish, the rest are SKIPPED (signal again to stop at once)"
@@ -152,7 +213,8 @@ impl RowResult {
     }
 }
 
-/// Run the per-row protocol over `rows` with the real `sync_row`.
+/// Run the per-row protocol over `rows` with the real `sync_row`; no new row starts once `api`
+/// has lost authentication (see [`execute_bounded`]).
 pub fn execute(
     rows: &[CheckedRow],
     api: &dyn Api,
@@ -161,12 +223,14 @@ pub fn execute(
     cancel: &Cancel,
     on_row_done: impl Fn(&RowResult) + Sync,
 ) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
-    execute_with(
+    execute_inner(
         rows,
         concurrency,
         cancel,
-        |shipment| sync_row(api, shipment, sync, false),
-        on_row_done,
+        Some(api),
+        None,
+        &|shipment: &Shipment| sync_row(api, shipment, sync, false),
+        &on_row_done,
     )
 }
 
@@ -182,7 +246,7 @@ pub fn execute_with(
     row_fn: impl Fn(&Shipment) -> RowResult + Sync,
     on_row_done: impl Fn(&RowResult) + Sync,
 ) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
-    execute_inner(rows, concurrency, cancel, None, &row_fn, &on_row_done)
+    execute_inner(rows, concurrency, cancel, None, None, &row_fn, &on_row_done)
 }
 
 /// What a run does with rows still in flight `grace` after the first signal: `abandon` gets the
@@ -198,10 +262,16 @@ pub struct Bound<'a> {
 /// minutes after SIGTERM. After `bound.grace`, the rows still in flight are given up on (marked
 /// SKIPPED, "check with resume or reconcile"), no further row reaches `on_row_done`, and
 /// `bound.abandon` ends the process.
+///
+/// Before starting each row, a worker asks `api` whether authentication is lost for good
+/// ([`Api::auth_lost`]); if so it stops the run through `cancel`, exactly like a signal but with
+/// exit code 3: every row that `row_fn` would send with is then SKIPPED, saying why, instead of
+/// each failing on its own requests.
 pub fn execute_bounded(
     rows: &[CheckedRow],
     concurrency: usize,
     cancel: &Cancel,
+    api: &dyn Api,
     bound: Bound<'_>,
     row_fn: impl Fn(&Shipment) -> RowResult + Sync,
     on_row_done: impl Fn(&RowResult) + Sync,
@@ -210,6 +280,7 @@ pub fn execute_bounded(
         rows,
         concurrency,
         cancel,
+        Some(api),
         Some(bound),
         &row_fn,
         &on_row_done,
@@ -224,6 +295,7 @@ fn execute_inner(
     rows: &[CheckedRow],
     concurrency: usize,
     cancel: &Cancel,
+    api: Option<&dyn Api>,
     bound: Option<Bound<'_>>,
     row_fn: &(impl Fn(&Shipment) -> RowResult + Sync),
     on_row_done: &(impl Fn(&RowResult) + Sync),
@@ -232,7 +304,10 @@ fn execute_inner(
         .num_threads(concurrency.max(1))
         .thread_name(|i| format!("worker-{i}"))
         .build()?;
-    let next = AtomicUsize::new(0);
+    // The next row to take. Taking a row and deciding whether it starts happen under this one
+    // lock: the stop flags only ever turn on, so once a row is left SKIPPED every later row is
+    // too, and the SKIPPED rows are exactly the tail even with many workers.
+    let next = Mutex::new(0usize);
     // Rows finished, under a lock with a condvar, so the waiting thread wakes as rows finish.
     let done = Mutex::new(0usize);
     let row_finished = Condvar::new();
@@ -241,11 +316,19 @@ fn execute_inner(
     let total = rows.len();
     let work = || {
         loop {
-            let i = next.fetch_add(1, Ordering::SeqCst);
+            let (i, start) = {
+                let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
+                let i = *n;
+                *n += 1;
+                if let Some(why) = api.and_then(|api| api.auth_lost()) {
+                    cancel.auth_lost(why);
+                }
+                (i, !cancel.is_set())
+            };
             let Some(row) = rows.get(i) else { break };
             let result = match &row.shipment {
                 None => RowResult::invalid(row),
-                Some(_) if cancel.is_set() => RowResult::skipped(row),
+                Some(_) if !start => cancel.not_started(row),
                 Some(shipment) => run_one(row, shipment, row_fn),
             };
             if abandoned.load(Ordering::SeqCst) {
@@ -278,10 +361,10 @@ fn execute_inner(
             if signalled_at.is_some_and(|t| t.elapsed() >= bound.grace) {
                 abandoned.store(true, Ordering::SeqCst);
                 drop(d);
-                let started = next.load(Ordering::SeqCst);
-                let snapshot = snapshot(rows, &slots, started);
+                let started = *next.lock().unwrap_or_else(|p| p.into_inner());
+                let snapshot = snapshot(rows, &slots, started, cancel);
                 tracing::warn!(
-                    "rows still in flight {:?} after a signal: giving up on them",
+                    "rows still in flight {:?} after the run was stopped: giving up on them",
                     bound.grace
                 );
                 match (bound.abandon)(snapshot) {}
@@ -300,7 +383,7 @@ fn execute_inner(
                 .unwrap_or_else(|p| p.into_inner())
                 // Every index below `total` is taken exactly once, so each slot is filled; the
                 // fallback only keeps the output complete if that ever broke.
-                .unwrap_or_else(|| RowResult::skipped(row))
+                .unwrap_or_else(|| cancel.not_started(row))
         })
         .collect())
 }
@@ -310,6 +393,7 @@ fn snapshot(
     rows: &[CheckedRow],
     slots: &[Mutex<Option<RowResult>>],
     started: usize,
+    cancel: &Cancel,
 ) -> Vec<RowResult> {
     rows.iter()
         .zip(slots)
@@ -323,7 +407,7 @@ fn snapshot(
                     message: IN_FLIGHT_MESSAGE.into(),
                     ..RowResult::skipped(row)
                 },
-                None => RowResult::skipped(row),
+                None => cancel.not_started(row),
             }
         })
         .collect()
@@ -369,259 +453,5 @@ fn progress(n: usize, total: usize, r: &RowResult) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{DocMeta, LocalImage, RowFields};
-    use crate::validate::Problem;
-    use std::path::PathBuf;
-
-    fn valid(row: usize) -> CheckedRow {
-        let meta = DocMeta {
-            nomor_aju: format!("AJU{row}"),
-            nomor_bl_awb: format!("BL{row}"),
-            tanggal_bl_awb: "2025-01-02".into(),
-            kode_kantor: "040300".into(),
-        };
-        let image = LocalImage {
-            name: "a.png".into(),
-            path: PathBuf::from("a.png"),
-            bytes: 3,
-            sha256: "abc".into(),
-            content_type: "image/png",
-        };
-        CheckedRow {
-            row,
-            fields: RowFields {
-                nomor_aju: meta.nomor_aju.clone(),
-                ..RowFields::default()
-            },
-            problems: vec![],
-            shipment: Some(Shipment {
-                row,
-                meta,
-                folder: "f".into(),
-                images: vec![image],
-            }),
-        }
-    }
-
-    fn invalid(row: usize) -> CheckedRow {
-        let problem = |column, value: &str, message: &str| Problem {
-            row,
-            column: Some(column),
-            value: value.into(),
-            message: message.into(),
-            severity: Severity::Error,
-        };
-        CheckedRow {
-            row,
-            fields: RowFields::default(),
-            problems: vec![
-                problem("kodeKantor", "12", "is not 6 digits"),
-                problem("folder", "x", "does not exist"),
-            ],
-            shipment: None,
-        }
-    }
-
-    fn matched(s: &Shipment) -> RowResult {
-        let mut r = RowResult::skipped(&valid(s.row));
-        r.status = RowStatus::Match;
-        r.action = "kirim".into();
-        r.message = String::new();
-        r
-    }
-
-    #[test]
-    fn results_are_in_manifest_order_and_invalid_rows_send_nothing() {
-        let rows: Vec<CheckedRow> = (2..40)
-            .map(|r| if r % 5 == 0 { invalid(r) } else { valid(r) })
-            .collect();
-        let calls = Mutex::new(Vec::new());
-        let seen = Mutex::new(Vec::new());
-        let out = execute_with(
-            &rows,
-            4,
-            &Cancel::new(),
-            |s| {
-                calls.lock().unwrap().push(s.row);
-                matched(s)
-            },
-            |r| seen.lock().unwrap().push(r.row),
-        )
-        .unwrap();
-        assert_eq!(
-            out.iter().map(|r| r.row).collect::<Vec<_>>(),
-            (2..40).collect::<Vec<_>>()
-        );
-        for r in &out {
-            let expected = if r.row % 5 == 0 {
-                RowStatus::Invalid
-            } else {
-                RowStatus::Match
-            };
-            assert_eq!(r.status, expected, "row {}", r.row);
-        }
-        let mut calls = calls.into_inner().unwrap();
-        calls.sort();
-        assert!(
-            calls.iter().all(|r| r % 5 != 0),
-            "no call for an invalid row"
-        );
-        assert_eq!(calls.len(), 38 - 7);
-        let mut seen = seen.into_inner().unwrap();
-        seen.sort();
-        assert_eq!(seen, (2..40).collect::<Vec<_>>(), "every row reported once");
-        let inv = &out[3];
-        assert_eq!(inv.row, 5);
-        assert_eq!(
-            inv.message,
-            "column kodeKantor: \"12\" is not 6 digits; column folder: \"x\" does not exist"
-        );
-        assert_eq!(inv.action, "-");
-    }
-
-    #[test]
-    fn a_preset_cancel_skips_every_valid_row() {
-        let rows = vec![valid(2), invalid(3), valid(4)];
-        let cancel = Cancel::new();
-        cancel.request(SIGTERM);
-        let out = execute_with(&rows, 2, &cancel, |_| panic!("no row may start"), |_| {}).unwrap();
-        let statuses: Vec<_> = out.iter().map(|r| r.status).collect();
-        assert_eq!(
-            statuses,
-            [RowStatus::Skipped, RowStatus::Invalid, RowStatus::Skipped]
-        );
-        assert_eq!(
-            out[0].images.len(),
-            1,
-            "skipped rows still list their photos"
-        );
-        assert_eq!(out[0].images[0].sent_in, SentIn::None);
-        assert_eq!(cancel.exit(), Some(Exit::Terminated));
-    }
-
-    #[test]
-    fn cancel_mid_run_leaves_the_tail_skipped() {
-        let rows: Vec<CheckedRow> = (2..12).map(valid).collect();
-        let cancel = Cancel::new();
-        // One worker: the row function of row 4 interrupts the run, so rows 5.. never start.
-        let out = execute_with(
-            &rows,
-            1,
-            &cancel,
-            |s| {
-                if s.row == 4 {
-                    cancel.request(SIGINT);
-                }
-                matched(s)
-            },
-            |_| {},
-        )
-        .unwrap();
-        let statuses: Vec<_> = out.iter().map(|r| r.status).collect();
-        assert_eq!(&statuses[..3], [RowStatus::Match; 3]);
-        assert!(statuses[3..].iter().all(|s| *s == RowStatus::Skipped));
-        assert_eq!(cancel.exit(), Some(Exit::Interrupted));
-    }
-
-    #[test]
-    fn a_panicking_row_fails_alone() {
-        let rows = vec![valid(2), valid(3)];
-        let out = execute_with(
-            &rows,
-            2,
-            &Cancel::new(),
-            |s| {
-                if s.row == 2 {
-                    panic!("boom")
-                } else {
-                    matched(s)
-                }
-            },
-            |_| {},
-        )
-        .unwrap();
-        assert_eq!(out[0].status, RowStatus::Failed);
-        assert_eq!(out[0].message, "internal error: boom");
-        assert_eq!(out[1].status, RowStatus::Match);
-    }
-
-    #[test]
-    fn rows_in_flight_past_the_grace_are_given_up_and_skipped() {
-        use std::sync::atomic::AtomicBool;
-        let rows = vec![valid(2), valid(3), invalid(4), valid(5)];
-        let cancel = Cancel::new();
-        let release = AtomicBool::new(false);
-        let journaled = Mutex::new(Vec::new());
-        let snapshot = Mutex::new(None);
-        // One worker: row 2 finishes, row 3 signals and then hangs until the abandon hook lets it
-        // go. A zero grace makes the watcher give up as soon as it sees the signal.
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            execute_bounded(
-                &rows,
-                1,
-                &cancel,
-                Bound {
-                    grace: Duration::ZERO,
-                    abandon: Box::new(|partial| {
-                        *snapshot.lock().unwrap() = Some(partial);
-                        release.store(true, Ordering::SeqCst);
-                        panic!("abandoned")
-                    }),
-                },
-                |s| {
-                    if s.row == 3 {
-                        cancel.request(SIGTERM);
-                        while !release.load(Ordering::SeqCst) {
-                            std::thread::yield_now();
-                        }
-                    }
-                    matched(s)
-                },
-                |r| journaled.lock().unwrap().push(r.row),
-            )
-        }));
-        assert!(outcome.is_err(), "abandon ends the run");
-        let partial = snapshot.into_inner().unwrap().expect("abandon was called");
-        let got: Vec<_> = partial.iter().map(|r| (r.row, r.status)).collect();
-        assert_eq!(
-            got,
-            [
-                (2, RowStatus::Match),
-                (3, RowStatus::Skipped),
-                (4, RowStatus::Invalid),
-                (5, RowStatus::Skipped)
-            ]
-        );
-        assert_eq!(partial[1].message, IN_FLIGHT_MESSAGE);
-        assert_eq!(
-            partial[3].message,
-            "run interrupted before this row started"
-        );
-        assert_eq!(
-            journaled.into_inner().unwrap(),
-            [2],
-            "nothing reaches the journal after the run gave up"
-        );
-    }
-
-    #[test]
-    fn a_bounded_run_without_signal_waits_for_every_row() {
-        let rows: Vec<CheckedRow> = (2..30).map(valid).collect();
-        let out = execute_bounded(
-            &rows,
-            3,
-            &Cancel::new(),
-            Bound {
-                grace: Duration::ZERO,
-                abandon: Box::new(|_| panic!("no signal, no abandon")),
-            },
-            matched,
-            |_| {},
-        )
-        .unwrap();
-        assert!(out.iter().all(|r| r.status == RowStatus::Match));
-        assert_eq!(out.len(), 28);
-    }
-}
+#[path = "pipeline_tests.rs"]
+mod tests;

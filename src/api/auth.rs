@@ -3,9 +3,13 @@
 //! thread renews while the others wait on the same lock and then use the new token. A generation
 //! number tells a worker whether the token a server refused has already been replaced by another
 //! worker, so a burst of 401s leads to one renewal, not one per worker.
+//! When no token can be had any more — a new login refused once the token ran out, or a ready
+//! token refused — authentication is lost for the rest of the process: every later request fails
+//! at once without asking the login service again (repeated refused logins can lock an account),
+//! and [`Auth::lost`] tells the pipeline to start no new row.
 //! No token, password or refresh token ever appears in a log line or an error message.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder};
@@ -73,6 +77,13 @@ struct State {
     generation: u64,
 }
 
+/// Authentication lost for good: why (for people), and the error every later request gets.
+#[derive(Debug)]
+struct Lost {
+    why: String,
+    error: ApiError,
+}
+
 /// The shared token holder.
 #[derive(Debug)]
 pub struct Auth {
@@ -80,6 +91,9 @@ pub struct Auth {
     login_url: String,
     refresh_url: String,
     state: Mutex<State>,
+    /// Set once, while the state lock is held; read without it, so that the pipeline's check
+    /// before each row never waits behind a login in progress.
+    lost: OnceLock<Lost>,
 }
 
 impl Auth {
@@ -92,6 +106,43 @@ impl Auth {
                 tokens: None,
                 generation: 0,
             }),
+            lost: OnceLock::new(),
+        }
+    }
+
+    /// Why no token can be had any more in this process, once that is known.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.get().map(|lost| lost.why.clone())
+    }
+
+    /// The error of a request made after authentication was lost.
+    fn lost_error(&self) -> Option<ApiError> {
+        self.lost.get().map(|lost| lost.error.clone())
+    }
+
+    /// Record that authentication is lost (the first reason stays) and return `error`.
+    fn lose(&self, why: String, error: ApiError) -> ApiError {
+        if self
+            .lost
+            .set(Lost {
+                why: why.clone(),
+                error: error.clone(),
+            })
+            .is_ok()
+        {
+            tracing::error!("authentication lost: {why}; no new row will start");
+        }
+        error
+    }
+
+    /// A renewal that failed with no usable token left. A refusal by the login service is final
+    /// (wrong or revoked credentials do not come back during a run); an unreachable one is not.
+    fn renewal_failed(&self, failure: AuthFailure) -> ApiError {
+        match failure {
+            AuthFailure::Refused(m) => {
+                self.lose(format!("a new login was refused: {m}"), ApiError::Auth(m))
+            }
+            unreachable @ AuthFailure::Unreachable(_) => unreachable.into_api_error(),
         }
     }
 
@@ -114,6 +165,10 @@ impl Auth {
     /// The token to send now and its generation, renewed first if it is about to run out.
     pub fn token(&self, client: &Client, stats: &Recorder) -> Result<(Secret, u64), ApiError> {
         let mut state = self.lock();
+        // Checked under the lock: the worker that lost it held the lock while it found out.
+        if let Some(error) = self.lost_error() {
+            return Err(error);
+        }
         let now = Instant::now();
         let renew = match &state.tokens {
             None => true,
@@ -125,7 +180,7 @@ impl Auth {
                 Some(tokens) if tokens.still_valid(now) => {
                     tracing::warn!("token renewal failed, using the current token: {failure:?}");
                 }
-                _ => return Err(failure.into_api_error()),
+                _ => return Err(self.renewal_failed(failure)),
             }
         }
         match &state.tokens {
@@ -143,19 +198,25 @@ impl Auth {
         stats: &Recorder,
     ) -> Result<(), ApiError> {
         let mut state = self.lock();
+        if let Some(error) = self.lost_error() {
+            return Err(error);
+        }
         if state.generation != generation {
             return Ok(());
         }
         if let Credentials::Token(_) = self.credentials {
-            return Err(ApiError::Rejected {
-                status: 401,
-                message: "the API refused the token given in KIRIM_XRAY_TOKEN (a ready token \
-                          cannot be refreshed)"
-                    .into(),
-            });
+            let message = "the API refused the token given in KIRIM_XRAY_TOKEN (a ready token \
+                           cannot be refreshed)";
+            return Err(self.lose(
+                message.into(),
+                ApiError::Rejected {
+                    status: 401,
+                    message: message.into(),
+                },
+            ));
         }
         self.renew(&mut state, client, stats)
-            .map_err(AuthFailure::into_api_error)
+            .map_err(|failure| self.renewal_failed(failure))
     }
 
     /// Install a new token: refresh if a refresh token is usable, else (or when refresh fails)
@@ -237,7 +298,8 @@ fn token_request(
     let body = response.text().map_err(|err| {
         AuthFailure::Unreachable(format!("{endpoint}: {}", super::client::error_chain(&err)))
     })?;
-    if status >= 500 {
+    // 408 and 429 say "not now", not "not you": like a 5xx, they do not lose authentication.
+    if status >= 500 || status == 408 || status == 429 {
         return Err(AuthFailure::Unreachable(format!(
             "{endpoint} answered HTTP {status}: {}",
             server_message(&body)

@@ -434,6 +434,10 @@ impl Api for HttpApi {
         })?;
         get_answer(reply.status, &reply.body)
     }
+
+    fn auth_lost(&self) -> Option<String> {
+        self.auth.lost()
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,8 @@ struct Inner {
     calls: u32,
     /// (endpoint, status) of every answer.
     log: Vec<(String, u16)>,
+    /// When set, every login is answered with this status (401: the password was changed).
+    login_status: Option<u16>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -176,6 +178,13 @@ fn bearer(headers: &HeaderMap) -> String {
 
 async fn login_route(State(state): State<Shared>, axum::Json(body): axum::Json<Value>) -> Response {
     let mut inner = state.lock().unwrap();
+    if let Some(status) = inner.login_status {
+        inner.log.push(("login".into(), status));
+        return answer(
+            status,
+            json!({"status": false, "message": "Username atau password salah"}),
+        );
+    }
     if body["username"] == "demo" && body["password"] == PASSWORD {
         issue(&mut inner, "login")
     } else {
@@ -493,10 +502,98 @@ fn a_ready_token_refused_is_final_and_never_shown() {
     assert!(!format!("{api:?}").contains(token));
     // No login or refresh was tried, and the request was not repeated.
     assert_eq!(server.log(), [("get".into(), 401)]);
+    let lost = api
+        .auth_lost()
+        .expect("a refused ready token is lost for good");
+    assert!(lost.contains("KIRIM_XRAY_TOKEN"), "{lost}");
+    assert!(!lost.contains(token));
 
+    // Even if the server took the token again, nothing more is sent with it in this process:
+    // the run is stopping, and rows still in flight fail at once with the same error.
     server.inner().access.insert(token.into(), None);
     server.inner().records.insert("AJU-1".into(), Vec::new());
-    assert!(api.get("AJU-1").unwrap().is_some());
+    assert_eq!(api.get("AJU-1").unwrap_err(), err);
+    assert_eq!(server.log(), [("get".into(), 401)], "nothing more was sent");
+}
+
+#[test]
+fn a_login_refused_after_the_token_ran_out_loses_authentication_for_good() {
+    let server = TestServer::start();
+    let api = server.connect();
+    server.inner().records.insert("AJU-1".into(), Vec::new());
+    let expire_everything = || {
+        let mut inner = server.inner();
+        inner.access.clear();
+        inner.refresh.clear();
+    };
+
+    // A login service that fails or says "not now" is not a refusal: the row may fail, the run
+    // goes on.
+    for status in [503, 429] {
+        expire_everything();
+        server.inner().login_status = Some(status);
+        let err = api.get("AJU-1").unwrap_err();
+        assert!(matches!(err, ApiError::NotSent(_)), "{status}: {err:?}");
+        assert_eq!(api.auth_lost(), None, "{status}");
+    }
+
+    // The refresh token is refused, then the login too: lost.
+    expire_everything();
+    server.inner().login_status = Some(401);
+    let before = server.log().len();
+    let err = api.get("AJU-1").unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Auth(m) if m.contains("password salah")),
+        "{err:?}"
+    );
+    assert_eq!(
+        server.log()[before..],
+        [
+            ("get".into(), 401),
+            ("update-token".into(), 401),
+            ("login".into(), 401)
+        ]
+    );
+    let lost = api.auth_lost().expect("lost");
+    assert!(
+        lost.starts_with("a new login was refused: login answered HTTP 401"),
+        "{lost}"
+    );
+    assert!(!lost.contains(PASSWORD));
+
+    // From now on nothing is asked of anyone, not even the login service (repeated refused logins
+    // can lock the account), even if it would say yes again.
+    server.inner().login_status = None;
+    let logins = api.stats().logins;
+    let before = server.log().len();
+    assert_eq!(api.get("AJU-1").unwrap_err(), err);
+    assert_eq!(server.log().len(), before, "{:?}", server.log());
+    assert_eq!(api.stats().logins, logins);
+}
+
+#[test]
+fn a_login_refused_when_renewing_before_sending_loses_authentication() {
+    let server = TestServer::start();
+    server.inner().expires_in = Some(json!(0.001));
+    let api = server.connect();
+    {
+        let mut inner = server.inner();
+        inner.refresh.clear();
+        inner.login_status = Some(401);
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let err = api.get("AJU-1").unwrap_err();
+    assert!(matches!(err, ApiError::Auth(_)), "{err:?}");
+    assert!(api.auth_lost().is_some());
+    // The token had run out: the X-ray API was never asked.
+    assert_eq!(
+        server.log(),
+        [
+            ("login".into(), 200),
+            ("update-token".into(), 401),
+            ("login".into(), 401)
+        ]
+    );
 }
 
 #[test]

@@ -122,4 +122,12 @@ pub trait Api: Sync {
     fn add(&self, meta: &DocMeta, images: &[LocalImage]) -> Result<UploadAnswer, ApiError>;
     /// `Ok(None)` when the server answers HTTP 404 (no X-ray data for this nomorAju).
     fn get(&self, nomor_aju: &str) -> Result<Option<ServerRecord>, ApiError>;
+
+    /// Why this client can no longer authenticate, once it knows it never will again in this
+    /// process (a new login refused after the token ran out, or a ready `KIRIM_XRAY_TOKEN`
+    /// refused); every later request would fail. The pipeline starts no new row after that.
+    /// `None` while requests can still succeed.
+    fn auth_lost(&self) -> Option<String> {
+        None
+    }
 }

@@ -206,7 +206,8 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             let mut info = abandon_info;
             info.requests = requests_now();
             info.note = Some(format!(
-                "interrupted: rows still in flight {}s after the signal were given up on and are SKIPPED",
+                "{}; rows still in flight {}s later were given up on and are SKIPPED",
+                cancel.cause().unwrap_or_else(|| "interrupted".into()),
                 grace.as_secs()
             ));
             let exit = cancel.exit().unwrap_or(Exit::Interrupted);
@@ -214,24 +215,30 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             std::process::exit(finish(&run_dir, &mut info, &results, exit).code())
         }),
     };
-    let processed =
-        match pipeline::execute_bounded(&todo, settings.concurrency, cancel, bound, row_fn, |r| {
-            append(&journal, r)
-        }) {
-            Ok(r) => r,
-            Err(e) => {
-                let note = format!("cannot start {} workers: {e}", settings.concurrency);
-                return finish_unsent(&run_dir, &mut info, &todo, &kept, note, Exit::Usage);
-            }
-        };
+    let processed = match pipeline::execute_bounded(
+        &todo,
+        settings.concurrency,
+        cancel,
+        &api,
+        bound,
+        row_fn,
+        |r| append(&journal, r),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            let note = format!("cannot start {} workers: {e}", settings.concurrency);
+            return finish_unsent(&run_dir, &mut info, &todo, &kept, note, Exit::Usage);
+        }
+    };
     info.requests = requests_now();
     let results = merge(&kept, processed);
-    let exit = match cancel.exit() {
-        Some(exit) => {
-            info.note = Some("interrupted: rows not started are SKIPPED".into());
+    // A stop (signal, or authentication lost) decides the exit code whatever the rows say.
+    let exit = match (cancel.exit(), cancel.cause()) {
+        (Some(exit), Some(cause)) => {
+            info.note = Some(format!("{cause}; rows not started are SKIPPED"));
             exit
         }
-        None => verdict(&results),
+        _ => verdict(&results),
     };
     finish(&run_dir, &mut info, &results, exit)
 }

@@ -779,3 +779,144 @@ fn a_workbook_with_office_codes_typed_as_numbers_sends_six_digit_codes_with_warn
         "date cells sent as yyyy-MM-dd"
     );
 }
+
+#[test]
+fn a_ready_token_that_expires_mid_run_stops_the_run_with_exit_3() {
+    let dir = TestDir::new();
+    // Tokens live 3 s. The run below needs at least 8 s (160 requests at 20/s, burst 1), so the
+    // ready token dies mid-run whatever the machine's speed; 3 s rather than 1 leaves a busy
+    // machine time to start the process and send the first rows before it does.
+    let sandbox = Sandbox::start(&["--token-ttl", "3", "--latency-ms", "30"]);
+    let rows: Vec<RowSpec> = (1..=80).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let token = sandbox.token();
+
+    let out = command(&dir, &sandbox.url, "run", &manifest)
+        .env("KIRIM_XRAY_TOKEN", &token)
+        .args(["--rate", "20", "--concurrency", "2"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let run_dir = latest(&dir);
+
+    // results.csv covers every row in manifest order.
+    let results = read_csv(&run_dir.join("results.csv"));
+    let got: Vec<(String, String)> = results
+        .iter()
+        .map(|r| (r["row"].clone(), r["nomorAju"].clone()))
+        .collect();
+    let expected: Vec<(String, String)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((i + 2).to_string(), r.nomor_aju.clone()))
+        .collect();
+    assert_eq!(got, expected);
+
+    // MATCH while the token lived; then the rows in flight FAILED (at most one per worker: each
+    // finds out on its own request, or at once from the client); then only SKIPPED, since rows
+    // are started in manifest order and none starts once the client says it is lost.
+    let status = |i: usize| results[i]["status"].as_str();
+    assert_eq!(status(0), "MATCH", "{:?}", results[0]);
+    let first_skipped = (0..80)
+        .find(|&i| status(i) == "SKIPPED")
+        .unwrap_or_else(|| panic!("no row SKIPPED: {}", describe(&out)));
+    assert!((first_skipped..80).all(|i| status(i) == "SKIPPED"));
+    let failed: Vec<usize> = (0..first_skipped)
+        .filter(|&i| status(i) == "FAILED")
+        .collect();
+    assert!(
+        (1..=2).contains(&failed.len()),
+        "the rows in flight, one per worker: {failed:?}"
+    );
+    assert!(
+        (0..first_skipped).all(|i| ["MATCH", "FAILED"].contains(&status(i))),
+        "{results:?}"
+    );
+    for &i in &failed {
+        assert!(
+            results[i]["message"].contains("KIRIM_XRAY_TOKEN"),
+            "{:?}",
+            results[i]
+        );
+    }
+    for r in &results[first_skipped..] {
+        assert!(
+            r["message"].starts_with(
+                "not started: authentication was lost: the API refused the token given in \
+                 KIRIM_XRAY_TOKEN"
+            ),
+            "{r:?}"
+        );
+        assert_eq!(r["requests"], "0", "{r:?}");
+    }
+
+    // The sandbox holds the MATCH rows' photos once, and nothing of the SKIPPED rows; it refused
+    // at most one request per worker: the run stopped sending when the token died.
+    let state = sandbox.state();
+    let matched: Vec<RowSpec> = (0..first_skipped)
+        .filter(|&i| status(i) == "MATCH")
+        .map(|i| rows[i].clone())
+        .collect();
+    assert_each_photo_once(&state, &matched);
+    let held = stored(&state);
+    for row in &rows[first_skipped..] {
+        assert!(!held.contains_key(&row.nomor_aju), "{}", row.nomor_aju);
+    }
+    let refused: u64 = ["kirim-foto-xray", "add-foto-xray", "get-foto-xray"]
+        .iter()
+        .map(|e| state["requests"][e]["401"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        (1..=2).contains(&refused),
+        "{refused} requests refused with 401: {:#}",
+        state["requests"]
+    );
+
+    let summary = summary(&run_dir);
+    assert_eq!(summary["exit_code"], 3, "{summary:#}");
+    let note = summary["note"].as_str().expect("note");
+    assert!(
+        note.starts_with(
+            "authentication was lost: the API refused the token given in KIRIM_XRAY_TOKEN"
+        ) && note.ends_with("rows not started are SKIPPED"),
+        "{note}"
+    );
+    for file in ["images.csv", "summary.txt", "report.html", "journal.jsonl"] {
+        assert!(run_dir.join(file).is_file(), "{file}");
+    }
+    assert!(!describe(&out).contains(&token));
+
+    // With working credentials, `retry` takes the FAILED and the SKIPPED rows...
+    let retry = demo_command(&sandbox, &dir, "retry", &run_dir)
+        .args(["--rate", "200", "--burst", "10"])
+        .output()
+        .expect("retry");
+    assert_eq!(retry.status.code(), Some(0), "{}", describe(&retry));
+    let retried = read_csv(&latest(&dir).join("results.csv"));
+    assert_eq!(retried.len(), 80 - first_skipped + failed.len());
+    assert_each_photo_once(&sandbox.state(), &rows);
+
+    // ...and `run --resume` of the stopped run processes its SKIPPED rows again (asking first,
+    // so nothing is sent twice) and keeps its FAILED rows as they were.
+    let resumed = kirim_xray()
+        .current_dir(dir.path())
+        .env("KIRIM_XRAY_USERNAME", "demo")
+        .env("KIRIM_XRAY_PASSWORD", "demo")
+        .args(["run", "--resume"])
+        .arg(&run_dir)
+        .args(["--api-url", &sandbox.api_url(), "--auth-url", &sandbox.url])
+        .args(["--rate", "200", "--burst", "10"])
+        .output()
+        .expect("resume");
+    assert_eq!(resumed.status.code(), Some(1), "{}", describe(&resumed));
+    let after = read_csv(&run_dir.join("results.csv"));
+    for (i, r) in after.iter().enumerate() {
+        let expected = if failed.contains(&i) {
+            "FAILED"
+        } else {
+            "MATCH"
+        };
+        assert_eq!(r["status"], expected, "{r:?}");
+    }
+    assert_each_photo_once(&sandbox.state(), &rows);
+}
