@@ -374,3 +374,65 @@ fn a_killed_run_is_reported_refused_on_a_changed_manifest_and_resumed_with_force
     assert!(String::from_utf8_lossy(&retry.stdout).contains("nothing to retry"));
     assert_eq!(run_folders(&dir), 1);
 }
+
+#[test]
+fn a_second_signal_stops_at_once_and_the_journal_still_rebuilds_the_run() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
+    let rows: Vec<RowSpec> = (1..=100).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let manifest = manifest.to_str().expect("utf-8 path");
+
+    let mut child = spawn_run(
+        &sandbox,
+        &dir,
+        &[manifest, "--rate", "20", "--concurrency", "2"],
+    );
+    wait_for_journal(&dir, 3, &mut child);
+    signal(&child, "-TERM");
+    std::thread::sleep(Duration::from_millis(50));
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(143), "{}", describe(&out));
+
+    // Every journal line is whole: the hard stop never tears one.
+    let run_dir = latest(&dir);
+    let text = std::fs::read_to_string(run_dir.join("journal.jsonl")).expect("journal");
+    assert!(text.ends_with('\n'));
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("torn journal line {line:?}: {e}"));
+    }
+
+    // `report` rebuilds every output from the journal and the manifest.
+    let report = kirim_xray()
+        .arg("report")
+        .arg(&run_dir)
+        .output()
+        .expect("report");
+    assert_eq!(report.status.code(), Some(0), "{}", describe(&report));
+    let results = read_csv(&run_dir.join("results.csv"));
+    assert_eq!(results.len(), 100, "every row accounted for");
+    let matched: Vec<RowSpec> = rows
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r["status"] == "MATCH")
+        .map(|(spec, _)| spec.clone())
+        .collect();
+    assert!(!matched.is_empty());
+    assert!(
+        results
+            .iter()
+            .all(|r| r["status"] == "MATCH" || r["status"] == "SKIPPED"),
+        "only MATCH and SKIPPED rows"
+    );
+
+    // And the run can be finished where it stopped, every photo once: rows that were in flight
+    // at the hard stop are not in the journal, and resume asks about them before sending.
+    let run_dir = run_dir.to_str().expect("utf-8 path").to_string();
+    let mut resumed = spawn_run(&sandbox, &dir, &["--resume", &run_dir]);
+    assert_eq!(resumed.wait().expect("resume").code(), Some(0));
+    assert_each_photo_once(&sandbox.state(), &rows);
+    let results = read_csv(&latest(&dir).join("results.csv"));
+    assert!(results.iter().all(|r| r["status"] == "MATCH"));
+}
