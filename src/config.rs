@@ -485,6 +485,13 @@ fn read_config(path: &Path) -> Result<Layer, ConfigError> {
 }
 
 fn check_url(name: &str, url: &str) -> Result<String, ConfigError> {
+    // User info in a URL may be a secret (`https://TOKEN@host`): refuse it before it can reach
+    // summary.json or a message, and do not repeat the value.
+    if url.contains('@') {
+        return err(format!(
+            "{name} must not carry credentials (it contains '@'); they come only from the environment"
+        ));
+    }
     let trimmed = url.trim().trim_end_matches('/');
     match reqwest::Url::parse(trimmed) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
@@ -633,11 +640,19 @@ mod tests {
                 },
                 "api_url \"ftp://x\"",
             ),
+            (
+                Layer {
+                    auth_url: Some("https://SECRET-TOKEN@gw.example".into()),
+                    ..Layer::default()
+                },
+                "auth_url must not carry credentials",
+            ),
         ];
         for (layer, expected) in cases {
             let e =
                 Settings::from_layers(layer, Layer::default(), Layer::default(), None).unwrap_err();
             assert!(e.0.contains(expected), "{e} should contain {expected}");
+            assert!(!e.0.contains("SECRET-TOKEN"), "{e}");
         }
         let vars = env(&[("KIRIM_XRAY_RATE", "abc")]);
         let e = Layer::from_env(&lookup_in(&vars)).unwrap_err();
