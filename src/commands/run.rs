@@ -12,7 +12,8 @@ use crate::config::{Need, Settings};
 use crate::exit::Exit;
 use crate::manifest;
 use crate::report::{self, Journal, ManifestInfo, RunInfo};
-use crate::validate::{self, CheckedRow, ValidateOptions};
+use crate::sync::split_requests;
+use crate::validate::{self, CheckedRow, ValidateOptions, human_bytes};
 
 /// `--rows 5-9,12`: spreadsheet row numbers (the header is row 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,21 +160,6 @@ pub fn validate_rows(
     }
 }
 
-/// Requests one row needs: its photos split by count and bytes, plus the verifying get.
-pub fn requests_for(sizes: &[u64], max_images: usize, max_bytes: u64) -> usize {
-    let (mut chunks, mut count, mut bytes) = (0usize, 0usize, 0u64);
-    for &size in sizes {
-        if count == 0 || count == max_images || bytes + size > max_bytes {
-            chunks += 1;
-            count = 0;
-            bytes = 0;
-        }
-        count += 1;
-        bytes += size;
-    }
-    chunks + 1
-}
-
 /// The dry-run plan, as printed; and the exit code it calls for.
 pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>) -> (String, Exit) {
     let valid: Vec<_> = p.rows.iter().filter_map(|r| r.shipment.as_ref()).collect();
@@ -183,12 +169,15 @@ pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>)
     let requests: usize = valid
         .iter()
         .map(|s| {
-            let sizes: Vec<u64> = s.images.iter().map(|i| i.bytes).collect();
-            requests_for(
-                &sizes,
+            // The uploads the protocol will make, plus the verifying get.
+            let images: Vec<_> = s.images.iter().collect();
+            split_requests(
+                &images,
                 settings.max_images_per_request,
                 settings.max_request_bytes,
             )
+            .len()
+                + 1
         })
         .sum();
     let seconds = requests as f64 / settings.rate;
@@ -228,15 +217,6 @@ pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>)
         "dry run: nothing was sent; every row is valid\n"
     };
     (t, exit)
-}
-
-fn human_bytes(b: u64) -> String {
-    const MIB: f64 = 1024.0 * 1024.0;
-    if b as f64 >= MIB {
-        format!("{:.1} MiB", b as f64 / MIB)
-    } else {
-        format!("{:.1} KiB", b as f64 / 1024.0)
-    }
 }
 
 pub fn run(args: RunArgs) -> Exit {
@@ -375,18 +355,6 @@ mod tests {
             assert!(e.starts_with(&format!("--rows \"{input}\": ")), "{e}");
             assert!(e.contains(expected), "{input}: {e}");
         }
-    }
-
-    #[test]
-    fn requests_split_by_count_and_bytes() {
-        assert_eq!(requests_for(&[1; 10], 10, 100), 2, "one upload + one get");
-        assert_eq!(requests_for(&[1; 11], 10, 100), 3);
-        assert_eq!(
-            requests_for(&[60, 60, 60], 10, 100),
-            4,
-            "bytes split every image"
-        );
-        assert_eq!(requests_for(&[50, 50, 1], 10, 100), 3);
     }
 
     /// The wiring after validation, without a reachable API: lock, run folder, latest link,

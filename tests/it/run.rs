@@ -920,3 +920,32 @@ fn a_ready_token_that_expires_mid_run_stops_the_run_with_exit_3() {
     }
     assert_each_photo_once(&sandbox.state(), &rows);
 }
+
+#[test]
+fn a_dry_run_prints_the_plan_and_sends_nothing() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&[]);
+    // Row 3 needs two uploads at 10 photos per request; every row needs one verifying get.
+    let rows = vec![
+        RowSpec::valid(1, 2),
+        RowSpec::valid(2, 1),
+        RowSpec::valid(3, 12),
+    ];
+    let manifest = write_manifest(&dir, &rows);
+
+    let out = command(&dir, &sandbox.url, "run", &manifest)
+        .args(["--dry-run", "--rate", "2"])
+        .output()
+        .expect("dry run");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 valid, 0 invalid"), "{stdout}");
+    assert!(stdout.contains("photos    15"), "{stdout}");
+    assert!(
+        stdout.contains("requests  7 (4 uploads + 3 verifying gets"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("about 4s at 2 requests/s"), "{stdout}");
+    assert!(stored(&sandbox.state()).is_empty(), "nothing sent");
+    assert!(!dir.join("runs").exists(), "no run folder for a dry run");
+}
