@@ -58,7 +58,7 @@ run "$work/rate/manifest.csv" "$work/rate/runs" --rate 20 --burst 1 --concurrenc
 max=$(curl -fsS "$url/__sandbox/state" | jq .max_rps)
 achieved=$(jq .requests.achieved_rate "$work/rate/runs/latest/summary.json")
 ratio=$(jq -n "$achieved / 20")
-printf '    most requests in any 1 s window: %s (limit 21)\n' "$max"
+printf '    most requests in any 1 s window: %s (the limiter grants at most 20; limit 21)\n' "$max"
 printf '    achieved rate: %.2f/s = %.1f%% of 20 (target >= 90%%)\n' "$achieved" "$(jq -n "$ratio * 100")"
 kill %1 2>/dev/null || true; wait 2>/dev/null || true
 
