@@ -355,7 +355,22 @@ pub fn inherited_settings(
     out: Option<PathBuf>,
     need: Need,
 ) -> Result<Settings, ConfigError> {
-    let flags = Layer::from_args(api, manifest);
+    let lookup = |name: &str| std::env::var(name).ok();
+    inherited_settings_from(api, manifest, earlier, out, need, &lookup)
+}
+
+/// [`inherited_settings`] with the environment read through `lookup`. The environment is a layer
+/// of its own, under the flags: clap folds most `KIRIM_XRAY_*` variables into the flags, but not
+/// the switches (`KIRIM_XRAY_QUIET`, `KIRIM_XRAY_ALLOW_HTTP`).
+fn inherited_settings_from(
+    api: &ApiArgs,
+    manifest: &ManifestArgs,
+    earlier: &PublicSettings,
+    out: Option<PathBuf>,
+    need: Need,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let flags = Layer::from_args(api, manifest).or(Layer::from_env(lookup)?);
     let file = match &api.config {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Layer::from_toml(&text, path)?,
@@ -387,9 +402,8 @@ pub fn inherited_settings(
         log_level: Some(earlier.log_level.clone()),
         quiet: None,
     };
-    let lookup = |name: &str| std::env::var(name).ok();
     let credentials = match need {
-        Need::Credentials => Some(credentials_from_env(&lookup)?),
+        Need::Credentials => Some(credentials_from_env(lookup)?),
         Need::Offline => None,
     };
     let mut s = Settings::from_layers(flags.or(file), earlier, Layer::default(), credentials)?;
@@ -469,6 +483,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.out, PathBuf::from("elsewhere"));
+    }
+
+    #[test]
+    fn inherited_settings_take_switches_from_the_environment_too() {
+        let mut earlier =
+            Settings::from_layers(Layer::default(), Layer::default(), Layer::default(), None)
+                .unwrap()
+                .public_view();
+        earlier.allow_http = true;
+        let env = |name: &str| match name {
+            "KIRIM_XRAY_QUIET" => Some("1".to_string()),
+            "KIRIM_XRAY_ALLOW_HTTP" => Some("false".to_string()),
+            "KIRIM_XRAY_RATE" => Some("2".to_string()),
+            _ => None,
+        };
+        let s = inherited_settings_from(
+            &ApiArgs::default(),
+            &ManifestArgs::default(),
+            &earlier,
+            Some("/runs".into()),
+            Need::Offline,
+            &env,
+        )
+        .unwrap();
+        assert!(s.quiet, "KIRIM_XRAY_QUIET given now");
+        assert!(!s.allow_http, "KIRIM_XRAY_ALLOW_HTTP given now wins over the earlier run");
+        assert_eq!(s.rate, 2.0);
     }
 
     #[test]
