@@ -344,6 +344,24 @@ pub fn journal_by_row(run_dir: &Path) -> Result<BTreeMap<usize, RowResult>, Jour
         .collect())
 }
 
+/// The row numbers an earlier run covered: the manifest's, narrowed by the `--rows` selection
+/// recorded in its summary.json. The message says when that selection cannot be read back.
+pub fn rows_of_run(
+    manifest: &crate::manifest::Manifest,
+    rows_selected: Option<&str>,
+) -> Result<Vec<usize>, String> {
+    let selection = rows_selected
+        .map(super::run::RowSelection::parse)
+        .transpose()
+        .map_err(|e| format!("the row selection recorded in summary.json is unreadable: {e}"))?;
+    Ok(manifest
+        .rows
+        .iter()
+        .map(|r| r.row)
+        .filter(|row| selection.as_ref().is_none_or(|s| s.contains(*row)))
+        .collect())
+}
+
 /// The settings of a run that continues or retries an earlier one: flags given now (and the
 /// `KIRIM_XRAY_*` variables, which clap folds into them) and a `--config` file given now win;
 /// everything else is what the earlier run used, so the manifest is read the same way and the
@@ -508,7 +526,10 @@ mod tests {
         )
         .unwrap();
         assert!(s.quiet, "KIRIM_XRAY_QUIET given now");
-        assert!(!s.allow_http, "KIRIM_XRAY_ALLOW_HTTP given now wins over the earlier run");
+        assert!(
+            !s.allow_http,
+            "KIRIM_XRAY_ALLOW_HTTP given now wins over the earlier run"
+        );
         assert_eq!(s.rate, 2.0);
     }
 
