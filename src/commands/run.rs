@@ -314,7 +314,7 @@ pub fn start(
         Ok(j) => j,
         Err(e) => {
             let note = format!("cannot create the journal: {e}");
-            return shared::finish_unsent(&run_dir, &mut info, &rows, &[], note, Exit::Usage);
+            return shared::finish_unsent(&run_dir, &mut info, &rows, &[], None, note, Exit::Usage);
         }
     };
     let work = shared::Work {
@@ -513,6 +513,17 @@ mod tests {
         ] {
             assert!(run_dir.join(name).is_file(), "{name}");
         }
+        // The journal says the same as results.csv, so that `retry --status INVALID` and
+        // `report` see the rows as the outputs show them.
+        let journal = Journal::read(&run_dir.join(report::JOURNAL_FILE)).unwrap();
+        let journaled: Vec<_> = journal.iter().map(|r| (r.row, r.status)).collect();
+        assert_eq!(
+            journaled,
+            [
+                (2, crate::model::RowStatus::Skipped),
+                (3, crate::model::RowStatus::Invalid)
+            ]
+        );
         assert!(
             runfolder::lock_out(&out, Utc::now()).is_ok(),
             "lock released"

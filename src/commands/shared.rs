@@ -164,12 +164,14 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     let api_settings = match settings.to_api_settings() {
         Ok(a) => a,
         Err(e) => {
+            let note = e.to_string();
             return finish_unsent(
                 &run_dir,
                 &mut info,
                 &todo,
                 &kept,
-                e.to_string(),
+                Some(&journal),
+                note,
                 Exit::Usage,
             );
         }
@@ -181,7 +183,16 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
                 ConnectError::Config(_) => Exit::Usage,
                 ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
             };
-            return finish_unsent(&run_dir, &mut info, &todo, &kept, e.to_string(), exit);
+            let note = e.to_string();
+            return finish_unsent(
+                &run_dir,
+                &mut info,
+                &todo,
+                &kept,
+                Some(&journal),
+                note,
+                exit,
+            );
         }
     };
     let before = info.requests.clone();
@@ -227,7 +238,16 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         Ok(r) => r,
         Err(e) => {
             let note = format!("cannot start {} workers: {e}", settings.concurrency);
-            return finish_unsent(&run_dir, &mut info, &todo, &kept, note, Exit::Usage);
+            let journal = Some(&journal);
+            return finish_unsent(
+                &run_dir,
+                &mut info,
+                &todo,
+                &kept,
+                journal,
+                note,
+                Exit::Usage,
+            );
         }
     };
     info.requests = requests_now();
@@ -270,11 +290,14 @@ pub fn merge(kept: &[RowResult], new: Vec<RowResult>) -> Vec<RowResult> {
 }
 
 /// The run could not send anything: every valid row to process is SKIPPED, with the reason.
+/// These rows go to the journal too (when there is one), so that it says what results.csv says:
+/// `retry --status INVALID` and `report` read the journal.
 pub fn finish_unsent(
     run_dir: &Path,
     info: &mut RunInfo,
     todo: &[CheckedRow],
     kept: &[RowResult],
+    journal: Option<&Journal>,
     note: String,
     exit: Exit,
 ) -> Exit {
@@ -289,6 +312,11 @@ pub fn finish_unsent(
             },
         })
         .collect();
+    if let Some(journal) = journal {
+        for r in &results {
+            append(journal, r);
+        }
+    }
     info.note = Some(note);
     finish(run_dir, info, &merge(kept, results), exit)
 }
