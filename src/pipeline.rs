@@ -331,18 +331,20 @@ fn execute_inner(
                 Some(_) if !start => cancel.not_started(row),
                 Some(shipment) => run_one(row, shipment, row_fn),
             };
+            // Checking `abandoned`, journaling the row and filling its slot happen under the
+            // `done` lock, which the watcher holds when it gives up: a row is then either in the
+            // snapshot it writes and in the journal, or in neither, however slow the journal's
+            // fsync is. (Journal lines are serialised by the journal's own lock anyway.)
+            let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
             if abandoned.load(Ordering::SeqCst) {
                 // The outputs are being written without this row: keep the journal equal to them.
                 continue;
             }
-            let n = {
-                let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
-                *d += 1;
-                *d
-            };
-            progress(n, total, &result);
+            *d += 1;
+            progress(*d, total, &result);
             on_row_done(&result);
             *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            drop(d);
             row_finished.notify_all();
         }
     };

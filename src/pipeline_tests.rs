@@ -422,3 +422,70 @@ fn the_first_reason_to_stop_decides_the_exit_code_and_the_message() {
         "not started: authentication was lost: gone"
     );
 }
+
+/// A row that finishes just as the watcher gives up must end up either in the journal and the
+/// outputs as finished, or in neither: the journal and the outputs written by `abandon` agree.
+/// Row 2 finishes while row 3 is still in flight, and its journal write is slow (as an fsync can
+/// be): the watcher must not give up on row 2 in the middle of it.
+#[test]
+fn a_row_finishing_while_the_run_gives_up_is_journaled_only_if_the_outputs_have_it() {
+    use std::sync::atomic::AtomicBool;
+    let rows = vec![valid(2), valid(3)];
+    let cancel = Cancel::new();
+    let third_started = AtomicBool::new(false);
+    let released = AtomicBool::new(false);
+    let journaled = Mutex::new(Vec::new());
+    let snapshot = Mutex::new(None);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        execute_bounded(
+            &rows,
+            2,
+            &cancel,
+            &LosingApi::new(usize::MAX),
+            Bound {
+                grace: Duration::ZERO,
+                abandon: Box::new(|partial| {
+                    *snapshot.lock().unwrap() = Some(partial);
+                    released.store(true, Ordering::SeqCst);
+                    panic!("abandoned")
+                }),
+            },
+            |s| {
+                if s.row == 3 {
+                    third_started.store(true, Ordering::SeqCst);
+                    while !released.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                } else {
+                    while !third_started.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    cancel.request(SIGTERM);
+                }
+                matched(s)
+            },
+            |r| {
+                // Give the watcher every chance to give up meanwhile (bounded, so that a
+                // watcher that rightly waits for this write lets the run go on).
+                let start = std::time::Instant::now();
+                while r.row == 2
+                    && !released.load(Ordering::SeqCst)
+                    && start.elapsed() < Duration::from_secs(1)
+                {
+                    std::thread::yield_now();
+                }
+                journaled.lock().unwrap().push((r.row, r.status));
+            },
+        )
+    }));
+    assert!(outcome.is_err(), "abandon ends the run");
+    let partial = snapshot.into_inner().unwrap().expect("abandon was called");
+    let journaled = journaled.into_inner().unwrap();
+    assert_eq!(journaled, [(2, RowStatus::Match)]);
+    assert_eq!(
+        partial[0].status,
+        RowStatus::Match,
+        "row 2 is in the journal, so the outputs show it finished"
+    );
+    assert_eq!(partial[1].message, IN_FLIGHT_MESSAGE);
+}

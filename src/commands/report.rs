@@ -8,7 +8,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use super::run::{RowSelection, read_manifest, validate_rows};
+use super::run::{read_manifest, validate_rows};
 use super::shared;
 use crate::cli::ReportArgs;
 use crate::config::{Layer, Settings};
@@ -104,13 +104,17 @@ fn rebuild(
         tracing::warn!("{why}");
         return (journal.into_values().collect(), Some(why));
     }
-    let selection = run
-        .rows_selected
-        .as_deref()
-        .and_then(|s| RowSelection::parse(s).ok());
-    let missing = |row: usize| {
-        selection.as_ref().is_none_or(|s| s.contains(row)) && !journal.contains_key(&row)
+    let run_rows = match shared::rows_of_run(&manifest, run.rows_selected.as_deref()) {
+        Ok(rows) => rows
+            .into_iter()
+            .collect::<std::collections::BTreeSet<usize>>(),
+        Err(e) => {
+            let why = format!("rows missing from the journal are not listed: {e}");
+            tracing::warn!("{why}");
+            return (journal.into_values().collect(), Some(why));
+        }
     };
+    let missing = |row: usize| run_rows.contains(&row) && !journal.contains_key(&row);
     let prepared = validate_rows(manifest, &run.manifest.path, &settings, &missing);
     let absent: Vec<RowResult> = prepared
         .rows

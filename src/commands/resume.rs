@@ -13,7 +13,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use super::run::{RowSelection, read_manifest, validate_rows};
+use super::run::{read_manifest, validate_rows};
 use super::shared::{self, RowMode, Work};
 use crate::cli::RunArgs;
 use crate::config::Need;
@@ -146,28 +146,13 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
             return Exit::Usage;
         }
     };
-    let selection = match previous
-        .run
-        .rows_selected
-        .as_deref()
-        .map(RowSelection::parse)
-        .transpose()
-    {
-        Ok(s) => s,
+    let run_rows = match shared::rows_of_run(&manifest, previous.run.rows_selected.as_deref()) {
+        Ok(rows) => rows,
         Err(e) => {
-            eprintln!(
-                "kirim-xray: {}: the recorded row selection is unreadable: {e}",
-                run_dir.join(report::SUMMARY_JSON).display()
-            );
+            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
-    let run_rows: Vec<usize> = manifest
-        .rows
-        .iter()
-        .map(|r| r.row)
-        .filter(|row| selection.as_ref().is_none_or(|s| s.contains(*row)))
-        .collect();
     let (kept, todo) = split(&run_rows, &journal_rows);
     tracing::info!(
         "{} rows of the run finished in the journal, {} to process (checked with get first)",

@@ -106,25 +106,13 @@ pub fn retry(args: RetryArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let earlier_selection = match previous
-        .run
-        .rows_selected
-        .as_deref()
-        .map(RowSelection::parse)
-        .transpose()
-    {
-        Ok(s) => s,
+    let run_rows = match shared::rows_of_run(&manifest, previous.run.rows_selected.as_deref()) {
+        Ok(rows) => rows,
         Err(e) => {
             eprintln!("kirim-xray retry: {}: {e}", prev_dir.display());
             return Exit::Usage;
         }
     };
-    let run_rows: Vec<usize> = manifest
-        .rows
-        .iter()
-        .map(|r| r.row)
-        .filter(|row| earlier_selection.as_ref().is_none_or(|s| s.contains(*row)))
-        .collect();
     let picked = rows_to_retry(&run_rows, &journal, &wanted);
     if picked.is_empty() {
         let statuses: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();

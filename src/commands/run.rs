@@ -10,7 +10,7 @@ use super::shared::{self, RowMode};
 use crate::cli::RunArgs;
 use crate::config::{Need, Settings};
 use crate::exit::Exit;
-use crate::manifest;
+use crate::manifest::{self, Cell, Column};
 use crate::report::{self, Journal, ManifestInfo, RunInfo};
 use crate::sync::split_requests;
 use crate::validate::{self, CheckedRow, ValidateOptions, human_bytes};
@@ -97,8 +97,8 @@ pub struct Prepared {
 }
 
 /// Read and validate the manifest (printing every problem to stderr). Rows outside `selection`
-/// are left out before validation, so their folders are not even read; a duplicate `nomorAju` is
-/// therefore only detected within the selection.
+/// are not in the result and their folders are not even read, but their `nomorAju` still counts
+/// for duplicates (see [`validate_rows`]).
 pub fn prepare(
     path: &Path,
     settings: &Settings,
@@ -128,8 +128,11 @@ pub fn read_manifest(path: &Path, settings: &Settings) -> Result<manifest::Manif
     manifest::read(path, settings.sheet.as_deref()).map_err(|e| e.to_string())
 }
 
-/// Validate the rows of `m` for which `keep` holds (printing every problem to stderr); the
-/// others are not even looked at.
+/// Validate the rows of `m` for which `keep` holds (printing every problem to stderr). The other
+/// rows' folders are not read, but their cells are still checked: a repeated `nomorAju` is a
+/// property of the whole manifest, and a row that repeats an earlier row's must stay INVALID when
+/// only it is selected (`--rows`, `retry`, `--resume`), or its photos would be added to the
+/// earlier row's CN document. Blanking the folder cell is what keeps `validate` off the disk.
 pub fn validate_rows(
     mut m: manifest::Manifest,
     path: &Path,
@@ -137,13 +140,16 @@ pub fn validate_rows(
     keep: &dyn Fn(usize) -> bool,
 ) -> Prepared {
     let total = m.rows.len();
-    m.rows.retain(|r| keep(r.row));
+    for r in m.rows.iter_mut().filter(|r| !keep(r.row)) {
+        r.cells[Column::Folder as usize] = Cell::Empty;
+    }
     let options = ValidateOptions::new(
         path,
         settings.images_root.as_deref(),
         Some(settings.max_image_bytes),
     );
-    let rows = validate::validate(&m, &options);
+    let mut rows = validate::validate(&m, &options);
+    rows.retain(|r| keep(r.row));
     for p in rows.iter().flat_map(|r| &r.problems) {
         eprintln!(
             "{}",
@@ -308,7 +314,7 @@ pub fn start(
         Ok(j) => j,
         Err(e) => {
             let note = format!("cannot create the journal: {e}");
-            return shared::finish_unsent(&run_dir, &mut info, &rows, &[], note, Exit::Usage);
+            return shared::finish_unsent(&run_dir, &mut info, &rows, &[], None, note, Exit::Usage);
         }
     };
     let work = shared::Work {
@@ -338,6 +344,49 @@ mod tests {
         let s = RowSelection::from_rows(&[9, 4, 7, 8, 4, 12]);
         assert_eq!(s.text(), "4,7-9,12");
         assert_eq!(RowSelection::parse(s.text()).unwrap(), s, "reads back");
+    }
+
+    /// A duplicate nomorAju is a property of the whole manifest: a row that repeats an earlier
+    /// row's nomorAju stays INVALID when only it is selected (`--rows`, `retry`, `--resume`), or
+    /// its photos would be added to the earlier row's CN document.
+    #[test]
+    fn a_duplicate_outside_the_selection_still_makes_the_row_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["a", "b", "c"] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+            std::fs::write(
+                dir.path().join(folder).join("x.png"),
+                b"\x89PNG\r\n\x1a\n0000",
+            )
+            .unwrap();
+        }
+        let path = dir.path().join("m.csv");
+        std::fs::write(
+            &path,
+            "nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder\n\
+             AJU1,BL1,2025-01-02,040300,a\n\
+             AJU1,BL2,2025-01-02,040300,b\n\
+             AJU3,BL3,2025-01-02,040300,missing\n\
+             AJU4,BL4,2025-01-02,040300,c\n",
+        )
+        .unwrap();
+        let settings = Settings::from_layers(
+            crate::config::Layer::default(),
+            crate::config::Layer::default(),
+            crate::config::Layer::default(),
+            None,
+        )
+        .unwrap();
+        let m = read_manifest(&path, &settings).unwrap();
+        let p = validate_rows(m, &path, &settings, &|row| row >= 3);
+        assert_eq!(p.manifest.rows, 4);
+        let rows: Vec<_> = p.rows.iter().map(|r| (r.row, r.is_valid())).collect();
+        assert_eq!(rows, [(3, false), (4, false), (5, true)]);
+        assert!(
+            p.rows[0].problems[0].message.contains("duplicate of row 2"),
+            "{:?}",
+            p.rows[0].problems
+        );
     }
 
     #[test]
@@ -464,6 +513,17 @@ mod tests {
         ] {
             assert!(run_dir.join(name).is_file(), "{name}");
         }
+        // The journal says the same as results.csv, so that `retry --status INVALID` and
+        // `report` see the rows as the outputs show them.
+        let journal = Journal::read(&run_dir.join(report::JOURNAL_FILE)).unwrap();
+        let journaled: Vec<_> = journal.iter().map(|r| (r.row, r.status)).collect();
+        assert_eq!(
+            journaled,
+            [
+                (2, crate::model::RowStatus::Skipped),
+                (3, crate::model::RowStatus::Invalid)
+            ]
+        );
         assert!(
             runfolder::lock_out(&out, Utc::now()).is_ok(),
             "lock released"

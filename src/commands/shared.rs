@@ -164,12 +164,14 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     let api_settings = match settings.to_api_settings() {
         Ok(a) => a,
         Err(e) => {
+            let note = e.to_string();
             return finish_unsent(
                 &run_dir,
                 &mut info,
                 &todo,
                 &kept,
-                e.to_string(),
+                Some(&journal),
+                note,
                 Exit::Usage,
             );
         }
@@ -181,7 +183,16 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
                 ConnectError::Config(_) => Exit::Usage,
                 ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
             };
-            return finish_unsent(&run_dir, &mut info, &todo, &kept, e.to_string(), exit);
+            let note = e.to_string();
+            return finish_unsent(
+                &run_dir,
+                &mut info,
+                &todo,
+                &kept,
+                Some(&journal),
+                note,
+                exit,
+            );
         }
     };
     let before = info.requests.clone();
@@ -227,7 +238,16 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         Ok(r) => r,
         Err(e) => {
             let note = format!("cannot start {} workers: {e}", settings.concurrency);
-            return finish_unsent(&run_dir, &mut info, &todo, &kept, note, Exit::Usage);
+            let journal = Some(&journal);
+            return finish_unsent(
+                &run_dir,
+                &mut info,
+                &todo,
+                &kept,
+                journal,
+                note,
+                Exit::Usage,
+            );
         }
     };
     info.requests = requests_now();
@@ -270,11 +290,14 @@ pub fn merge(kept: &[RowResult], new: Vec<RowResult>) -> Vec<RowResult> {
 }
 
 /// The run could not send anything: every valid row to process is SKIPPED, with the reason.
+/// These rows go to the journal too (when there is one), so that it says what results.csv says:
+/// `retry --status INVALID` and `report` read the journal.
 pub fn finish_unsent(
     run_dir: &Path,
     info: &mut RunInfo,
     todo: &[CheckedRow],
     kept: &[RowResult],
+    journal: Option<&Journal>,
     note: String,
     exit: Exit,
 ) -> Exit {
@@ -289,6 +312,11 @@ pub fn finish_unsent(
             },
         })
         .collect();
+    if let Some(journal) = journal {
+        for r in &results {
+            append(journal, r);
+        }
+    }
     info.note = Some(note);
     finish(run_dir, info, &merge(kept, results), exit)
 }
@@ -344,6 +372,24 @@ pub fn journal_by_row(run_dir: &Path) -> Result<BTreeMap<usize, RowResult>, Jour
         .collect())
 }
 
+/// The row numbers an earlier run covered: the manifest's, narrowed by the `--rows` selection
+/// recorded in its summary.json. The message says when that selection cannot be read back.
+pub fn rows_of_run(
+    manifest: &crate::manifest::Manifest,
+    rows_selected: Option<&str>,
+) -> Result<Vec<usize>, String> {
+    let selection = rows_selected
+        .map(super::run::RowSelection::parse)
+        .transpose()
+        .map_err(|e| format!("the row selection recorded in summary.json is unreadable: {e}"))?;
+    Ok(manifest
+        .rows
+        .iter()
+        .map(|r| r.row)
+        .filter(|row| selection.as_ref().is_none_or(|s| s.contains(*row)))
+        .collect())
+}
+
 /// The settings of a run that continues or retries an earlier one: flags given now (and the
 /// `KIRIM_XRAY_*` variables, which clap folds into them) and a `--config` file given now win;
 /// everything else is what the earlier run used, so the manifest is read the same way and the
@@ -355,7 +401,22 @@ pub fn inherited_settings(
     out: Option<PathBuf>,
     need: Need,
 ) -> Result<Settings, ConfigError> {
-    let flags = Layer::from_args(api, manifest);
+    let lookup = |name: &str| std::env::var(name).ok();
+    inherited_settings_from(api, manifest, earlier, out, need, &lookup)
+}
+
+/// [`inherited_settings`] with the environment read through `lookup`. The environment is a layer
+/// of its own, under the flags: clap folds most `KIRIM_XRAY_*` variables into the flags, but not
+/// the switches (`KIRIM_XRAY_QUIET`, `KIRIM_XRAY_ALLOW_HTTP`).
+fn inherited_settings_from(
+    api: &ApiArgs,
+    manifest: &ManifestArgs,
+    earlier: &PublicSettings,
+    out: Option<PathBuf>,
+    need: Need,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let flags = Layer::from_args(api, manifest).or(Layer::from_env(lookup)?);
     let file = match &api.config {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Layer::from_toml(&text, path)?,
@@ -387,9 +448,8 @@ pub fn inherited_settings(
         log_level: Some(earlier.log_level.clone()),
         quiet: None,
     };
-    let lookup = |name: &str| std::env::var(name).ok();
     let credentials = match need {
-        Need::Credentials => Some(credentials_from_env(&lookup)?),
+        Need::Credentials => Some(credentials_from_env(lookup)?),
         Need::Offline => None,
     };
     let mut s = Settings::from_layers(flags.or(file), earlier, Layer::default(), credentials)?;
@@ -469,6 +529,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.out, PathBuf::from("elsewhere"));
+    }
+
+    #[test]
+    fn inherited_settings_take_switches_from_the_environment_too() {
+        let mut earlier =
+            Settings::from_layers(Layer::default(), Layer::default(), Layer::default(), None)
+                .unwrap()
+                .public_view();
+        earlier.allow_http = true;
+        let env = |name: &str| match name {
+            "KIRIM_XRAY_QUIET" => Some("1".to_string()),
+            "KIRIM_XRAY_ALLOW_HTTP" => Some("false".to_string()),
+            "KIRIM_XRAY_RATE" => Some("2".to_string()),
+            _ => None,
+        };
+        let s = inherited_settings_from(
+            &ApiArgs::default(),
+            &ManifestArgs::default(),
+            &earlier,
+            Some("/runs".into()),
+            Need::Offline,
+            &env,
+        )
+        .unwrap();
+        assert!(s.quiet, "KIRIM_XRAY_QUIET given now");
+        assert!(
+            !s.allow_http,
+            "KIRIM_XRAY_ALLOW_HTTP given now wins over the earlier run"
+        );
+        assert_eq!(s.rate, 2.0);
     }
 
     #[test]

@@ -76,20 +76,22 @@ impl Journal {
     /// Every whole line, in file order. A last line without its newline is the trace of a crash
     /// mid-write and is dropped; a bad line before the end is an error naming the line.
     pub fn read(path: &Path) -> Result<Vec<RowResult>, JournalError> {
-        let text = std::fs::read_to_string(path).map_err(|source| JournalError::Io {
+        // Bytes, not a String: a line torn inside a multi-byte character is not valid UTF-8,
+        // and must be dropped like any other torn line rather than fail the whole read.
+        let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
             path: path.to_path_buf(),
             source,
         })?;
         let mut rows = Vec::new();
-        let mut pieces = text.split('\n').peekable();
+        let mut pieces = bytes.split(|b| *b == b'\n').peekable();
         let mut line_no = 0;
         while let Some(piece) = pieces.next() {
             line_no += 1;
             let is_last = pieces.peek().is_none();
-            if piece.trim().is_empty() {
+            if piece.trim_ascii().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<RowResult>(piece) {
+            match serde_json::from_slice::<RowResult>(piece) {
                 Ok(row) => rows.push(row),
                 Err(_) if is_last => {
                     tracing::warn!("{} line {line_no}: torn last line dropped", path.display());
@@ -173,6 +175,20 @@ pub(crate) mod tests {
             Journal::read(&path).unwrap(),
             vec![sample(2), sample(3), sample(5)]
         );
+
+        // A kill in the middle of a multi-byte character (names and messages are UTF-8): the
+        // torn line is not even valid UTF-8, and must still be dropped, not fail the read.
+        let mut accented = sample(7);
+        accented.message = "berkas é".into();
+        let whole = serde_json::to_vec(&accented).unwrap();
+        let cut = whole.iter().position(|b| *b >= 0x80).unwrap() + 1;
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&whole[..cut]).unwrap();
+        assert_eq!(
+            Journal::read(&path).unwrap(),
+            vec![sample(2), sample(3), sample(5)]
+        );
+        let j = Journal::open_append(&path).unwrap();
 
         // A bad line that is not the last one is corruption, reported with its line number.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
