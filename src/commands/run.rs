@@ -260,6 +260,15 @@ pub fn run(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
+    if prepared.rows.is_empty() {
+        // A nightly export with no rows is far more often a broken export than a day without
+        // shipments: nothing to send, no run folder, and an exit code that calls for attention.
+        eprintln!(
+            "kirim-xray: {} has no data rows: nothing to send",
+            manifest_path.display()
+        );
+        return Exit::RowsNeedAttention;
+    }
     if args.dry_run {
         let (text, exit) = plan(&prepared, &settings, selection.as_ref());
         print!("{text}");

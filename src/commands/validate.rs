@@ -39,6 +39,15 @@ pub fn validate(args: ValidateArgs) -> Exit {
         OutputFormat::Table => print!("{}", table(&manifest, &rows, &totals)),
         OutputFormat::Json => println!("{}", json(&manifest, &rows, &totals)),
     }
+    if manifest.rows.is_empty() {
+        // A nightly export with no rows is far more often a broken export than a day without
+        // shipments: say so, and let the exit code call for attention.
+        eprintln!(
+            "kirim-xray validate: {} has no data rows",
+            args.manifest.display()
+        );
+        return Exit::RowsNeedAttention;
+    }
     if totals.invalid > 0 {
         Exit::RowsNeedAttention
     } else {

@@ -949,3 +949,30 @@ fn a_dry_run_prints_the_plan_and_sends_nothing() {
     assert!(stored(&sandbox.state()).is_empty(), "nothing sent");
     assert!(!dir.join("runs").exists(), "no run folder for a dry run");
 }
+
+#[test]
+fn a_manifest_without_data_rows_calls_for_attention_and_sends_nothing() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&[]);
+    let manifest = dir.write(
+        "manifest.csv",
+        "nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder\r\n",
+    );
+    for args in [vec!["--dry-run"], vec![]] {
+        let out = run_against(&sandbox, &dir, &manifest, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}\n{}", describe(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("has no data rows"));
+    }
+    let validate = kirim_xray()
+        .arg("validate")
+        .arg(&manifest)
+        .output()
+        .expect("validate");
+    assert_eq!(validate.status.code(), Some(1), "{}", describe(&validate));
+    assert!(!dir.join("runs").exists(), "no run folder");
+    assert_eq!(
+        sandbox.state()["requests"]["login"],
+        Value::Null,
+        "not even a login"
+    );
+}
