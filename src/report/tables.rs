@@ -46,6 +46,18 @@ pub fn time(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
+/// A cell that came from the manifest, a file name or the server. A spreadsheet runs a value that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a formula when an auditor opens
+/// the file; such a value gets a leading `'`, which spreadsheets show as plain text. The journal
+/// and report.html keep the value exactly.
+fn text(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    }
+}
+
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -56,22 +68,22 @@ pub fn results_csv(rows: &[RowResult]) -> Result<Vec<u8>, csv::Error> {
     for r in rows {
         w.write_record([
             r.row.to_string(),
-            r.fields.nomor_aju.clone(),
-            r.fields.nomor_bl_awb.clone(),
-            r.fields.tanggal_bl_awb.clone(),
-            r.fields.kode_kantor.clone(),
-            r.fields.folder.clone(),
+            text(&r.fields.nomor_aju),
+            text(&r.fields.nomor_bl_awb),
+            text(&r.fields.tanggal_bl_awb),
+            text(&r.fields.kode_kantor),
+            text(&r.fields.folder),
             r.status.to_string(),
             r.action.clone(),
             r.local_count.to_string(),
             r.uploaded.to_string(),
             opt(r.server_count),
-            r.missing_on_server.join(";"),
-            r.extra_on_server.join(";"),
-            r.npwp_pemberitahu.clone().unwrap_or_default(),
+            text(&r.missing_on_server.join(";")),
+            text(&r.extra_on_server.join(";")),
+            text(r.npwp_pemberitahu.as_deref().unwrap_or_default()),
             r.attempts.to_string(),
             r.requests.to_string(),
-            r.message.clone(),
+            text(&r.message),
             time(r.started_at),
             time(r.finished_at),
         ])?;
@@ -86,15 +98,15 @@ pub fn images_csv(rows: &[RowResult]) -> Result<Vec<u8>, csv::Error> {
         for i in &r.images {
             w.write_record([
                 r.row.to_string(),
-                r.fields.nomor_aju.clone(),
-                i.file.clone(),
+                text(&r.fields.nomor_aju),
+                text(&i.file),
                 i.bytes.to_string(),
                 i.sha256.clone(),
-                i.content_type.clone(),
+                text(&i.content_type),
                 i.sent_in.as_str().to_string(),
                 time(i.sent_at),
                 opt(i.on_server),
-                i.server_waktu_rekam.clone().unwrap_or_default(),
+                text(i.server_waktu_rekam.as_deref().unwrap_or_default()),
             ])?;
         }
     }
@@ -191,5 +203,23 @@ mod tests {
             ]
         );
         assert_eq!(rows[1][6..], ["none", "", "", ""]);
+    }
+
+    #[test]
+    fn values_a_spreadsheet_would_run_as_formulas_are_written_as_text() {
+        let mut row = sample(2);
+        row.fields.nomor_aju = "=HYPERLINK(\"http://x\",\"click\")".into();
+        row.fields.folder = "@SUM(A1)".into();
+        row.message = "+1".into();
+        row.images[0].file = "-scan.jpg".into();
+        let (_, results) = parse(&results_csv(std::slice::from_ref(&row)).unwrap());
+        assert_eq!(results[0][1], "'=HYPERLINK(\"http://x\",\"click\")");
+        assert_eq!(results[0][5], "'@SUM(A1)");
+        assert_eq!(results[0][16], "'+1");
+        assert_eq!(results[0][0], "2", "numbers stay numbers");
+        let (_, images) = parse(&images_csv(&[row]).unwrap());
+        assert_eq!(images[0][1], "'=HYPERLINK(\"http://x\",\"click\")");
+        assert_eq!(images[0][2], "'-scan.jpg");
+        assert_eq!(text("CN-1"), "CN-1", "only the first character matters");
     }
 }
