@@ -168,8 +168,9 @@ impl Summary {
         if let Some(sel) = &r.rows_selected {
             let _ = writeln!(
                 t,
-                "selected  rows {sel} ({} rows in this run)",
-                self.rows_in_run
+                "selected  rows {sel} ({} row{} in this run)",
+                self.rows_in_run,
+                if self.rows_in_run == 1 { "" } else { "s" }
             );
         }
         let end = r
