@@ -63,6 +63,33 @@ fn wait_for_journal(dir: &TestDir, rows: usize, child: &mut Child) {
     }
 }
 
+/// A slow run under way: `n` one-photo rows at 20 requests/s on 2 workers against a sandbox that
+/// answers in 20 ms, and its journal already holding `journaled` rows.
+struct SlowRun {
+    dir: TestDir,
+    sandbox: Sandbox,
+    rows: Vec<RowSpec>,
+    manifest: std::path::PathBuf,
+    child: Child,
+}
+
+fn start_slow_run(n: usize, journaled: usize) -> SlowRun {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
+    let rows: Vec<RowSpec> = (1..=n).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let arg = manifest.to_str().expect("utf-8 path");
+    let mut child = spawn_run(&sandbox, &dir, &[arg, "--rate", "20", "--concurrency", "2"]);
+    wait_for_journal(&dir, journaled, &mut child);
+    SlowRun {
+        dir,
+        sandbox,
+        rows,
+        manifest,
+        child,
+    }
+}
+
 #[test]
 fn a_run_killed_five_times_and_resumed_ends_with_every_photo_once() {
     let dir = TestDir::new();
@@ -114,18 +141,13 @@ fn a_run_killed_five_times_and_resumed_ends_with_every_photo_once() {
 
 #[test]
 fn sigterm_finishes_rows_in_flight_marks_the_rest_skipped_and_exits_143() {
-    let dir = TestDir::new();
-    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
-    let rows: Vec<RowSpec> = (1..=150).map(|i| RowSpec::valid(i, 1)).collect();
-    let manifest = write_manifest(&dir, &rows);
-    let manifest = manifest.to_str().expect("utf-8 path");
-
-    let mut child = spawn_run(
-        &sandbox,
-        &dir,
-        &[manifest, "--rate", "20", "--concurrency", "2"],
-    );
-    wait_for_journal(&dir, 5, &mut child);
+    let SlowRun {
+        dir,
+        sandbox,
+        rows,
+        child,
+        ..
+    } = start_slow_run(150, 5);
     signal(&child, "-TERM");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(143), "{}", describe(&out));
@@ -301,18 +323,13 @@ fn run_folders(dir: &TestDir) -> usize {
 
 #[test]
 fn a_killed_run_is_reported_refused_on_a_changed_manifest_and_resumed_with_force() {
-    let dir = TestDir::new();
-    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
-    let rows: Vec<RowSpec> = (1..=30).map(|i| RowSpec::valid(i, 1)).collect();
-    let manifest = write_manifest(&dir, &rows);
-    let manifest_arg = manifest.to_str().expect("utf-8 path");
-
-    let mut child = spawn_run(
-        &sandbox,
-        &dir,
-        &[manifest_arg, "--rate", "20", "--concurrency", "2"],
-    );
-    wait_for_journal(&dir, 3, &mut child);
+    let SlowRun {
+        dir,
+        sandbox,
+        rows,
+        manifest,
+        mut child,
+    } = start_slow_run(30, 3);
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let run_dir = latest(&dir);
@@ -377,18 +394,13 @@ fn a_killed_run_is_reported_refused_on_a_changed_manifest_and_resumed_with_force
 
 #[test]
 fn a_second_signal_stops_at_once_and_the_journal_still_rebuilds_the_run() {
-    let dir = TestDir::new();
-    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
-    let rows: Vec<RowSpec> = (1..=100).map(|i| RowSpec::valid(i, 1)).collect();
-    let manifest = write_manifest(&dir, &rows);
-    let manifest = manifest.to_str().expect("utf-8 path");
-
-    let mut child = spawn_run(
-        &sandbox,
-        &dir,
-        &[manifest, "--rate", "20", "--concurrency", "2"],
-    );
-    wait_for_journal(&dir, 3, &mut child);
+    let SlowRun {
+        dir,
+        sandbox,
+        rows,
+        child,
+        ..
+    } = start_slow_run(100, 3);
     signal(&child, "-TERM");
     std::thread::sleep(Duration::from_millis(50));
     signal(&child, "-TERM");
