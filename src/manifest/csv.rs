@@ -3,7 +3,8 @@
 //! fields. The delimiter is detected from the header line; anything that is not UTF-8 is refused
 //! with the line to look at, rather than guessed at (a wrong guess would change a value).
 
-use super::{Cell, RawRow, header};
+use super::header::TableRows;
+use super::{Cell, RawRow};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -33,8 +34,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawRow>, String> {
         .delimiter(delimiter)
         .from_reader(text.as_bytes());
 
-    let mut columns: Option<[usize; 5]> = None;
-    let mut rows = Vec::new();
+    let mut table = TableRows::default();
     // A quoted field may span lines; a spreadsheet still shows such a record as one row, so the
     // row number is the record's line minus the line breaks inside earlier records.
     let mut breaks_inside_records = 0usize;
@@ -63,24 +63,13 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawRow>, String> {
             .map(|f| f.matches('\n').count())
             .sum::<usize>();
 
-        let Some(map) = columns else {
-            if record.iter().all(|f| f.trim().is_empty()) {
-                continue;
-            }
-            let names: Vec<String> = record.iter().map(str::to_string).collect();
-            columns = Some(header::map_headers(&names)?);
-            continue;
-        };
-        let cells = map.map(|index| text_cell(record.get(index).unwrap_or("")));
-        if cells.iter().all(|c| *c == Cell::Empty) {
-            continue;
-        }
-        rows.push(RawRow { row, cells });
+        table.push(
+            row,
+            || record.iter().map(str::to_string).collect(),
+            |index| text_cell(record.get(index).unwrap_or("")),
+        )?;
     }
-    if columns.is_none() {
-        return Err("is empty: there is no header row".into());
-    }
-    Ok(rows)
+    table.finish()
 }
 
 /// A CSV field is always text; surrounding whitespace is never meant.

@@ -1,7 +1,7 @@
 //! Header matching: spreadsheets written by hand name the same column many ways, so names match
 //! case-, space- and underscore-insensitively, with the aliases of DESIGN "Manifest".
 
-use super::Column;
+use super::{Cell, Column, RawRow};
 
 /// Accepted names per column, already normalised (see [`normalise`]).
 const ALIASES: [(Column, &[&str]); 5] = [
@@ -89,6 +89,47 @@ pub fn map_headers(names: &[String]) -> Result<[usize; 5], String> {
         *slot = position.unwrap_or_default();
     }
     Ok(out)
+}
+
+/// The table rule both readers share: the first non-blank line is the header; after it, a line
+/// with at least one of the five cells filled is a row, and blank ones are skipped; a file with no
+/// header at all is an error.
+#[derive(Debug, Default)]
+pub struct TableRows {
+    columns: Option<[usize; 5]>,
+    rows: Vec<RawRow>,
+}
+
+impl TableRows {
+    /// One line of the file at spreadsheet row `row`: `texts` gives its cells as text (read only
+    /// while the header is still to be found), `cell(i)` its typed cell at position `i`. Fails
+    /// only on a header that does not name the five columns.
+    pub fn push(
+        &mut self,
+        row: usize,
+        texts: impl FnOnce() -> Vec<String>,
+        cell: impl Fn(usize) -> Cell,
+    ) -> Result<(), String> {
+        let Some(map) = self.columns else {
+            let names = texts();
+            if !names.iter().all(|n| n.trim().is_empty()) {
+                self.columns = Some(map_headers(&names)?);
+            }
+            return Ok(());
+        };
+        let cells = map.map(cell);
+        if cells.iter().any(|c| *c != Cell::Empty) {
+            self.rows.push(RawRow { row, cells });
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Vec<RawRow>, String> {
+        match self.columns {
+            Some(_) => Ok(self.rows),
+            None => Err("is empty: there is no header row".into()),
+        }
+    }
 }
 
 #[cfg(test)]

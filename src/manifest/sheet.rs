@@ -9,7 +9,8 @@ use std::io::{Cursor, Read, Seek};
 use calamine::{Data, Ods, Range, Reader, SheetType, Xls, Xlsb, Xlsx, open_workbook_from_rs};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
-use super::{Cell, RawRow, header};
+use super::header::TableRows;
+use super::{Cell, RawRow};
 
 /// Which calamine reader to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,28 +94,18 @@ where
 /// columns come before the table.
 fn rows_of(range: &Range<Data>) -> Result<Vec<RawRow>, String> {
     let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut columns: Option<[usize; 5]> = None;
-    let mut rows = Vec::new();
+    let mut table = TableRows::default();
     for (offset, cells) in range.rows().enumerate() {
         let row = first_row + offset + 1;
-        let Some(map) = columns else {
-            if cells.iter().all(|c| c.to_string().trim().is_empty()) {
-                continue;
-            }
-            let names: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
-            columns = Some(header::map_headers(&names).map_err(|e| format!("row {row}: {e}"))?);
-            continue;
-        };
-        let cells = map.map(|index| cells.get(index).map_or(Cell::Empty, cell_of));
-        if cells.iter().all(|c| *c == Cell::Empty) {
-            continue;
-        }
-        rows.push(RawRow { row, cells });
+        table
+            .push(
+                row,
+                || cells.iter().map(|c| c.to_string()).collect(),
+                |index| cells.get(index).map_or(Cell::Empty, cell_of),
+            )
+            .map_err(|e| format!("row {row}: {e}"))?;
     }
-    if columns.is_none() {
-        return Err("is empty: there is no header row".into());
-    }
-    Ok(rows)
+    table.finish()
 }
 
 fn cell_of(data: &Data) -> Cell {
