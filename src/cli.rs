@@ -79,6 +79,10 @@ pub struct ApiArgs {
     /// Timeout of one request, in seconds (default 60)
     #[arg(long, value_name = "SECONDS", env = "KIRIM_XRAY_TIMEOUT")]
     pub timeout: Option<f64>,
+    /// After an unclear answer, seconds to wait before asking the server what it stored; a photo
+    /// is sent again only when two gets this far apart both lack it (default 10)
+    #[arg(long, value_name = "SECONDS", env = "KIRIM_XRAY_SETTLE")]
+    pub settle: Option<f64>,
     /// Folder that receives the run folders (default ./runs)
     #[arg(long, value_name = "DIR", env = "KIRIM_XRAY_OUT")]
     pub out: Option<PathBuf>,

@@ -47,6 +47,8 @@ pub struct Settings {
     pub concurrency: usize,
     pub retries: u32,
     pub timeout: Duration,
+    /// How long to wait before asking again after an unclear answer or an unlisted photo.
+    pub settle: Duration,
     pub out: PathBuf,
     pub images_root: Option<PathBuf>,
     pub sheet: Option<String>,
@@ -73,6 +75,7 @@ pub struct Layer {
     pub concurrency: Option<usize>,
     pub retries: Option<u32>,
     pub timeout: Option<f64>,
+    pub settle: Option<f64>,
     pub out: Option<PathBuf>,
     pub images_root: Option<PathBuf>,
     pub sheet: Option<String>,
@@ -96,6 +99,7 @@ impl Layer {
             concurrency: api.concurrency,
             retries: api.retries,
             timeout: api.timeout,
+            settle: api.settle,
             out: api.out.clone(),
             images_root: manifest.images_root.clone(),
             sheet: manifest.sheet.clone(),
@@ -143,6 +147,7 @@ impl Layer {
             concurrency: num("KIRIM_XRAY_CONCURRENCY", get("KIRIM_XRAY_CONCURRENCY"))?,
             retries: num("KIRIM_XRAY_RETRIES", get("KIRIM_XRAY_RETRIES"))?,
             timeout: num("KIRIM_XRAY_TIMEOUT", get("KIRIM_XRAY_TIMEOUT"))?,
+            settle: num("KIRIM_XRAY_SETTLE", get("KIRIM_XRAY_SETTLE"))?,
             out: get("KIRIM_XRAY_OUT").map(PathBuf::from),
             images_root: get("KIRIM_XRAY_IMAGES_ROOT").map(PathBuf::from),
             sheet: None,
@@ -220,6 +225,7 @@ impl Layer {
                     layer.retries = Some(u32::try_from(int()?).map_err(|_| bad("smaller"))?)
                 }
                 "timeout" => layer.timeout = Some(float()?),
+                "settle" => layer.settle = Some(float()?),
                 "out" => layer.out = Some(path()?),
                 "images_root" => layer.images_root = Some(path()?),
                 "sheet" => layer.sheet = Some(string()?),
@@ -246,6 +252,7 @@ impl Layer {
             concurrency: self.concurrency.or(lower.concurrency),
             retries: self.retries.or(lower.retries),
             timeout: self.timeout.or(lower.timeout),
+            settle: self.settle.or(lower.settle),
             out: self.out.or(lower.out),
             images_root: self.images_root.or(lower.images_root),
             sheet: self.sheet.or(lower.sheet),
@@ -335,6 +342,7 @@ impl Settings {
             concurrency: l.concurrency.unwrap_or(4),
             retries: l.retries.unwrap_or(5),
             timeout: check_timeout(l.timeout.unwrap_or(60.0))?,
+            settle: check_settle(l.settle.unwrap_or(DEFAULT_SETTLE_SECONDS))?,
             out: l.out.unwrap_or_else(|| PathBuf::from("runs")),
             images_root: l.images_root,
             sheet: l.sheet,
@@ -421,6 +429,9 @@ impl Settings {
             retries: self.retries,
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
+            settle: self.settle,
+            settle_checks: SETTLE_CHECKS,
+            idle: Default::default(),
         }
     }
 
@@ -434,6 +445,7 @@ impl Settings {
             concurrency: self.concurrency,
             retries: self.retries,
             timeout_seconds: self.timeout.as_secs_f64(),
+            settle_seconds: self.settle.as_secs_f64(),
             out: self.out.clone(),
             images_root: self.images_root.clone(),
             sheet: self.sheet.clone(),
@@ -464,6 +476,9 @@ pub struct PublicSettings {
     pub concurrency: usize,
     pub retries: u32,
     pub timeout_seconds: f64,
+    /// Absent from summaries written before the setting existed.
+    #[serde(default = "default_settle_seconds")]
+    pub settle_seconds: f64,
     pub out: PathBuf,
     pub images_root: Option<PathBuf>,
     pub sheet: Option<String>,
@@ -510,6 +525,26 @@ fn check_timeout(seconds: f64) -> Result<Duration, ConfigError> {
     } else {
         err(format!(
             "timeout must be between 0 and 86400 seconds, not {seconds}"
+        ))
+    }
+}
+
+/// The settle time when nothing sets it: long enough for a gateway's late commit and a read
+/// replica's lag, which are seconds in practice (docs/operations.md).
+pub const DEFAULT_SETTLE_SECONDS: f64 = 10.0;
+/// Gets after the verifying one, a settle time apart, while acknowledged photos are not listed.
+pub const SETTLE_CHECKS: u32 = 3;
+
+fn default_settle_seconds() -> f64 {
+    DEFAULT_SETTLE_SECONDS
+}
+
+fn check_settle(seconds: f64) -> Result<Duration, ConfigError> {
+    if seconds.is_finite() && (0.0..=3_600.0).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        err(format!(
+            "settle must be from 0 to 3600 seconds, not {seconds}"
         ))
     }
 }

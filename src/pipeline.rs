@@ -18,6 +18,9 @@ use crate::model::{ImageResult, RowResult, RowStatus, SentIn, Shipment};
 use crate::sync::{SyncSettings, sync_row};
 use crate::validate::{CheckedRow, Severity, describe_problem};
 
+mod slots;
+use slots::Slots;
+
 /// Set by the first SIGINT/SIGTERM, or when the API client can no longer authenticate: start no
 /// new row. Remembers what came first, which decides the exit code, the note in summary.json and
 /// the message of the rows left SKIPPED. Both end the run the same way on purpose: rows in flight
@@ -301,7 +304,7 @@ fn execute_inner(
     on_row_done: &(impl Fn(&RowResult) + Sync),
 ) -> Result<Vec<RowResult>, rayon::ThreadPoolBuildError> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(concurrency.max(1))
+        .num_threads(Slots::threads(concurrency))
         .thread_name(|i| format!("worker-{i}"))
         .build()?;
     // The next row to take. Taking a row and deciding whether it starts happen under this one
@@ -314,8 +317,12 @@ fn execute_inner(
     let abandoned = AtomicBool::new(false);
     let slots: Vec<Mutex<Option<RowResult>>> = rows.iter().map(|_| Mutex::new(None)).collect();
     let total = rows.len();
+    // At most `concurrency` rows talk to the gateway at once; a row that waits lends its slot.
+    let workers = Slots::new(concurrency);
     let work = || {
+        workers.lend_while_waiting();
         loop {
+            workers.acquire();
             let (i, start) = {
                 let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
                 let i = *n;
@@ -325,12 +332,17 @@ fn execute_inner(
                 }
                 (i, !cancel.is_set())
             };
-            let Some(row) = rows.get(i) else { break };
+            let Some(row) = rows.get(i) else {
+                workers.release();
+                crate::sync::set_thread_wait(None);
+                break;
+            };
             let result = match &row.shipment {
                 None => RowResult::invalid(row),
                 Some(_) if !start => cancel.not_started(row),
                 Some(shipment) => run_one(row, shipment, row_fn),
             };
+            workers.release();
             // Checking `abandoned`, journaling the row and filling its slot happen under the
             // `done` lock, which the watcher holds when it gives up: a row is then either in the
             // snapshot it writes and in the journal, or in neither, however slow the journal's
@@ -349,7 +361,7 @@ fn execute_inner(
         }
     };
     pool.in_place_scope(|scope| {
-        for _ in 0..concurrency.max(1).min(total.max(1)) {
+        for _ in 0..Slots::threads(concurrency).min(total.max(1)) {
             scope.spawn(|_| work());
         }
         let Some(bound) = bound else { return };

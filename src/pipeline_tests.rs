@@ -299,6 +299,7 @@ impl Api for LosingApi {
                 nama_file: "a.png".into(),
                 waktu_rekam: None,
             }],
+            ..ServerRecord::default()
         }))
     }
 
@@ -315,6 +316,9 @@ fn sync_settings() -> SyncSettings {
         retries: 0,
         backoff_base: Duration::from_millis(1),
         backoff_cap: Duration::from_millis(1),
+        settle: Duration::ZERO,
+        settle_checks: 3,
+        idle: Default::default(),
     }
 }
 

@@ -1,22 +1,32 @@
 //! The per-row protocol (DESIGN "Per-row protocol"): the server's state is the truth and file
 //! names are the key, so no photo is ever sent twice. Written over the `Api` trait so that every
-//! outcome can be injected in unit tests.
+//! outcome can be injected in unit tests. Read it top to bottom: upload, the steps it takes after
+//! each kind of answer, then verify.
 //!
-//! The one rule that shapes everything here: after any answer that does not say for sure what
-//! the server did (timeout, 5xx, dropped connection, 409), ask with get and send only what the
-//! server still lacks. Blind resends are what would put a photo on the server twice.
+//! The rules that shape everything here:
+//! - After an answer that does not say for sure what the server did (timeout, 5xx, a gateway's
+//!   page, a dropped connection), wait a settle time and ask with get. A gateway may store a
+//!   request after it answered (a late commit) and get may lag behind a write (a read replica),
+//!   so a photo is sent again only when two gets a settle time apart both lack it.
+//! - A photo the server acknowledged, or a get listed, is never sent again by this row.
+//! - Nothing is ever added to a record that belongs to another document.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 
-use crate::api::{Api, ApiError, ServerRecord, UploadAnswer};
+use crate::api::{Api, ApiError, ServerRecord, UploadAnswer, UploadOk};
 
+mod idle;
 mod plan;
-use crate::model::{ImageResult, LocalImage, RowFields, RowResult, RowStatus, SentIn, Shipment};
+mod verdict;
+mod view;
+use crate::model::{LocalImage, RowFields, RowResult, RowStatus, SentIn, Shipment};
+pub use idle::{Idle, set_thread_wait};
 pub use plan::{compare, split_requests};
+use verdict::{Verdict, image_results, judge, plural};
+use view::{Existence, ServerView, foreign};
 
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
@@ -27,11 +37,19 @@ pub struct SyncSettings {
     /// First backoff step; doubled each retry, capped at `backoff_cap`, with full jitter.
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// The wait before asking again after an unclear answer, or while acknowledged photos are
+    /// not listed yet.
+    pub settle: Duration,
+    /// How many more gets, a settle time apart, verify makes while acknowledged photos are not
+    /// listed.
+    pub settle_checks: u32,
+    /// How the row waits (the pipeline lends the worker slot to another row meanwhile).
+    pub idle: Idle,
 }
 
 /// Bring one valid row to the server and verify it: kirim, add, get.
 /// `check_first`: ask with get before sending anything (a row that was in flight when a previous
-/// process died).
+/// process died, or a document an earlier run saw on the server).
 pub fn sync_row(
     api: &dyn Api,
     shipment: &Shipment,
@@ -66,23 +84,47 @@ pub fn reconcile_row(api: &dyn Api, shipment: &Shipment, settings: &SyncSettings
     result
 }
 
+/// The two upload endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Kirim,
+    Add,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Kirim => "kirim",
+            Endpoint::Add => "add",
+        }
+    }
+
+    fn sent_in(self) -> SentIn {
+        match self {
+            Endpoint::Kirim => SentIn::Kirim,
+            Endpoint::Add => SentIn::Add,
+        }
+    }
+}
+
 /// How the upload phase ended.
 enum Ending {
     /// Everything is believed to be on the server: verify with get.
     Verify,
     NotFound(String),
     Failed(String),
+    /// The record under this nomorAju is another document's.
+    Foreign(String),
 }
 
-fn endpoint_name(kirim: bool) -> &'static str {
-    if kirim { "kirim" } else { "add" }
+/// The answer may have been applied, or not: ask before sending again.
+fn unclear(err: &ApiError) -> bool {
+    matches!(err, ApiError::Ambiguous(_))
 }
 
-fn may_retry(err: &ApiError) -> bool {
-    matches!(
-        err,
-        ApiError::Ambiguous(_) | ApiError::NotSent(_) | ApiError::Throttled { .. }
-    )
+/// Nothing reached the server, or it said "not now": the same request may simply go again.
+fn repeatable(err: &ApiError) -> bool {
+    matches!(err, ApiError::NotSent(_) | ApiError::Throttled { .. })
 }
 
 /// The retries left for one request. A 429 is a clear "not now" (every worker is already
@@ -128,6 +170,7 @@ struct RowRun<'a> {
     /// Upload requests that carried stored photos.
     carrying_requests: u32,
     npwp: Option<String>,
+    view: ServerView,
     /// The latest get answer, as long as no upload was attempted after it (then it is still the
     /// server's state and can serve as the verification).
     fresh_get: Option<Option<ServerRecord>>,
@@ -147,6 +190,7 @@ impl<'a> RowRun<'a> {
             sent: HashMap::new(),
             carrying_requests: 0,
             npwp: None,
+            view: ServerView::new(),
             fresh_get: None,
             ended_on: None,
         }
@@ -156,19 +200,287 @@ impl<'a> RowRun<'a> {
         self.shipment.row
     }
 
-    /// Sleep uniform(0, min(cap, base·2^n)): full jitter keeps workers that failed together from
-    /// coming back together.
-    fn backoff(&self, n: u32) {
-        let step = self
-            .settings
-            .backoff_base
-            .saturating_mul(1u32 << n.min(20))
-            .min(self.settings.backoff_cap);
-        if step.is_zero() {
-            return;
+    /// Send what the server lacks until nothing is missing, or the row cannot go on.
+    fn upload(&mut self, check_first: bool) -> Ending {
+        match self.send_missing(check_first) {
+            Ok(()) => Ending::Verify,
+            Err(ending) => ending,
         }
-        let wait = rand::rng().random_range(Duration::ZERO..=step);
-        std::thread::sleep(wait);
+    }
+
+    /// `Ok` once everything is believed to be on the server; else how the row ends.
+    fn send_missing(&mut self, check_first: bool) -> Result<(), Ending> {
+        if check_first {
+            self.look("could not check the server first")?;
+        }
+        // Retries of the request in progress; a new budget for each request that completes.
+        let mut budget = Budget::default();
+        // 409 and "add before kirim" send us back to ask again; a server that keeps flipping
+        // between them must not keep the row busy forever.
+        let mut detours = 0u32;
+        loop {
+            if let Some(why) = self.foreign_record() {
+                return Err(Ending::Foreign(why));
+            }
+            let Some(batch) = self.next_batch() else {
+                return Ok(());
+            };
+            let endpoint = match self.view.existence {
+                Existence::Held => Endpoint::Add,
+                Existence::Unknown | Existence::Absent => Endpoint::Kirim,
+            };
+            let (answer, answered_at) = self.send(endpoint, &batch);
+            match answer {
+                Ok(UploadAnswer::Stored(ok)) => {
+                    self.stored(endpoint, &batch, answered_at, ok);
+                    budget = Budget::default();
+                }
+                Ok(UploadAnswer::NotFound { message }) if endpoint == Endpoint::Kirim => {
+                    tracing::debug!(
+                        row = self.row(),
+                        endpoint = "kirim",
+                        "BL/AWB not found: {message}"
+                    );
+                    self.ended_on = Some(SentIn::Kirim);
+                    return Err(Ending::NotFound(message));
+                }
+                Ok(UploadAnswer::NotFound { message }) => {
+                    // add before kirim: the server holds no X-ray data at all, so start with
+                    // kirim. Photos it acknowledged in this run still stay out of every request.
+                    tracing::debug!(
+                        row = self.row(),
+                        endpoint = "add",
+                        "no X-ray data yet: {message}"
+                    );
+                    self.detour(&mut detours, endpoint, &message)?;
+                    self.view.forget();
+                    budget = Budget::default();
+                }
+                Ok(UploadAnswer::Conflict { message }) => {
+                    // X-ray data exists already (an earlier run, or another process): ask what
+                    // it holds and add only the rest.
+                    tracing::debug!(
+                        row = self.row(),
+                        endpoint = endpoint.name(),
+                        "409: {message}"
+                    );
+                    self.detour(&mut detours, endpoint, &message)?;
+                    self.look(&format!("could not check after 409 ({message})"))?;
+                    self.view.existence = Existence::Held;
+                    budget = Budget::default();
+                }
+                Err(err) if unclear(&err) => {
+                    let retry = self.retry(&mut budget, endpoint, &err, false);
+                    if self.after_unclear(endpoint, &batch, answered_at, &err)? {
+                        budget = Budget::default();
+                    } else if !retry {
+                        return Err(self.gave_up(endpoint, &budget, &err));
+                    }
+                }
+                Err(err) if repeatable(&err) => {
+                    if !self.retry(&mut budget, endpoint, &err, true) {
+                        return Err(self.gave_up(endpoint, &budget, &err));
+                    }
+                }
+                Err(err) => return Err(self.refused(endpoint, err)),
+            }
+        }
+    }
+
+    /// The next request: local photos that no get listed and no answer acknowledged. While the
+    /// server's list is incomplete, an unlisted photo may be there: nothing more is sent, and
+    /// verify says what cannot be checked.
+    fn next_batch(&self) -> Option<Vec<LocalImage>> {
+        if self.view.incomplete {
+            return None;
+        }
+        let missing: Vec<&LocalImage> = self
+            .shipment
+            .images
+            .iter()
+            .filter(|image| !self.view.has(&image.name) && !self.sent.contains_key(&image.name))
+            .collect();
+        let first = split_requests(
+            &missing,
+            self.settings.max_images_per_request,
+            self.settings.max_request_bytes,
+        )
+        .into_iter()
+        .next()?;
+        Some(first.into_iter().cloned().collect())
+    }
+
+    fn send(
+        &mut self,
+        endpoint: Endpoint,
+        batch: &[LocalImage],
+    ) -> (Result<UploadAnswer, ApiError>, DateTime<Utc>) {
+        self.requests += 1;
+        self.fresh_get = None;
+        let meta = &self.shipment.meta;
+        let answer = match endpoint {
+            Endpoint::Kirim => self.api.kirim(meta, batch),
+            Endpoint::Add => self.api.add(meta, batch),
+        };
+        (answer, Utc::now())
+    }
+
+    /// The server acknowledged `batch`: it is stored, and never sent again by this row.
+    fn stored(
+        &mut self,
+        endpoint: Endpoint,
+        batch: &[LocalImage],
+        at: DateTime<Utc>,
+        ok: UploadOk,
+    ) {
+        tracing::debug!(
+            row = self.row(),
+            endpoint = endpoint.name(),
+            photos = batch.len(),
+            "stored"
+        );
+        for image in batch {
+            self.sent
+                .insert(image.name.clone(), (endpoint.sent_in(), at));
+        }
+        self.view
+            .stored(batch.iter().map(|image| image.name.clone()));
+        self.carrying_requests += 1;
+        if ok.npwp_pemberitahu.is_some() {
+            self.npwp = ok.npwp_pemberitahu;
+        }
+    }
+
+    /// Count a retry of the request in progress, log it and back off; `false` once its budget is
+    /// spent. After an unclear answer the settle time is the wait, so there is no backoff then.
+    fn retry(
+        &mut self,
+        budget: &mut Budget,
+        endpoint: Endpoint,
+        err: &ApiError,
+        back_off: bool,
+    ) -> bool {
+        let Some(step) = budget.spend(err, self.settings.retries) else {
+            return false;
+        };
+        self.retries += 1;
+        tracing::warn!(
+            row = self.row(),
+            endpoint = endpoint.name(),
+            "retry {}: {err}",
+            budget.tries() - 1
+        );
+        if back_off {
+            let s = self.settings;
+            s.idle
+                .wait(idle::backoff(s.backoff_base, s.backoff_cap, step));
+        }
+        true
+    }
+
+    /// After an unclear answer to `batch`: wait the settle time, then get. What get lists was
+    /// stored (perhaps late); what it lacks is absent only if a second get, a settle time later,
+    /// lacks it too. `Ok(true)` when the whole batch turned out stored.
+    fn after_unclear(
+        &mut self,
+        endpoint: Endpoint,
+        batch: &[LocalImage],
+        answered_at: DateTime<Utc>,
+        err: &ApiError,
+    ) -> Result<bool, Ending> {
+        let context = format!(
+            "could not check after an unclear answer to {} ({err})",
+            endpoint.name()
+        );
+        for _ in 0..2 {
+            self.settings.idle.wait(self.settings.settle);
+            self.look(&context)?;
+            self.confirm(endpoint, batch, answered_at);
+            if batch.iter().all(|image| self.view.has(&image.name)) {
+                return Ok(true);
+            }
+            if self.view.incomplete || self.foreign_record().is_some() {
+                // Nothing more can be learnt here: the loop stops sending for these reasons.
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Photos of `batch` that the server now lists were stored by that request.
+    fn confirm(&mut self, endpoint: Endpoint, batch: &[LocalImage], answered_at: DateTime<Utc>) {
+        let mut confirmed = 0;
+        for image in batch.iter().filter(|image| self.view.has(&image.name)) {
+            if !self.sent.contains_key(&image.name) {
+                self.sent
+                    .insert(image.name.clone(), (endpoint.sent_in(), answered_at));
+                confirmed += 1;
+            }
+        }
+        if confirmed > 0 {
+            self.carrying_requests += 1;
+        }
+    }
+
+    /// get, and take in what it says.
+    fn look(&mut self, context: &str) -> Result<(), Ending> {
+        match self.fetch() {
+            Ok(record) => {
+                self.view.learn(record.as_ref());
+                Ok(())
+            }
+            Err(err) => Err(Ending::Failed(format!("{context}: {err}"))),
+        }
+    }
+
+    /// Why the latest get's record is another document's, if it is.
+    fn foreign_record(&self) -> Option<String> {
+        let record = self.fresh_get.as_ref()?.as_ref()?;
+        foreign(&self.shipment.meta, record)
+    }
+
+    /// One more 409 or "add before kirim"; the row ends once the server has flipped too often.
+    fn detour(
+        &mut self,
+        detours: &mut u32,
+        endpoint: Endpoint,
+        message: &str,
+    ) -> Result<(), Ending> {
+        *detours += 1;
+        if *detours > self.settings.retries + 2 {
+            self.ended_on = Some(endpoint.sent_in());
+            return Err(Ending::Failed(format!(
+                "the server keeps changing its answer: {message}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn gave_up(&mut self, endpoint: Endpoint, budget: &Budget, err: &ApiError) -> Ending {
+        self.ended_on = Some(endpoint.sent_in());
+        Ending::Failed(format!(
+            "{} gave up after {} tries: {err}",
+            endpoint.name(),
+            budget.tries()
+        ))
+    }
+
+    fn refused(&mut self, endpoint: Endpoint, err: ApiError) -> Ending {
+        tracing::debug!(
+            row = self.row(),
+            endpoint = endpoint.name(),
+            "refused: {err}"
+        );
+        // A photo that could not be read locally means no request went out.
+        if !matches!(err, ApiError::Local(_)) {
+            self.ended_on = Some(endpoint.sent_in());
+        }
+        Ending::Failed(match err {
+            ApiError::Rejected { status, message } => {
+                format!("{} refused (HTTP {status}): {message}", endpoint.name())
+            }
+            other => other.to_string(),
+        })
     }
 
     /// get, retried on ambiguous, unsent and throttled outcomes.
@@ -190,11 +502,8 @@ impl<'a> RowRun<'a> {
                     self.fresh_get = Some(answer.clone());
                     return Ok(answer);
                 }
-                Err(err) => {
-                    let step = may_retry(&err)
-                        .then(|| budget.spend(&err, self.settings.retries))
-                        .flatten();
-                    let Some(step) = step else {
+                Err(err) if unclear(&err) || repeatable(&err) => {
+                    let Some(step) = budget.spend(&err, self.settings.retries) else {
                         tracing::debug!(row = self.row(), endpoint = "get", "gave up: {err}");
                         return Err(err);
                     };
@@ -205,233 +514,92 @@ impl<'a> RowRun<'a> {
                         "retry {}: {err}",
                         budget.tries() - 1
                     );
-                    self.backoff(step);
+                    let s = self.settings;
+                    s.idle
+                        .wait(idle::backoff(s.backoff_base, s.backoff_cap, step));
+                }
+                Err(err) => {
+                    tracing::debug!(row = self.row(), endpoint = "get", "gave up: {err}");
+                    return Err(err);
                 }
             }
         }
     }
 
-    /// Send what the server lacks until nothing is missing, or the row cannot go on.
-    fn upload(&mut self, check_first: bool) -> Ending {
-        // Does the server hold X-ray data for this nomorAju? None = not known yet: try kirim.
-        let mut exists: Option<bool> = None;
-        // Names the server is known to hold (from the latest get, plus what it stored since).
-        let mut known: HashSet<String> = HashSet::new();
-        if check_first {
-            match self.fetch() {
-                Ok(record) => {
-                    exists = Some(record.is_some());
-                    known = names(record.as_ref());
-                }
-                Err(err) => {
-                    return Ending::Failed(format!("could not check the server first: {err}"));
-                }
-            }
-        }
-        // Retries of the request in progress; a new budget for each request that completes.
-        let mut budget = Budget::default();
-        // 409 and "add before kirim" send us back to ask again; a server that keeps flipping
-        // between them must not keep the row busy forever.
-        let mut detours = 0u32;
-        let detour_limit = self.settings.retries + 2;
-        loop {
-            let missing: Vec<&LocalImage> = self
-                .shipment
-                .images
-                .iter()
-                .filter(|image| !known.contains(&image.name))
-                .collect();
-            let Some(batch) = split_requests(
-                &missing,
-                self.settings.max_images_per_request,
-                self.settings.max_request_bytes,
-            )
-            .into_iter()
-            .next() else {
-                return Ending::Verify;
+    /// The record verify judges by: the latest get if nothing was sent after it, else a new
+    /// one. While photos the server acknowledged are not listed (a lagging read), get again a
+    /// settle time later, a bounded number of times: never send them again.
+    fn verify(&mut self) -> Result<ServerRecord, ApiError> {
+        let mut record = match self.fresh_get.take() {
+            Some(answer) => answer,
+            None => self.fetch()?,
+        };
+        for _ in 0..self.settings.settle_checks {
+            let listed = |name: &str| {
+                record
+                    .as_ref()
+                    .is_some_and(|r| r.detail.iter().any(|p| p.nama_file == name))
             };
-            let batch: Vec<LocalImage> = batch.into_iter().cloned().collect();
-            let kirim = exists != Some(true);
-            let endpoint = endpoint_name(kirim);
-            let sent_in = if kirim { SentIn::Kirim } else { SentIn::Add };
-            self.requests += 1;
-            self.fresh_get = None;
-            let meta = &self.shipment.meta;
-            let answer = if kirim {
-                self.api.kirim(meta, &batch)
-            } else {
-                self.api.add(meta, &batch)
-            };
-            let answered_at = Utc::now();
-            match answer {
-                Ok(UploadAnswer::Stored(ok)) => {
-                    tracing::debug!(row = self.row(), endpoint, photos = batch.len(), "stored");
-                    for image in &batch {
-                        self.sent.insert(image.name.clone(), (sent_in, answered_at));
-                        known.insert(image.name.clone());
-                    }
-                    self.carrying_requests += 1;
-                    if ok.npwp_pemberitahu.is_some() {
-                        self.npwp = ok.npwp_pemberitahu;
-                    }
-                    exists = Some(true);
-                    budget = Budget::default();
-                }
-                Ok(UploadAnswer::NotFound { message }) if kirim => {
-                    tracing::debug!(row = self.row(), endpoint, "BL/AWB not found: {message}");
-                    self.ended_on = Some(sent_in);
-                    return Ending::NotFound(message);
-                }
-                Ok(UploadAnswer::NotFound { message }) => {
-                    // add before kirim: the server holds no X-ray data at all, so start with kirim.
-                    tracing::debug!(row = self.row(), endpoint, "no X-ray data yet: {message}");
-                    detours += 1;
-                    if detours > detour_limit {
-                        return self.flipping(sent_in, &message);
-                    }
-                    exists = Some(false);
-                    known.clear();
-                    budget = Budget::default();
-                }
-                Ok(UploadAnswer::Conflict { message }) => {
-                    // X-ray data exists already (an earlier run, or another process): ask what
-                    // it holds and add only the rest.
-                    tracing::debug!(row = self.row(), endpoint, "409: {message}");
-                    detours += 1;
-                    if detours > detour_limit {
-                        return self.flipping(sent_in, &message);
-                    }
-                    match self.fetch() {
-                        Ok(record) => {
-                            exists = Some(record.is_some());
-                            known = names(record.as_ref());
-                        }
-                        Err(err) => {
-                            return Ending::Failed(format!(
-                                "could not check after 409 ({message}): {err}"
-                            ));
-                        }
-                    }
-                    budget = Budget::default();
-                }
-                Err(err) if may_retry(&err) => {
-                    let step = budget.spend(&err, self.settings.retries);
-                    let ambiguous = matches!(err, ApiError::Ambiguous(_));
-                    if let Some(step) = step {
-                        self.retries += 1;
-                        tracing::warn!(
-                            row = self.row(),
-                            endpoint,
-                            "retry {}: {err}",
-                            budget.tries() - 1
-                        );
-                        self.backoff(step);
-                    } else if ambiguous {
-                        // Out of retries, but the last try may have been stored: still ask, so
-                        // that the row reports what the server holds rather than a guess.
-                        self.backoff(self.settings.retries);
-                    }
-                    if ambiguous {
-                        // It may have been stored: ask before sending anything again.
-                        match self.fetch() {
-                            Ok(record) => {
-                                exists = Some(record.is_some());
-                                known = names(record.as_ref());
-                                let confirmed = batch
-                                    .iter()
-                                    .filter(|image| known.contains(&image.name))
-                                    .filter(|image| !self.sent.contains_key(&image.name))
-                                    .count();
-                                if confirmed > 0 {
-                                    for image in batch.iter().filter(|i| known.contains(&i.name)) {
-                                        self.sent
-                                            .entry(image.name.clone())
-                                            .or_insert((sent_in, answered_at));
-                                    }
-                                    self.carrying_requests += 1;
-                                }
-                                if batch.iter().all(|image| known.contains(&image.name)) {
-                                    // It was stored after all: that request is done. This
-                                    // cannot loop: each time, a batch leaves the missing set.
-                                    budget = Budget::default();
-                                    continue;
-                                }
-                            }
-                            Err(get_err) => {
-                                return Ending::Failed(format!(
-                                    "could not check after an unclear answer to {endpoint} ({err}): {get_err}"
-                                ));
-                            }
-                        }
-                    }
-                    if step.is_none() {
-                        self.ended_on = Some(sent_in);
-                        return Ending::Failed(format!(
-                            "{endpoint} gave up after {} tries: {err}",
-                            budget.tries()
-                        ));
-                    }
-                }
-                Err(err) => {
-                    tracing::debug!(row = self.row(), endpoint, "refused: {err}");
-                    // A photo that could not be read locally means no request went out.
-                    if !matches!(err, ApiError::Local(_)) {
-                        self.ended_on = Some(sent_in);
-                    }
-                    return Ending::Failed(match err {
-                        ApiError::Rejected { status, message } => {
-                            format!("{endpoint} refused (HTTP {status}): {message}")
-                        }
-                        other => other.to_string(),
-                    });
-                }
+            let waiting = record
+                .as_ref()
+                .is_none_or(|r| foreign(&self.shipment.meta, r).is_none())
+                && self.sent.keys().any(|name| !listed(name));
+            if !waiting {
+                break;
             }
+            tracing::debug!(
+                row = self.row(),
+                "acknowledged photos not listed yet: asking again"
+            );
+            self.settings.idle.wait(self.settings.settle);
+            record = self.fetch()?;
         }
-    }
-
-    /// The row ends: the server went on answering 409 / "add before kirim" past the limit.
-    fn flipping(&mut self, sent_in: SentIn, message: &str) -> Ending {
-        self.ended_on = Some(sent_in);
-        Ending::Failed(format!("the server keeps changing its answer: {message}"))
+        Ok(record.unwrap_or_default())
     }
 
     /// Verify if the upload phase got that far, and fill the whole result.
     fn finish(mut self, ending: Ending) -> RowResult {
         let shipment = self.shipment;
-        let (status, mut message, record) = match ending {
-            Ending::Verify => {
-                let answer = match self.fresh_get.take() {
-                    Some(answer) => Ok(answer),
-                    None => self.fetch(),
-                };
-                match answer {
-                    Ok(record) => {
-                        let record = record.unwrap_or(ServerRecord {
-                            npwp_pemberitahu: None,
-                            total_foto_terupload: Some(0),
-                            detail: Vec::new(),
-                        });
-                        let (missing, extra) = compare(&shipment.images, &record);
-                        if missing.is_empty() && extra.is_empty() {
-                            (RowStatus::Match, String::new(), Some(record))
-                        } else {
-                            let text = format!(
-                                "{} missing on server, {} extra on server",
-                                missing.len(),
-                                extra.len()
-                            );
-                            (RowStatus::Mismatch, text, Some(record))
-                        }
-                    }
-                    Err(err) => (RowStatus::Failed, format!("could not verify: {err}"), None),
+        let (status, mut message, record, verdict) = match ending {
+            Ending::Verify => match self.verify() {
+                Ok(record) => {
+                    let v = judge(&shipment.meta, &shipment.images, &record, |name| {
+                        self.sent.contains_key(name)
+                    });
+                    let status = v.status.unwrap_or(RowStatus::Mismatch);
+                    (status, v.message.clone(), Some(record), v)
                 }
+                Err(err) => (
+                    RowStatus::Failed,
+                    format!("could not verify: {err}"),
+                    None,
+                    Verdict::default(),
+                ),
+            },
+            Ending::NotFound(text) => (RowStatus::NotFound, text, None, Verdict::default()),
+            Ending::Foreign(text) => {
+                let verdict = Verdict {
+                    foreign: true,
+                    ..Verdict::default()
+                };
+                (RowStatus::Mismatch, text, None, verdict)
             }
-            Ending::NotFound(text) => (RowStatus::NotFound, text, None),
             // A get answered after the last upload still tells the truth about the server.
-            Ending::Failed(text) => (RowStatus::Failed, text, self.fresh_get.take().flatten()),
+            Ending::Failed(text) => {
+                let record = self.fresh_get.take().flatten();
+                let verdict = record
+                    .as_ref()
+                    .filter(|r| foreign(&shipment.meta, r).is_some())
+                    .map(|_| Verdict {
+                        foreign: true,
+                        ..Verdict::default()
+                    })
+                    .unwrap_or_default();
+                (RowStatus::Failed, text, record, verdict)
+            }
         };
         let uploaded = self.sent.len();
-        if status == RowStatus::Match || status == RowStatus::Mismatch {
+        if matches!(status, RowStatus::Match | RowStatus::Mismatch) && !verdict.foreign {
             let summary = if uploaded > 0 {
                 format!(
                     "{uploaded} photo{} sent in {} request{}",
@@ -450,12 +618,6 @@ impl<'a> RowRun<'a> {
                 message
             };
         }
-        let (missing_on_server, extra_on_server) = match (&record, status) {
-            (Some(record), RowStatus::Match | RowStatus::Mismatch) => {
-                compare(&shipment.images, record)
-            }
-            _ => (Vec::new(), Vec::new()),
-        };
         let used = |endpoint: SentIn| {
             self.ended_on == Some(endpoint) || self.sent.values().any(|(how, _)| *how == endpoint)
         };
@@ -465,42 +627,14 @@ impl<'a> RowRun<'a> {
             (false, true) => "add",
             (false, false) => "none",
         };
-        let server_names: HashMap<&str, Option<&String>> = record
-            .iter()
-            .flat_map(|r| r.detail.iter())
-            .rev() // the first entry of a name wins
-            .map(|p| (p.nama_file.as_str(), p.waktu_rekam.as_ref()))
-            .collect();
-        let images = shipment
-            .images
-            .iter()
-            .map(|image| {
-                let (sent_in, sent_at) = match self.sent.get(&image.name) {
-                    Some((how, when)) => (*how, Some(*when)),
-                    None => (SentIn::None, None),
-                };
-                ImageResult {
-                    file: image.name.clone(),
-                    bytes: image.bytes,
-                    sha256: image.sha256.clone(),
-                    content_type: image.content_type.to_string(),
-                    sent_in,
-                    sent_at,
-                    on_server: record
-                        .as_ref()
-                        .map(|_| server_names.contains_key(image.name.as_str())),
-                    server_waktu_rekam: server_names
-                        .get(image.name.as_str())
-                        .and_then(|w| w.cloned()),
-                }
-            })
-            .collect();
+        let images = image_results(&shipment.images, &self.sent, record.as_ref(), &verdict);
         tracing::debug!(
             row = shipment.row,
             status = status.as_str(),
             action,
             "{message}"
         );
+        let own_record = record.as_ref().filter(|_| !verdict.foreign);
         RowResult {
             row: shipment.row,
             fields: RowFields {
@@ -514,9 +648,9 @@ impl<'a> RowRun<'a> {
             action: action.to_string(),
             local_count: shipment.images.len(),
             uploaded,
-            server_count: record.as_ref().map(|r| r.detail.len()),
-            missing_on_server,
-            extra_on_server,
+            server_count: own_record.map(|r| r.detail.len()),
+            missing_on_server: verdict.missing,
+            extra_on_server: verdict.extra,
             npwp_pemberitahu: self.npwp.clone(),
             attempts: 1 + self.retries,
             requests: self.requests,
@@ -526,16 +660,6 @@ impl<'a> RowRun<'a> {
             images,
         }
     }
-}
-
-fn names(record: Option<&ServerRecord>) -> HashSet<String> {
-    record
-        .map(|r| r.detail.iter().map(|p| p.nama_file.clone()).collect())
-        .unwrap_or_default()
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 #[cfg(test)]

@@ -193,6 +193,9 @@ pub fn get_answer(status: u16, body: &str) -> Result<Option<ServerRecord>, ApiEr
     };
     Ok(Some(ServerRecord {
         npwp_pemberitahu: text(data.get("npwpPemberitahu")),
+        nomor_bl_awb: text(data.get("nomorBlAwb")),
+        tanggal_bl_awb: text(data.get("tanggalBlAwb")),
+        kode_kantor: text(data.get("kodeKantor")),
         total_foto_terupload: data
             .get("totalFotoTerupload")
             .and_then(number)

@@ -849,6 +849,9 @@ fn rows_on_four_workers_with_faults_and_short_tokens_all_match() {
         retries: 5,
         backoff_base: Duration::from_millis(1),
         backoff_cap: Duration::from_millis(5),
+        settle: Duration::from_millis(5),
+        settle_checks: 3,
+        idle: Default::default(),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(4)

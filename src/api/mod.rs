@@ -83,11 +83,16 @@ pub struct ServerPhoto {
 }
 
 /// What get answered for a declaration that exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerRecord {
     pub npwp_pemberitahu: Option<String>,
     pub total_foto_terupload: Option<u64>,
     pub detail: Vec<ServerPhoto>,
+    /// The document the record belongs to, as get names it (`None` where the answer leaves a
+    /// field out): a nomorAju may turn out to be another consignment's.
+    pub nomor_bl_awb: Option<String>,
+    pub tanggal_bl_awb: Option<String>,
+    pub kode_kantor: Option<String>,
 }
 
 /// A request that did not give a usable answer.

@@ -437,6 +437,7 @@ fn inherited_settings_from(
         concurrency: Some(earlier.concurrency),
         retries: Some(earlier.retries),
         timeout: Some(earlier.timeout_seconds),
+        settle: Some(earlier.settle_seconds),
         out,
         images_root: earlier.images_root.clone(),
         sheet: earlier.sheet.clone(),

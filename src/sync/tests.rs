@@ -27,6 +27,9 @@ enum Fault {
     Wipe,
     /// Store every photo but the last one, and answer success anyway.
     LoseLast,
+    /// Answer as if the gateway timed out, and store the photos only after this many more gets
+    /// (a late commit).
+    LateCommit(usize),
 }
 
 #[derive(Default)]
@@ -38,6 +41,14 @@ struct Server {
     faults: HashMap<&'static str, VecDeque<Fault>>,
     /// (endpoint, names sent) per call.
     calls: Vec<(&'static str, Vec<String>)>,
+    /// The next this many gets answer from a replica that has not seen any record yet.
+    stale_gets: usize,
+    /// Late commits: (gets still to come before it lands, names).
+    pending: Vec<(usize, Vec<String>)>,
+    /// get lists at most this many photos (totalFotoTerupload still counts all).
+    list_limit: Option<usize>,
+    /// get says the record belongs to this BL/AWB instead of the row's.
+    foreign_bl: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -126,6 +137,10 @@ impl FakeApi {
             Some(Fault::LoseLast) => {
                 names.pop();
             }
+            Some(Fault::LateCommit(gets)) => {
+                server.pending.push((gets, names));
+                return Err(ApiError::Ambiguous("HTTP 504".into()));
+            }
         }
         if server.unknown.contains(&meta.nomor_aju) {
             return Ok(UploadAnswer::NotFound {
@@ -183,11 +198,34 @@ impl Api for FakeApi {
             }
             Some(_) => return Err(ApiError::Ambiguous("HTTP 503".into())),
         }
+        // Late commits land as gets go by.
+        let mut landed = Vec::new();
+        server.pending.retain_mut(|(gets, names)| {
+            if *gets == 0 {
+                landed.append(names);
+                return false;
+            }
+            *gets -= 1;
+            true
+        });
+        if !landed.is_empty() {
+            server.records.entry(AJU.into()).or_default().extend(landed);
+        }
+        if server.stale_gets > 0 {
+            server.stale_gets -= 1;
+            return Ok(None);
+        }
+        let limit = server.list_limit.unwrap_or(usize::MAX);
+        let bl = server.foreign_bl.unwrap_or("BL1");
         Ok(server.records.get(nomor_aju).map(|names| ServerRecord {
             npwp_pemberitahu: Some(NPWP.into()),
+            nomor_bl_awb: Some(bl.into()),
+            tanggal_bl_awb: Some("2025-09-30".into()),
+            kode_kantor: Some("009000".into()),
             total_foto_terupload: Some(names.len() as u64),
             detail: names
                 .iter()
+                .take(limit)
                 .enumerate()
                 .map(|(i, n)| ServerPhoto {
                     nama_file: n.clone(),
@@ -241,7 +279,14 @@ fn settings() -> SyncSettings {
         retries: 3,
         backoff_base: Duration::ZERO,
         backoff_cap: Duration::ZERO,
+        settle: Duration::ZERO,
+        settle_checks: 3,
+        idle: Idle::default(),
     }
+}
+
+fn names_of_images(images: &[LocalImage]) -> Vec<String> {
+    images.iter().map(|i| i.name.clone()).collect()
 }
 
 fn names_of(shipment: &Shipment) -> Vec<String> {
@@ -420,9 +465,10 @@ fn ambiguous_kirim_that_was_not_stored_is_sent_again_with_kirim() {
     let s = shipment(&["a.jpg", "b.jpg"]);
     let r = sync_row(&api, &s, &settings(), false);
     assert_eq!(r.status, RowStatus::Match, "{}", r.message);
-    assert_eq!(api.endpoints(), ["kirim", "get", "kirim", "get"]);
+    // Two gets a settle time apart agree that nothing is there: only then kirim again.
+    assert_eq!(api.endpoints(), ["kirim", "get", "get", "kirim", "get"]);
     assert_exactly_once(&api, &s);
-    assert_eq!((r.uploaded, r.attempts, r.requests), (2, 2, 4));
+    assert_eq!((r.uploaded, r.attempts, r.requests), (2, 2, 5));
 }
 
 #[test]
@@ -529,13 +575,15 @@ fn verify_reports_missing_and_extra_names() {
     let s = shipment(&["a.jpg", "b.jpg", "c.jpg"]);
     let r = sync_row(&api, &s, &settings(), true);
     assert_eq!(r.status, RowStatus::Mismatch);
-    assert_eq!(api.endpoints(), ["get", "add", "get"]);
+    // c.jpg was acknowledged but is not listed: asked again, a settle time apart, never resent.
+    assert_eq!(api.endpoints(), ["get", "add", "get", "get", "get", "get"]);
     assert_eq!(r.missing_on_server, ["c.jpg"]);
     assert_eq!(r.extra_on_server, ["z.jpg", "a.jpg"]);
     assert_eq!(r.server_count, Some(4));
     assert_eq!(
         r.message,
-        "1 missing on server, 2 extra on server; 2 photos sent in 1 request"
+        "1 missing on server (1 of them acknowledged by the server when sent, yet still not listed), \
+         2 extra on server; 2 photos sent in 1 request"
     );
     let on_server: Vec<_> = r.images.iter().map(|i| i.on_server).collect();
     assert_eq!(on_server, [Some(true), Some(true), Some(false)]);
@@ -555,6 +603,7 @@ fn compare_counts_every_extra_copy() {
                 waktu_rekam: None,
             })
             .collect(),
+        ..ServerRecord::default()
     };
     assert_eq!(compare(&s.images, &record(&["b", "a"])), (vec![], vec![]));
     assert_eq!(
@@ -628,8 +677,41 @@ fn a_server_that_keeps_flipping_cannot_hold_the_row_forever() {
     let api = Flipping(FakeApi::with_record(&[]));
     let s = shipment(&["a.jpg"]);
     let r = sync_row(&api, &s, &settings(), false);
+    // The 409 says the record exists whatever get says: add, which is acknowledged; get never
+    // lists it, so after a bounded number of gets the row says so, and sends nothing again.
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert!(r.message.contains("acknowledged"), "{}", r.message);
+    assert_eq!(
+        api.0.endpoints(),
+        ["kirim", "get", "add", "get", "get", "get", "get"]
+    );
+    assert_exactly_once(&api.0, &s);
+
+    // A server that flips between 409 and "add before kirim" forever.
+    struct Flipper(FakeApi);
+    impl Api for Flipper {
+        fn kirim(&self, _: &DocMeta, i: &[LocalImage]) -> Result<UploadAnswer, ApiError> {
+            self.0.server().calls.push(("kirim", names_of_images(i)));
+            Ok(UploadAnswer::Conflict {
+                message: "Data X-Ray sudah ada".into(),
+            })
+        }
+        fn add(&self, _: &DocMeta, i: &[LocalImage]) -> Result<UploadAnswer, ApiError> {
+            self.0.server().calls.push(("add", names_of_images(i)));
+            Ok(UploadAnswer::NotFound {
+                message: "Data Foto Xray tidak ditemukan".into(),
+            })
+        }
+        fn get(&self, _: &str) -> Result<Option<ServerRecord>, ApiError> {
+            self.0.server().calls.push(("get", Vec::new()));
+            Ok(None)
+        }
+    }
+    let api = Flipper(FakeApi::default());
+    let r = sync_row(&api, &s, &settings(), false);
     assert_eq!(r.status, RowStatus::Failed);
     assert!(r.message.contains("keeps changing"), "{}", r.message);
+    assert!(api.0.calls().len() < 20);
 }
 
 #[test]
@@ -729,4 +811,169 @@ fn an_unclear_last_try_is_checked_before_giving_up() {
     assert_eq!(api.endpoints().iter().filter(|e| **e == "kirim").count(), 4);
     assert_eq!(api.endpoints().last(), Some(&"get"));
     assert!(api.held().is_empty());
+}
+
+#[test]
+fn a_late_commit_is_found_by_the_second_get_and_not_sent_again() {
+    // The gateway answers 504; the photos land after the first get: the second get, a settle
+    // time later, sees them, so nothing is sent again.
+    let api = FakeApi::default().fault("kirim", Fault::LateCommit(1));
+    let s = shipment(&["a.jpg", "b.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(api.endpoints(), ["kirim", "get", "get"]);
+    assert_exactly_once(&api, &s);
+    assert_eq!(sent_in(&r), [SentIn::Kirim, SentIn::Kirim]);
+
+    // An add that lands late, in a row of several requests.
+    let api = FakeApi::default().fault("add", Fault::LateCommit(1));
+    let s = numbered(25);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    let calls: Vec<_> = api.calls().into_iter().map(|(e, n)| (e, n.len())).collect();
+    assert_eq!(
+        calls,
+        [
+            ("kirim", 10),
+            ("add", 10),
+            ("get", 0),
+            ("get", 0),
+            ("add", 5),
+            ("get", 0)
+        ]
+    );
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn waits_go_through_the_idle_and_last_the_settle_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let waited = Arc::new(AtomicU64::new(0));
+    let w = Arc::clone(&waited);
+    let st = SyncSettings {
+        settle: Duration::from_secs(10),
+        idle: Idle::new(move |d| {
+            w.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+        }),
+        ..settings()
+    };
+    let api = FakeApi::default().fault("kirim", Fault::AmbiguousBeforeStore);
+    let r = sync_row(&api, &shipment(&["a.jpg"]), &st, false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    // Two settle times before kirim went again; nothing slept for real.
+    assert_eq!(waited.load(Ordering::SeqCst), 20_000);
+}
+
+#[test]
+fn acknowledged_photos_that_a_lagging_read_does_not_list_are_asked_for_not_resent() {
+    // Every get lags behind the write for two answers: verify asks again and ends MATCH.
+    let api = FakeApi::default();
+    api.server().stale_gets = 2;
+    let s = numbered(5);
+    let st = SyncSettings {
+        max_images_per_request: 2,
+        ..settings()
+    };
+    let r = sync_row(&api, &s, &st, false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(
+        api.endpoints(),
+        ["kirim", "add", "add", "get", "get", "get"]
+    );
+    assert_exactly_once(&api, &s);
+
+    // A 409 after a lagging read: the record exists whatever get says; the acknowledged photos
+    // never go again.
+    let api = FakeApi::default().fault("kirim", Fault::AmbiguousAfterStore);
+    api.server().stale_gets = 2;
+    let s = shipment(&["a.jpg", "b.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(api.endpoints(), ["kirim", "get", "get", "kirim", "get"]);
+    assert_exactly_once(&api, &s);
+
+    // Still not listed after the bounded gets: MISMATCH that says so, no resend.
+    let api = FakeApi::default();
+    api.server().stale_gets = 100;
+    let s = shipment(&["a.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert!(r.message.contains("acknowledged"), "{}", r.message);
+    assert_eq!(api.endpoints(), ["kirim", "get", "get", "get", "get"]);
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn add_before_kirim_never_resends_what_was_acknowledged() {
+    // Batch 1 is stored; then the server says it holds no X-ray data (add answers code:404).
+    // Only the photos never acknowledged go with kirim.
+    let api = FakeApi::default().fault("add", Fault::Wipe);
+    let s = numbered(15);
+    let r = sync_row(&api, &s, &settings(), false);
+    let calls: Vec<_> = api.calls().into_iter().map(|(e, n)| (e, n.len())).collect();
+    assert_eq!(calls[..3], [("kirim", 10), ("add", 5), ("kirim", 5)]);
+    // The first ten were acknowledged, then lost by the server: said, not resent.
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert_eq!(r.missing_on_server.len(), 10);
+    assert!(r.message.contains("acknowledged"), "{}", r.message);
+    let sent: usize = api.calls().iter().map(|(_, n)| n.len()).sum();
+    // The acknowledged ten went out once; the last five again only after add refused them.
+    assert_eq!(sent, 20);
+}
+
+#[test]
+fn a_record_of_another_document_gets_nothing_added() {
+    // The nomorAju exists on the server under another BL/AWB: kirim answers 409, get shows it.
+    let api = FakeApi::with_record(&["1.jpg"]);
+    api.server().foreign_bl = Some("OTHERBL");
+    let s = shipment(&["1.jpg", "2.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert!(
+        r.message
+            .contains("nomorAju AJU1 on the server belongs to BL/AWB OTHERBL"),
+        "{}",
+        r.message
+    );
+    assert_eq!(api.endpoints(), ["kirim", "get"]);
+    assert_eq!(api.held(), ["1.jpg"]);
+    // Same names are no evidence for this row.
+    assert!(r.images.iter().all(|i| i.on_server.is_none()));
+    assert_eq!((r.server_count, r.uploaded), (None, 0));
+
+    // Asked first (a re-run), and in reconcile: the same verdict, nothing sent.
+    let r = sync_row(&api, &s, &settings(), true);
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert!(r.message.contains("OTHERBL"), "{}", r.message);
+    let r = reconcile_row(&api, &s, &settings());
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert!(r.message.contains("OTHERBL"), "{}", r.message);
+    assert_eq!(api.held(), ["1.jpg"]);
+    assert!(!api.endpoints().contains(&"add"));
+}
+
+#[test]
+fn an_incomplete_list_never_counts_unlisted_photos_as_absent() {
+    // The server holds all five but lists only two: nothing is added again.
+    let api = FakeApi::with_record(&["p000.jpg", "p001.jpg", "p002.jpg", "p003.jpg", "p004.jpg"]);
+    api.server().list_limit = Some(2);
+    let s = numbered(5);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(api.endpoints(), ["kirim", "get"]);
+    assert_exactly_once(&api, &s);
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert!(
+        r.message.contains("lists only 2 of its 5 photos"),
+        "{}",
+        r.message
+    );
+    assert!(r.missing_on_server.is_empty());
+    let on_server: Vec<_> = r.images.iter().map(|i| i.on_server).collect();
+    assert_eq!(on_server, [Some(true), Some(true), None, None, None]);
+
+    // Checked first, the same: no add for the unlisted photos.
+    let r = sync_row(&api, &s, &settings(), true);
+    assert_eq!(r.status, RowStatus::Mismatch);
+    assert!(!api.endpoints().contains(&"add"));
 }

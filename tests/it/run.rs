@@ -468,7 +468,16 @@ fn faults_throttling_and_short_tokens_still_end_with_every_photo_once() {
         &sandbox,
         &dir,
         &manifest,
-        &["--rate", "150", "--concurrency", "8", "--retries", "12"],
+        &[
+            "--rate",
+            "150",
+            "--concurrency",
+            "8",
+            "--retries",
+            "12",
+            "--settle",
+            "0.5",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let state = sandbox.state();
