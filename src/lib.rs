@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod history;
 pub mod logging;
 pub mod manifest;
 pub mod model;

@@ -15,6 +15,7 @@ use crate::api::{ConnectError, HttpApi};
 use crate::cli::{ApiArgs, ManifestArgs};
 use crate::config::{ConfigError, Layer, Need, PublicSettings, Settings, credentials_from_env};
 use crate::exit::Exit;
+use crate::history::{self, SeenBefore};
 use crate::logging::LogHandle;
 use crate::model::{RowResult, RowStatus, Shipment};
 use crate::pipeline::{self, Bound, Cancel};
@@ -202,8 +203,15 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         all
     };
     let sync = settings.sync_settings();
+    let seen = match mode {
+        RowMode::Upload { .. } => seen_before(settings, &todo),
+        RowMode::Reconcile => SeenBefore::default(),
+    };
     let row_fn = |s: &Shipment| match &mode {
-        RowMode::Upload { check_first } => sync_row(&api, s, &sync, check_first.contains(&s.row)),
+        RowMode::Upload { check_first } => {
+            let ask_first = check_first.contains(&s.row) || seen.contains(&s.meta.nomor_aju);
+            sync_row(&api, s, &sync, ask_first)
+        }
         RowMode::Reconcile => RowResult {
             action: "get".into(),
             ..reconcile_row(&api, s, &sync)
@@ -261,6 +269,23 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         _ => verdict(&results),
     };
     finish(&run_dir, &mut info, &results, exit)
+}
+
+/// The documents to send that an earlier run under `--out` saw on the server: they start with get.
+fn seen_before(settings: &Settings, todo: &[CheckedRow]) -> SeenBefore {
+    let documents = todo
+        .iter()
+        .filter_map(|r| r.shipment.as_ref())
+        .map(|s| s.meta.nomor_aju.as_str());
+    let seen = history::seen_before(&settings.out, documents);
+    if !seen.is_empty() {
+        tracing::info!(
+            "{} documents were seen on the server by earlier runs under {}: asking with get before sending",
+            seen.len(),
+            settings.out.display()
+        );
+    }
+    seen
 }
 
 fn append(journal: &Journal, r: &RowResult) {
