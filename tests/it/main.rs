@@ -4,6 +4,7 @@
 
 mod util;
 
+mod faults;
 mod manifest;
 mod rerun;
 mod run;

@@ -347,6 +347,10 @@ fn a_second_run_finds_everything_there_and_sends_nothing() {
         after["requests"]["kirim-foto-xray"], before["requests"]["kirim-foto-xray"],
         "no kirim on a re-run"
     );
+    assert_eq!(
+        after["image_bytes_received"], before["image_bytes_received"],
+        "not one photo byte sent again"
+    );
 
     let results = read_csv(&latest(&dir).join("results.csv"));
     for r in &results {
