@@ -16,7 +16,7 @@ use crate::api::{Api, ApiError, ServerRecord, UploadAnswer};
 
 mod plan;
 use crate::model::{ImageResult, LocalImage, RowFields, RowResult, RowStatus, SentIn, Shipment};
-pub use plan::{compare, split_requests};
+pub use plan::{changed_since_validation, compare, split_requests};
 
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
@@ -79,10 +79,7 @@ fn endpoint_name(kirim: bool) -> &'static str {
 }
 
 fn may_retry(err: &ApiError) -> bool {
-    matches!(
-        err,
-        ApiError::Ambiguous(_) | ApiError::NotSent(_) | ApiError::Throttled { .. }
-    )
+    err.is_ambiguous() || matches!(err, ApiError::NotSent(_) | ApiError::Throttled { .. })
 }
 
 /// The retries left for one request. A 429 is a clear "not now" (every worker is already
@@ -133,6 +130,8 @@ struct RowRun<'a> {
     fresh_get: Option<Option<ServerRecord>>,
     /// The endpoint of the upload request the row ended on (NOT_FOUND or a failure).
     ended_on: Option<SentIn>,
+    /// sha256 of the bytes sent, per photo, as the sender hashed them while they streamed.
+    sent_sha256: HashMap<String, String>,
 }
 
 impl<'a> RowRun<'a> {
@@ -149,6 +148,7 @@ impl<'a> RowRun<'a> {
             npwp: None,
             fresh_get: None,
             ended_on: None,
+            sent_sha256: HashMap::new(),
         }
     }
 
@@ -276,6 +276,11 @@ impl<'a> RowRun<'a> {
                     }
                     exists = Some(true);
                     budget = Budget::default();
+                    let changed = changed_since_validation(&batch, &ok.sent_sha256);
+                    self.sent_sha256.extend(ok.sent_sha256);
+                    if let Some(message) = changed {
+                        return Ending::Failed(message);
+                    }
                 }
                 Ok(UploadAnswer::NotFound { message }) if kirim => {
                     tracing::debug!(row = self.row(), endpoint, "BL/AWB not found: {message}");
@@ -316,7 +321,7 @@ impl<'a> RowRun<'a> {
                 }
                 Err(err) if may_retry(&err) => {
                     let step = budget.spend(&err, self.settings.retries);
-                    let ambiguous = matches!(err, ApiError::Ambiguous(_));
+                    let ambiguous = err.is_ambiguous();
                     if let Some(step) = step {
                         self.retries += 1;
                         tracing::warn!(
@@ -482,7 +487,9 @@ impl<'a> RowRun<'a> {
                 ImageResult {
                     file: image.name.clone(),
                     bytes: image.bytes,
-                    sha256: image.sha256.clone(),
+                    sha256: (self.sent_sha256.get(&image.name))
+                        .unwrap_or(&image.sha256)
+                        .clone(),
                     content_type: image.content_type.to_string(),
                     sent_in,
                     sent_at,
