@@ -4,6 +4,7 @@
 
 mod util;
 
+mod api;
 mod manifest;
 mod rerun;
 mod run;

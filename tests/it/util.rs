@@ -238,3 +238,105 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// A web server that is not the API: it reads each request whole and answers with an HTML page
+/// of its own (`status` and `title`), as a gateway does for a path it does not know. Counts the
+/// requests it answered. Runs until the test process ends.
+pub struct ForeignServer {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ForeignServer {
+    pub fn start(status: u16, title: &'static str) -> ForeignServer {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let answered = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = answered.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    if read_request(&mut reader).is_none() {
+                        return;
+                    }
+                    let page = format!(
+                        "<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n\
+                         <center><h1>{status} {title}</h1></center>\r\n</body>\r\n</html>\r\n"
+                    );
+                    let answer = format!(
+                        "HTTP/1.1 {status} {title}\r\nContent-Type: text/html\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                        page.len()
+                    );
+                    let mut stream = reader.into_inner();
+                    if stream.write_all(answer.as_bytes()).is_ok() {
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        ForeignServer { url, answered }
+    }
+
+    pub fn answered(&self) -> usize {
+        self.answered.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Read one HTTP/1.1 request (headers, then a body of Content-Length bytes); `None` when the
+/// connection ends first.
+fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> Option<()> {
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()
+}
+
+/// A TCP listener that only counts the connections made to it: where a proxy would be.
+pub struct ConnectionCounter {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ConnectionCounter {
+    pub fn start() -> ConnectionCounter {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                seen.fetch_add(1, Ordering::SeqCst);
+                // Closed at once: a client that came here fails fast instead of waiting.
+                drop(stream);
+            }
+        });
+        ConnectionCounter { url, count }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
