@@ -208,7 +208,26 @@ pub struct SandboxArgs {
     /// Share of X-ray API requests answered 429 with Retry-After
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub throttle_rate: f64,
-    /// Answer 429 with Retry-After when more than N API requests arrive within one second
+    /// Share of kirim/add requests answered at once with a gateway's HTML 504 and stored later
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub late_commit_rate: f64,
+    /// How long after its 504 a late-committed upload is applied, in milliseconds
+    #[arg(long, default_value_t = 2500, value_name = "MS")]
+    pub late_commit_ms: u64,
+    /// get reads a replica that shows a photo (and a new record) only MS after it was stored
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub stale_read_ms: u64,
+    /// Extra delay on login and update-token only, in milliseconds
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub auth_latency_ms: u64,
+    /// Share of X-ray API requests answered with a gateway's HTML 502 or 504, nothing done
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub gateway_error_rate: f64,
+    /// get lists at most N photos in `detail` (totalFotoTerupload still counts all)
+    #[arg(long, value_name = "N")]
+    pub detail_limit: Option<usize>,
+    /// Answer 429 with Retry-After when N API requests (login and update-token included) were let
+    /// through in the last second
     #[arg(long, value_name = "N")]
     pub max_rps: Option<u32>,
     /// Largest accepted request body, in bytes (413 above it)

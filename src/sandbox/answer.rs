@@ -1,6 +1,7 @@
 //! The JSON shapes the sandbox answers with, field for field and in the order the API text prints
-//! them, and the gateway's clock (Jakarta time, `yyyy-MM-dd HH:mm:ss`). Keeping every answer here
-//! means a drift from the API text shows up in one file.
+//! them, the gateway's clock (Jakarta time, `yyyy-MM-dd HH:mm:ss`), and the HTML pages of the web
+//! server in front of the API. Keeping every answer here means a drift from the API text shows up
+//! in one file.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -129,6 +130,26 @@ pub fn throttled(retry_after_secs: u64) -> Response {
 
 pub fn unavailable() -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, MSG_UNAVAILABLE)
+}
+
+/// A page of the web server in front of the API, not an answer of the API: HTML with the
+/// status line as its title, no JSON envelope, as nginx prints for 404, 502 and 504.
+pub fn gateway_page(status: StatusCode) -> Response {
+    let reason = match status.as_u16() {
+        // nginx's own spelling.
+        504 => "Gateway Time-out",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    };
+    let title = format!("{} {reason}", status.as_u16());
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+        body,
+    )
+        .into_response()
 }
 
 fn envelope<T: Serialize>(

@@ -23,6 +23,17 @@ pub struct Config {
     pub fail_rate: f64,
     pub ambiguous_rate: f64,
     pub throttle_rate: f64,
+    /// Share of kirim/add requests answered 504 at once and applied `late_commit_delay` later.
+    pub late_commit_rate: f64,
+    pub late_commit_delay: Duration,
+    /// How far get's replica lags behind the store.
+    pub stale_read: Duration,
+    /// Extra latency of login and update-token.
+    pub auth_latency: Duration,
+    /// Share of X-ray requests answered with a gateway's HTML 502/504 before the backend.
+    pub gateway_error_rate: f64,
+    /// Most entries listed in get's `detail`; `None` = all.
+    pub detail_limit: Option<usize>,
     pub max_rps: Option<u32>,
     pub max_body_bytes: u64,
     pub state_dir: Option<PathBuf>,
@@ -52,6 +63,12 @@ impl Default for Config {
             fail_rate: 0.0,
             ambiguous_rate: 0.0,
             throttle_rate: 0.0,
+            late_commit_rate: 0.0,
+            late_commit_delay: Duration::from_millis(2500),
+            stale_read: Duration::ZERO,
+            auth_latency: Duration::ZERO,
+            gateway_error_rate: 0.0,
+            detail_limit: None,
             max_rps: None,
             max_body_bytes: 50 * 1024 * 1024,
             state_dir: None,
@@ -67,6 +84,8 @@ impl Config {
             ("--fail-rate", args.fail_rate),
             ("--ambiguous-rate", args.ambiguous_rate),
             ("--throttle-rate", args.throttle_rate),
+            ("--late-commit-rate", args.late_commit_rate),
+            ("--gateway-error-rate", args.gateway_error_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 bail!("{flag} must be between 0 and 1, got {rate}");
@@ -95,6 +114,12 @@ impl Config {
             fail_rate: args.fail_rate,
             ambiguous_rate: args.ambiguous_rate,
             throttle_rate: args.throttle_rate,
+            late_commit_rate: args.late_commit_rate,
+            late_commit_delay: Duration::from_millis(args.late_commit_ms),
+            stale_read: Duration::from_millis(args.stale_read_ms),
+            auth_latency: Duration::from_millis(args.auth_latency_ms),
+            gateway_error_rate: args.gateway_error_rate,
+            detail_limit: args.detail_limit,
             max_rps: args.max_rps,
             max_body_bytes: args.max_body_bytes,
             state_dir: args.state_dir.clone(),

@@ -2,13 +2,17 @@
 //! server and what every test talks to, over loopback, so its answers follow the API text to the
 //! letter; where the text is silent, the choice made is listed in `docs/sandbox.md`.
 //!
-//! `answer.rs` holds the answer shapes, `auth.rs` the login service, `upload.rs` the strict
-//! multipart checks, `xray.rs` the gateway and the three endpoints, `store.rs` what customs holds,
-//! `traffic.rs` the counters and fault dice.
+//! `answer.rs` holds the answer shapes, `auth.rs` the login service, `gateway.rs` what stands in
+//! front of the API (counting, rate limits, tokens, the gateway's own pages), `upload.rs` the strict
+//! multipart checks, `xray.rs` the three endpoints, `replica.rs` what get sees, `late.rs` late
+//! commits, `store.rs` what customs holds, `traffic.rs` the counters and fault dice.
 
 mod answer;
 mod auth;
 mod config;
+mod gateway;
+mod late;
+mod replica;
 mod store;
 mod traffic;
 mod upload;
@@ -32,8 +36,9 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use crate::cli::SandboxArgs;
+use late::{LateCommits, LateCounts};
 use store::{Record, Store};
-use traffic::Traffic;
+use traffic::{ImageBytes, Traffic};
 
 /// The two base paths of the API text; both serve the same three endpoints.
 pub const BASE_OPENAPI: &str = "/openapi/cnpibk";
@@ -48,6 +53,7 @@ pub(crate) struct App {
     store: Arc<Store>,
     tokens: auth::Tokens,
     traffic: Traffic,
+    late: LateCommits,
 }
 
 impl App {
@@ -70,22 +76,27 @@ impl Server {
     pub fn new(config: Config) -> anyhow::Result<Server> {
         let store = Store::open(config.state_dir.as_deref())?;
         let traffic = Traffic::new(config.seed, config.max_rps);
+        let late = LateCommits::new(config.late_commit_delay);
         Ok(Server {
             app: Arc::new(App {
                 config,
                 store: Arc::new(store),
                 tokens: auth::Tokens::default(),
                 traffic,
+                late,
             }),
         })
     }
 
     /// Serve on `listener` until `shutdown` resolves, then let in-flight requests finish (for
-    /// at most ten seconds).
+    /// at most ten seconds). Late commits still pending then are lost.
     pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> anyhow::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        let app = self.app.clone();
+        // Applies late commits while the server runs; dropped with it, pending commits and all.
+        let late_commits = async move { app.late.run().await };
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(listener, router(self.app)).with_graceful_shutdown(async move {
             shutdown.await;
@@ -101,6 +112,7 @@ impl Server {
         tokio::select! {
             result = server => result.context("the sandbox server failed")?,
             () = deadline => tracing::warn!("requests still running after {DRAIN:?}; stopping anyway"),
+            () = late_commits => {}
         }
         Ok(())
     }
@@ -191,14 +203,14 @@ fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            xray::front,
+            gateway::front,
         ));
     Router::new()
         .merge(api)
         .route("/__sandbox/state", get(state))
         .route("/__sandbox/reset", post(reset))
         .route("/__sandbox/photos/{sha256}", get(photo))
-        .fallback(not_found)
+        .fallback(gateway::unknown_path)
         .with_state(app)
 }
 
@@ -208,20 +220,29 @@ struct StateAnswer {
     records: Vec<Record>,
     requests: std::collections::BTreeMap<&'static str, std::collections::BTreeMap<String, u64>>,
     max_rps: usize,
+    image_bytes_received: ImageBytes,
+    late_commits: LateCounts,
 }
 
 async fn state(State(app): State<Arc<App>>) -> Response {
+    // Late commits first: a commit applied in between then shows in `records`, never the other
+    // way round (counted applied, missing from `records`).
+    let late_commits = app.late.report();
     let traffic = app.traffic.report();
     Json(StateAnswer {
         records: app.store.records(),
         requests: traffic.requests,
         max_rps: traffic.max_rps,
+        image_bytes_received: traffic.image_bytes,
+        late_commits,
     })
     .into_response()
 }
 
-/// `POST /__sandbox/reset`: forget every record and counter (tokens stay valid).
+/// `POST /__sandbox/reset`: forget every record and counter, and drop pending late commits
+/// (tokens stay valid).
 async fn reset(State(app): State<Arc<App>>) -> Response {
+    app.late.reset();
     let generation = app.store.reset();
     app.traffic.reset();
     if let Err(message) = app.persist(generation).await {

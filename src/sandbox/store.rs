@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use anyhow::Context;
 use axum::body::Bytes;
@@ -45,6 +46,10 @@ pub struct Photo {
     /// The photo itself, kept in memory when there is no state folder.
     #[serde(skip)]
     pub data: Option<Bytes>,
+    /// When this process stored it (`--stale-read-ms`); `None` for photos loaded from
+    /// `state.json`, which are old enough for any replica.
+    #[serde(skip)]
+    pub stored_at: Option<Instant>,
 }
 
 impl Record {
@@ -132,6 +137,7 @@ impl Store {
         if inner.records.contains_key(&decl.nomor_aju) {
             return (Stored::Conflict, 0);
         }
+        let photos = stamped(photos);
         let record = Record {
             nomor_aju: decl.nomor_aju.clone(),
             nomor_bl_awb: decl.nomor_bl_awb.clone(),
@@ -156,7 +162,7 @@ impl Store {
         else {
             return (Stored::NoRecord, 0);
         };
-        record.photos.extend(photos);
+        record.photos.extend(stamped(photos));
         let answer = without_bytes(record);
         inner.generation += 1;
         (Stored::Yes(answer), inner.generation)
@@ -166,17 +172,18 @@ impl Store {
         self.lock().records.get(nomor_aju).map(without_bytes)
     }
 
-    /// The record for a BL/AWB; when two declarations share one, the first by nomorAju.
-    pub fn by_bl_awb(&self, nomor_bl_awb: &str, tanggal: &str, kantor: &str) -> Option<Record> {
+    /// The records of a BL/AWB, by nomorAju (two declarations may share one).
+    pub fn by_bl_awb(&self, nomor_bl_awb: &str, tanggal: &str, kantor: &str) -> Vec<Record> {
         self.lock()
             .records
             .values()
-            .find(|r| {
+            .filter(|r| {
                 r.nomor_bl_awb == nomor_bl_awb
                     && r.tanggal_bl_awb == tanggal
                     && r.kode_kantor == kantor
             })
             .map(without_bytes)
+            .collect()
     }
 
     /// The bytes and content type of a stored photo, by sha256: from memory, or from its file
@@ -259,6 +266,18 @@ impl Store {
         *saved = current;
         Ok(())
     }
+}
+
+/// The photos with the moment they are stored (called under the store's lock).
+fn stamped(photos: Vec<Photo>) -> Vec<Photo> {
+    let now = Instant::now();
+    photos
+        .into_iter()
+        .map(|p| Photo {
+            stored_at: Some(now),
+            ..p
+        })
+        .collect()
 }
 
 fn without_bytes(record: &Record) -> Record {

@@ -1,6 +1,7 @@
 //! What the sandbox counts and the faults it injects: answers per endpoint and HTTP status, the
-//! busiest one-second window, the `--max-rps` limiter and the seeded fault dice. Tests read the
-//! counters through `/__sandbox/state` to check a client's behaviour from the server's side.
+//! busiest one-second window, the image bytes received, the `--max-rps` limiter and the seeded
+//! fault dice. Tests read the counters through `/__sandbox/state` to check a client's behaviour
+//! from the server's side.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The five endpoints, named as `/__sandbox/state` and the client's stats name them.
+/// The five endpoints, named as `/__sandbox/state` and the client's stats name them, and every
+/// other path the gateway is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Login,
@@ -17,6 +19,8 @@ pub enum Endpoint {
     Kirim,
     Add,
     Get,
+    /// A path that is none of the five (answered with the gateway's HTML 404).
+    Other,
 }
 
 impl Endpoint {
@@ -27,6 +31,7 @@ impl Endpoint {
             Endpoint::Kirim => "kirim-foto-xray",
             Endpoint::Add => "add-foto-xray",
             Endpoint::Get => "get-foto-xray",
+            Endpoint::Other => "other",
         }
     }
 
@@ -48,9 +53,14 @@ impl Endpoint {
         }
     }
 
-    /// One of the three X-ray endpoints (what the rate limits and faults apply to).
+    /// One of the three X-ray endpoints: those that need a token, and that faults apply to.
     pub fn is_xray(self) -> bool {
         matches!(self, Endpoint::Kirim | Endpoint::Add | Endpoint::Get)
+    }
+
+    /// login or update-token.
+    pub fn is_auth(self) -> bool {
+        matches!(self, Endpoint::Login | Endpoint::UpdateToken)
     }
 }
 
@@ -59,11 +69,20 @@ const WINDOW: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct Counters {
     requests: BTreeMap<&'static str, BTreeMap<u16, u64>>,
-    /// Arrival instants of X-ray requests within the last second, whatever their answer.
+    /// Arrival instants of gateway requests within the last second, whatever their answer.
     arrivals: VecDeque<Instant>,
     max_rps: usize,
-    /// Arrival instants of X-ray requests `--max-rps` let through, within the last second.
+    /// Arrival instants of API requests `--max-rps` let through, within the last second.
     admitted: VecDeque<Instant>,
+    /// Bytes of `images` parts read, kirim and add.
+    image_bytes: ImageBytes,
+}
+
+/// `image_bytes_received` in `/__sandbox/state`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ImageBytes {
+    pub kirim: u64,
+    pub add: u64,
 }
 
 pub struct Traffic {
@@ -76,6 +95,7 @@ pub struct Traffic {
 pub struct TrafficReport {
     pub requests: BTreeMap<&'static str, BTreeMap<String, u64>>,
     pub max_rps: usize,
+    pub image_bytes: ImageBytes,
 }
 
 impl Traffic {
@@ -96,14 +116,15 @@ impl Traffic {
         self.counters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Note an X-ray request's arrival; `false` when `--max-rps` refuses it. The window slides:
-    /// it is the last second before this arrival, not a calendar second.
-    pub fn arrive(&self, now: Instant) -> bool {
+    /// Note a gateway request's arrival; `false` when `--max-rps` refuses it (only `limited`
+    /// requests can be refused, and only those let through fill the limiter's window). The window
+    /// slides: it is the last second before this arrival, not a calendar second.
+    pub fn arrive(&self, now: Instant, limited: bool) -> bool {
         let mut c = self.counters();
         prune(&mut c.arrivals, now);
         c.arrivals.push_back(now);
         c.max_rps = c.max_rps.max(c.arrivals.len());
-        let Some(limit) = self.max_rps else {
+        let Some(limit) = self.max_rps.filter(|_| limited) else {
             return true;
         };
         prune(&mut c.admitted, now);
@@ -122,6 +143,16 @@ impl Traffic {
             .or_default()
             .entry(status)
             .or_default() += 1;
+    }
+
+    /// `bytes` of `images` parts read from a kirim or add request.
+    pub fn received(&self, endpoint: Endpoint, bytes: u64) {
+        let mut c = self.counters();
+        match endpoint {
+            Endpoint::Kirim => c.image_bytes.kirim += bytes,
+            Endpoint::Add => c.image_bytes.add += bytes,
+            _ => {}
+        }
     }
 
     /// One throw of the fault dice: `true` with probability `rate`. A rate of 0 throws nothing,
@@ -143,6 +174,7 @@ impl Traffic {
                 .map(|(k, v)| (*k, v.iter().map(|(s, n)| (s.to_string(), *n)).collect()))
                 .collect(),
             max_rps: c.max_rps,
+            image_bytes: c.image_bytes,
         }
     }
 
@@ -168,15 +200,20 @@ mod tests {
     fn sliding_window_limits_and_measures() {
         let t = Traffic::new(Some(1), Some(2));
         let t0 = Instant::now();
-        assert!(t.arrive(t0));
-        assert!(t.arrive(t0 + Duration::from_millis(100)));
-        assert!(!t.arrive(t0 + Duration::from_millis(900)));
+        let ms = |n| t0 + Duration::from_millis(n);
+        assert!(t.arrive(t0, true));
+        assert!(t.arrive(ms(100), true));
+        assert!(!t.arrive(ms(900), true));
         // The first arrival leaves the window one second after it came.
-        assert!(t.arrive(t0 + Duration::from_millis(1000)));
-        assert!(!t.arrive(t0 + Duration::from_millis(1050)));
-        assert!(t.arrive(t0 + Duration::from_millis(1100)));
+        assert!(t.arrive(ms(1000), true));
+        assert!(!t.arrive(ms(1050), true));
+        assert!(t.arrive(ms(1100), true));
         // Refused arrivals still count in max_rps: 100, 900, 1000, 1050 ms fall in one second.
         assert_eq!(t.report().max_rps, 4);
+        // An unlimited arrival is never refused, counts in max_rps, and takes no permit.
+        assert!(t.arrive(ms(1150), false));
+        assert_eq!(t.report().max_rps, 5);
+        assert!(t.arrive(ms(2050), true));
     }
 
     #[test]

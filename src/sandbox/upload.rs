@@ -4,7 +4,7 @@
 //! API text asks for.
 
 use axum::body::Bytes;
-use axum::extract::multipart::MultipartError;
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{StatusCode, header};
 use serde_json::Value;
@@ -68,9 +68,48 @@ pub async fn drain(request: Request, limit: u64) {
     let _ = axum::body::to_bytes(request.into_body(), limit).await;
 }
 
-/// Read and check the whole request. After the first problem the rest of the body is still read
-/// (and dropped), so that the client gets the 400 rather than a reset connection.
-pub async fn read(request: Request, limit: u64) -> Result<Upload, Refusal> {
+/// Read and drop a kirim/add request refused before the backend, and say how many bytes of
+/// `images` parts it carried (as far as they could be read).
+pub async fn drain_upload(request: Request, limit: u64) -> u64 {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| essence(ct) == "multipart/form-data");
+    if !is_multipart {
+        drain(request, limit).await;
+        return 0;
+    }
+    let Ok(mut multipart) = Multipart::from_request(request, &()).await else {
+        return 0;
+    };
+    let mut received = 0;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        let images = field.name() == Some("images");
+        while let Ok(Some(chunk)) = field.chunk().await {
+            if images {
+                received += chunk.len() as u64;
+            }
+        }
+    }
+    received
+}
+
+/// An `images` part's bytes, each chunk added to `received` as it arrives, so that a part cut
+/// short (413, a broken body) still counts what was read.
+async fn image_bytes(field: &mut Field<'_>, received: &mut u64) -> Result<Bytes, Refusal> {
+    let mut data = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(from_multipart)? {
+        *received += chunk.len() as u64;
+        data.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(data))
+}
+
+/// Read and check the whole request; `received` counts the bytes of `images` parts read, whatever
+/// the outcome. After the first problem the rest of the body is still read (and dropped), so that
+/// the client gets the 400 rather than a reset connection.
+pub async fn read(request: Request, limit: u64, received: &mut u64) -> Result<Upload, Refusal> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -111,7 +150,7 @@ pub async fn read(request: Request, limit: u64) -> Result<Upload, Refusal> {
     let mut data_parts = 0usize;
     let mut image_parts = 0usize;
     let mut photos = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(from_multipart)? {
+    while let Some(mut field) = multipart.next_field().await.map_err(from_multipart)? {
         match field.name().unwrap_or("") {
             "data" => {
                 data_parts += 1;
@@ -133,7 +172,7 @@ pub async fn read(request: Request, limit: u64) -> Result<Upload, Refusal> {
                 image_parts += 1;
                 let file_name = field.file_name().map(str::to_string);
                 let content_type = field.content_type().map(str::to_string);
-                let data = field.bytes().await.map_err(from_multipart)?;
+                let data = image_bytes(&mut field, received).await?;
                 if problem.is_some() {
                     continue;
                 }

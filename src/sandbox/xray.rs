@@ -1,7 +1,7 @@
-//! The three X-ray endpoints and the gateway in front of them. The gateway counts every request,
-//! then refuses in this order: `--max-rps` and `--throttle-rate` (429), a bad token (401),
-//! `--fail-rate` (503, nothing done). Only then does a handler read the request, apply the API's
-//! rules, store, and maybe lose the answer (`--ambiguous-rate`: stored, then 503).
+//! The three X-ray endpoints, behind the gateway (`gateway.rs`). A handler reads the request,
+//! applies the API's rules, stores, and maybe loses the answer (`--ambiguous-rate`: stored, then
+//! 503) or answers 504 at once and leaves the request to a late commit (`--late-commit-rate`).
+//! get reads through `replica.rs`, which may lag behind the store or cut its list short.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,65 +9,70 @@ use std::time::Instant;
 
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::Response;
 
-use super::App;
-use super::answer::{self, Detail, GetData, UploadData};
-use super::auth::bearer;
+use super::answer::{self, UploadData};
 use super::store::{Declaration, Photo, Record, Stored};
 use super::traffic::Endpoint;
 use super::upload::{self, Refusal, Upload};
-
-/// Middleware over the API routes: latency, counting, and the gateway's refusals.
-pub async fn front(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let Some(endpoint) = Endpoint::from_path(request.uri().path()) else {
-        return next.run(request).await;
-    };
-    let admitted = !endpoint.is_xray() || app.traffic.arrive(Instant::now());
-    if !app.config.latency.is_zero() {
-        tokio::time::sleep(app.config.latency).await;
-    }
-    let response = if endpoint.is_xray() {
-        gate(&app, admitted, request, next).await
-    } else {
-        next.run(request).await
-    };
-    app.traffic.count(endpoint, response.status().as_u16());
-    response
-}
-
-async fn gate(app: &App, admitted: bool, request: Request, next: Next) -> Response {
-    let cfg = &app.config;
-    let refusal = if !admitted || app.traffic.roll(cfg.throttle_rate) {
-        answer::throttled(cfg.retry_after_secs)
-    } else if !bearer(request.headers()).is_some_and(|t| app.tokens.check(t, Instant::now())) {
-        answer::unauthorized()
-    } else if app.traffic.roll(cfg.fail_rate) {
-        answer::unavailable()
-    } else {
-        return next.run(request).await;
-    };
-    upload::drain(request, cfg.max_body_bytes).await;
-    refusal
-}
+use super::{App, replica};
 
 /// `POST .../xray/kirim-foto-xray`
 pub async fn kirim(State(app): State<Arc<App>>, request: Request) -> Response {
-    let response = match upload::read(request, app.config.max_body_bytes).await {
-        Ok(upload) => kirim_upload(&app, upload).await,
-        Err(refusal) => return refused(&app, refusal),
-    };
-    lose_answer_maybe(&app, response)
+    upload(app, Endpoint::Kirim, request).await
 }
 
 /// `POST .../xray/add-foto-xray`
 pub async fn add(State(app): State<Arc<App>>, request: Request) -> Response {
-    let response = match upload::read(request, app.config.max_body_bytes).await {
-        Ok(upload) => add_upload(&app, upload).await,
+    upload(app, Endpoint::Add, request).await
+}
+
+/// kirim or add: read the request in full (counting its image bytes), then either apply it now or,
+/// for a late commit, answer the gateway's 504 at once and apply it when due.
+async fn upload(app: Arc<App>, endpoint: Endpoint, request: Request) -> Response {
+    let late = app.traffic.roll(app.config.late_commit_rate);
+    let mut received = 0;
+    let read = upload::read(request, app.config.max_body_bytes, &mut received).await;
+    app.traffic.received(endpoint, received);
+    if late {
+        let backend = app.clone();
+        app.late.schedule(Box::pin(async move {
+            match read {
+                Ok(upload) => apply(&backend, endpoint, upload).await.stored,
+                Err(_) => false,
+            }
+        }));
+        return answer::gateway_page(StatusCode::GATEWAY_TIMEOUT);
+    }
+    let response = match read {
+        Ok(upload) => apply(&app, endpoint, upload).await.response,
         Err(refusal) => return refused(&app, refusal),
     };
     lose_answer_maybe(&app, response)
+}
+
+/// What the backend did with a well-formed upload, and its answer.
+struct Applied {
+    /// Photos were added to the store.
+    stored: bool,
+    response: Response,
+}
+
+impl Applied {
+    fn refused(response: Response) -> Applied {
+        Applied {
+            stored: false,
+            response,
+        }
+    }
+}
+
+async fn apply(app: &App, endpoint: Endpoint, upload: Upload) -> Applied {
+    if endpoint == Endpoint::Add {
+        add_upload(app, upload).await
+    } else {
+        kirim_upload(app, upload).await
+    }
 }
 
 fn refused(app: &App, refusal: Refusal) -> Response {
@@ -86,39 +91,49 @@ fn lose_answer_maybe(app: &App, response: Response) -> Response {
     }
 }
 
-async fn kirim_upload(app: &App, upload: Upload) -> Response {
+async fn kirim_upload(app: &App, upload: Upload) -> Applied {
     let decl = &upload.declaration;
     let Some(npwp) = app.known(decl) else {
-        return answer::fail(StatusCode::OK, 404, answer::MSG_KIRIM_NOT_FOUND);
+        return Applied::refused(answer::fail(
+            StatusCode::OK,
+            404,
+            answer::MSG_KIRIM_NOT_FOUND,
+        ));
     };
     let count = upload.photos.len();
     let photos = match keep_photos(app, upload.photos).await {
         Ok(photos) => photos,
-        Err(response) => return response,
+        Err(response) => return Applied::refused(response),
     };
     match app.store.kirim(decl, npwp, photos) {
-        (Stored::Yes(record), generation) => {
-            stored(app, generation, record, count, answer::MSG_KIRIM_OK).await
-        }
-        _ => answer::error(StatusCode::CONFLICT, answer::MSG_KIRIM_CONFLICT),
+        (Stored::Yes(record), generation) => Applied {
+            stored: true,
+            response: stored(app, generation, record, count, answer::MSG_KIRIM_OK).await,
+        },
+        _ => Applied::refused(answer::error(
+            StatusCode::CONFLICT,
+            answer::MSG_KIRIM_CONFLICT,
+        )),
     }
 }
 
-async fn add_upload(app: &App, upload: Upload) -> Response {
+async fn add_upload(app: &App, upload: Upload) -> Applied {
+    let not_found = || answer::fail(StatusCode::OK, 404, answer::MSG_ADD_NOT_FOUND);
     let count = upload.photos.len();
     // add on an unknown declaration cannot have a record: no need to keep its photos.
     if app.store.by_aju(&upload.declaration.nomor_aju).is_none() {
-        return answer::fail(StatusCode::OK, 404, answer::MSG_ADD_NOT_FOUND);
+        return Applied::refused(not_found());
     }
     let photos = match keep_photos(app, upload.photos).await {
         Ok(photos) => photos,
-        Err(response) => return response,
+        Err(response) => return Applied::refused(response),
     };
     match app.store.add(&upload.declaration, photos) {
-        (Stored::Yes(record), generation) => {
-            stored(app, generation, record, count, answer::MSG_ADD_OK).await
-        }
-        _ => answer::fail(StatusCode::OK, 404, answer::MSG_ADD_NOT_FOUND),
+        (Stored::Yes(record), generation) => Applied {
+            stored: true,
+            response: stored(app, generation, record, count, answer::MSG_ADD_OK).await,
+        },
+        _ => Applied::refused(not_found()),
     }
 }
 
@@ -156,6 +171,7 @@ async fn keep_photos(
             content_type: p.content_type,
             waktu_rekam: waktu_rekam.clone(),
             data: in_memory.then_some(p.data),
+            stored_at: None,
         })
         .collect())
 }
@@ -198,14 +214,19 @@ pub fn flatten(result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> Re
     }
 }
 
-/// `GET .../xray/get-foto-xray?nomorAju=` or `?nomorBlAwb=&tanggalBlAwb=&kodeKantor=`
+/// `GET .../xray/get-foto-xray?nomorAju=` or `?nomorBlAwb=&tanggalBlAwb=&kodeKantor=`, as the
+/// replica shows it.
 pub async fn get(
     State(app): State<Arc<App>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    let now = Instant::now();
+    let lag = app.config.stale_read;
     let param = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let record = if let Some(aju) = param("nomorAju") {
-        app.store.by_aju(aju)
+        app.store
+            .by_aju(aju)
+            .and_then(|r| replica::lagged(r, lag, now))
     } else if let (Some(bl), Some(date), Some(office)) = (
         param("nomorBlAwb"),
         param("tanggalBlAwb"),
@@ -216,7 +237,11 @@ pub async fn get(
                 "tanggalBlAwb {date:?} is not a date in yyyy-MM-dd format"
             ));
         }
-        app.store.by_bl_awb(bl, date, office)
+        // The first by nomorAju among those the replica shows.
+        app.store
+            .by_bl_awb(bl, date, office)
+            .into_iter()
+            .find_map(|r| replica::lagged(r, lag, now))
     } else {
         return answer::bad_request(
             "Give nomorAju, or all of nomorBlAwb, tanggalBlAwb and kodeKantor",
@@ -225,26 +250,9 @@ pub async fn get(
     let Some(record) = record else {
         return answer::error(StatusCode::NOT_FOUND, answer::MSG_GET_NOT_FOUND);
     };
-    let detail: Vec<Detail> = record
-        .photos
-        .iter()
-        .map(|p| Detail {
-            nama_file: p.nama_file.clone(),
-            waktu_rekam: p.waktu_rekam.clone(),
-        })
-        .collect();
     answer::ok(
         answer::MSG_GET_OK,
-        GetData {
-            nomor_aju: record.nomor_aju,
-            nomor_bl_awb: record.nomor_bl_awb,
-            tanggal_bl_awb: record.tanggal_bl_awb,
-            kode_kantor: record.kode_kantor,
-            npwp_pemberitahu: record.npwp_pemberitahu,
-            total_foto_terupload: detail.len(),
-            keterangan: None,
-            detail,
-        },
+        replica::get_data(record, app.config.detail_limit),
     )
 }
 

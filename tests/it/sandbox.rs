@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use crate::util::*;
 
+mod faults;
+
 const AJU: &str = "012345678901234500000020250930CNTESTXRAY3CN1";
 const KIRIM: &str = "/openapi/cnpibk/xray/kirim-foto-xray";
 const ADD: &str = "/openapi/cnpibk/xray/add-foto-xray";
@@ -741,13 +743,14 @@ fn throttle_rate_answers_429_with_retry_after() {
 #[test]
 fn max_rps_refuses_the_excess_of_any_one_second() {
     let sandbox = Sandbox::start(&["--max-rps", "3", "--retry-after", "2"]);
-    let token = sandbox.token();
+    // The login is one of the requests the limit counts.
     let started = std::time::Instant::now();
+    let token = sandbox.token();
     let answers: Vec<Answer> = (0..30)
         .map(|_| get(&sandbox, &token, &[("nomorAju", "X")]))
         .collect();
     let elapsed = started.elapsed().as_secs_f64();
-    let admitted = answers.iter().filter(|a| a.status != 429).count();
+    let admitted = 1 + answers.iter().filter(|a| a.status != 429).count();
     for a in answers.iter().filter(|a| a.status == 429) {
         assert_eq!(a.headers["retry-after"], "2");
     }
@@ -759,9 +762,9 @@ fn max_rps_refuses_the_excess_of_any_one_second() {
     let max_rps = sandbox.state()["max_rps"].as_u64().unwrap();
     if elapsed < 1.0 {
         assert_eq!(admitted, 3);
-        assert_eq!(max_rps, 30, "429s count as arrivals");
+        assert_eq!(max_rps, 31, "429s and the login count as arrivals");
     }
-    assert!((1..=30).contains(&max_rps));
+    assert!((1..=31).contains(&max_rps));
 }
 
 #[test]
