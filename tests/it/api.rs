@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::run::{RowSpec, demo_command, describe, latest, run_against, stored, write_manifest};
-use crate::util::{ConnectionCounter, ForeignServer, Sandbox, TestDir, read_csv, sha256_hex};
+use crate::run::{
+    RowSpec, assert_each_photo_once, demo_command, describe, latest, run_against, stored,
+    write_manifest,
+};
+use crate::util::{ConnectionCounter, Sandbox, TestDir, read_csv, sha256_hex};
 
 fn summary(run_dir: &Path) -> Value {
     let text = std::fs::read_to_string(run_dir.join("summary.json")).expect("summary.json");
@@ -17,14 +20,13 @@ fn summary(run_dir: &Path) -> Value {
 
 #[test]
 fn a_wrong_api_url_exits_3_for_run_and_reconcile_and_no_row_is_not_found() {
-    // The X-ray API URL points at a server that is not the API (as a wrong path behind a real
-    // gateway does): every answer is an HTML 404 page. Logging in works.
+    // A wrong --api-url path: the web server in front of the API answers every X-ray request with
+    // its HTML 404 page. Logging in works.
     let dir = TestDir::new();
     let sandbox = Sandbox::start(&[]);
-    let foreign = ForeignServer::start(404, "Not Found");
     let rows: Vec<RowSpec> = (1..=2).map(|i| RowSpec::valid(i, 2)).collect();
     let manifest = write_manifest(&dir, &rows);
-    let wrong_api = format!("{}/openapi/cnpibk", foreign.url);
+    let wrong_api = format!("{}/openapi/cnpibk-typo", sandbox.url);
 
     for subcommand in ["reconcile", "run"] {
         let out = demo_command(&sandbox, &dir, subcommand, &manifest)
@@ -60,12 +62,47 @@ fn a_wrong_api_url_exits_3_for_run_and_reconcile_and_no_row_is_not_found() {
             assert_eq!(image["on_server"], "", "{subcommand}: {image:?}");
         }
     }
-    assert!(foreign.answered() > 0);
-    assert!(stored(&sandbox.state()).is_empty());
+    let state = sandbox.state();
+    assert!(
+        state["requests"]["other"]["404"].as_u64().unwrap_or(0) > 0,
+        "{state:#}"
+    );
+    assert!(stored(&state).is_empty());
 
     // The same rows against the API itself: answered, so not exit 3.
     let out = run_against(&sandbox, &dir, &manifest, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
+
+#[test]
+fn the_rate_holds_through_slow_renewals_of_six_second_tokens() {
+    // The case: 6-second tokens, a token service that takes 1.5 s, --rate 10. The
+    // sandbox's busiest second counts every request, login and update-token included.
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&["--token-ttl", "6", "--auth-latency-ms", "1500"]);
+    let rows: Vec<RowSpec> = (1..=50).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let out = demo_command(&sandbox, &dir, "run", &manifest)
+        .args(["--rate", "10", "--burst", "1", "--concurrency", "8"])
+        .output()
+        .expect("run kirim-xray");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let state = sandbox.state();
+    assert_each_photo_once(&state, &rows);
+    let renewals = state["requests"]["update-token"]["200"]
+        .as_u64()
+        .unwrap_or(0)
+        + state["requests"]["login"]["200"].as_u64().unwrap_or(0);
+    assert!(
+        renewals >= 2,
+        "the tokens were renewed: {:#}",
+        state["requests"]
+    );
+    let max = state["max_rps"].as_u64().expect("max_rps");
+    assert!(
+        max <= 11,
+        "the sandbox saw {max} requests within one second at --rate 10"
+    );
 }
 
 #[test]
