@@ -86,6 +86,7 @@ impl TestServer {
             .route("/api/xray/kirim-foto-xray", post(kirim))
             .route("/api/xray/add-foto-xray", post(add))
             .route("/api/xray/get-foto-xray", get(get_photos))
+            .fallback(web_server_404)
             .with_state(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -171,6 +172,13 @@ fn issue(inner: &mut Inner, endpoint: &str) -> Response {
             "expires_in": inner.expires_in.clone().unwrap_or(json!(300)),
             "refresh_expires_in": 3600, "token_type": "Bearer", "scope": "x"}}),
     )
+}
+
+/// Any other path: the web server's own HTML page, after reading the request whole (so that a
+/// client streaming an upload reads the page, not a connection closed under it).
+async fn web_server_404(_body: axum::body::Bytes) -> Response {
+    let page = "<html><head><title>404 Not Found</title></head><body>nginx</body></html>";
+    (StatusCode::NOT_FOUND, [("content-type", "text/html")], page).into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> String {
@@ -1149,7 +1157,7 @@ fn the_digest_recorded_is_that_of_the_bytes_sent_not_of_the_file_validated() {
 
 #[test]
 fn a_run_that_only_meets_gateway_pages_never_reached_the_api() {
-    // A wrong --api-url path: the test server answers every unknown path with its own bare 404.
+    // A wrong --api-url path: the test server answers every unknown path with an HTML 404 page.
     let server = TestServer::start();
     let settings = ApiSettings {
         api_url: format!("http://{}/wrong/path", server.addr),
