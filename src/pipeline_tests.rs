@@ -283,6 +283,7 @@ impl Api for LosingApi {
             npwp_pemberitahu: None,
             jumlah_foto_terupload: Some(images.len() as u64),
             message: "ok".into(),
+            sent_sha256: Default::default(),
         }))
     }
 

@@ -24,7 +24,7 @@ mod verdict;
 mod view;
 use crate::model::{LocalImage, RowFields, RowResult, RowStatus, SentIn, Shipment};
 pub use idle::{Idle, set_thread_wait};
-pub use plan::{compare, split_requests};
+pub use plan::{changed_since_validation, compare, split_requests};
 use verdict::{Verdict, image_results, judge, plural};
 use view::{Existence, ServerView, foreign};
 
@@ -117,9 +117,10 @@ enum Ending {
     Foreign(String),
 }
 
-/// The answer may have been applied, or not: ask before sending again.
+/// The answer may have been applied, or not (a gateway's page included): ask before sending
+/// again.
 fn unclear(err: &ApiError) -> bool {
-    matches!(err, ApiError::Ambiguous(_))
+    err.is_ambiguous()
 }
 
 /// Nothing reached the server, or it said "not now": the same request may simply go again.
@@ -176,6 +177,8 @@ struct RowRun<'a> {
     fresh_get: Option<Option<ServerRecord>>,
     /// The endpoint of the upload request the row ended on (NOT_FOUND or a failure).
     ended_on: Option<SentIn>,
+    /// sha256 of the bytes sent, per photo, as the sender hashed them while they streamed.
+    sent_sha256: HashMap<String, String>,
 }
 
 impl<'a> RowRun<'a> {
@@ -193,6 +196,7 @@ impl<'a> RowRun<'a> {
             view: ServerView::new(),
             fresh_get: None,
             ended_on: None,
+            sent_sha256: HashMap::new(),
         }
     }
 
@@ -232,7 +236,9 @@ impl<'a> RowRun<'a> {
             let (answer, answered_at) = self.send(endpoint, &batch);
             match answer {
                 Ok(UploadAnswer::Stored(ok)) => {
-                    self.stored(endpoint, &batch, answered_at, ok);
+                    if let Some(changed) = self.stored(endpoint, &batch, answered_at, ok) {
+                        return Err(Ending::Failed(changed));
+                    }
                     budget = Budget::default();
                 }
                 Ok(UploadAnswer::NotFound { message }) if endpoint == Endpoint::Kirim => {
@@ -325,14 +331,16 @@ impl<'a> RowRun<'a> {
         (answer, Utc::now())
     }
 
-    /// The server acknowledged `batch`: it is stored, and never sent again by this row.
+    /// The server acknowledged `batch`: it is stored, and never sent again by this row. Says why
+    /// the row must stop if a photo's bytes as sent differ from those validated (rewritten
+    /// during the run: customs holds bytes nobody checked).
     fn stored(
         &mut self,
         endpoint: Endpoint,
         batch: &[LocalImage],
         at: DateTime<Utc>,
         ok: UploadOk,
-    ) {
+    ) -> Option<String> {
         tracing::debug!(
             row = self.row(),
             endpoint = endpoint.name(),
@@ -349,6 +357,9 @@ impl<'a> RowRun<'a> {
         if ok.npwp_pemberitahu.is_some() {
             self.npwp = ok.npwp_pemberitahu;
         }
+        let changed = changed_since_validation(batch, &ok.sent_sha256);
+        self.sent_sha256.extend(ok.sent_sha256);
+        changed
     }
 
     /// Count a retry of the request in progress, log it and back off; `false` once its budget is
@@ -627,7 +638,13 @@ impl<'a> RowRun<'a> {
             (false, true) => "add",
             (false, false) => "none",
         };
-        let images = image_results(&shipment.images, &self.sent, record.as_ref(), &verdict);
+        let images = image_results(
+            &shipment.images,
+            &self.sent,
+            &self.sent_sha256,
+            record.as_ref(),
+            &verdict,
+        );
         tracing::debug!(
             row = shipment.row,
             status = status.as_str(),

@@ -1,6 +1,7 @@
 //! Reading the API's answers into typed outcomes. The gateway says "BL/AWB unknown" with HTTP 200
-//! and `code:404` in the body, so the body's `success`/`code` decide, not the HTTP status alone;
-//! a 2xx body that cannot be read is ambiguous (the request may well have been applied).
+//! and `code:404` in the body, so the body's `success`/`code` decide, not the HTTP status alone.
+//! Only a body with that envelope is the API's answer: any other (a gateway's HTML 404 for a
+//! wrong path, its 502/504 page) is a gateway fault, never "not found" and never "stored".
 
 use std::time::{Duration, SystemTime};
 
@@ -24,6 +25,17 @@ struct Envelope {
 impl Envelope {
     fn parse(body: &str) -> Option<Envelope> {
         serde_json::from_str(body).ok()
+    }
+
+    /// The body's envelope, when the body is the API's own answer: a JSON object with `success`
+    /// or `code`. `Err(())` when it is not; `Ok(None)` when it is but cannot be read.
+    fn of_api(body: &str) -> Result<Option<Envelope>, ()> {
+        match serde_json::from_str::<Value>(body) {
+            Ok(Value::Object(map)) if map.contains_key("success") || map.contains_key("code") => {
+                Ok(serde_json::from_value(Value::Object(map)).ok())
+            }
+            _ => Err(()),
+        }
     }
 
     /// The body's code; when absent, `success` stands in for 200.
@@ -77,6 +89,43 @@ pub fn server_message(body: &str) -> String {
     }
 }
 
+/// Whether `body` is the API's own answer (carries its `success`/`code` envelope).
+pub fn is_api_answer(body: &str) -> bool {
+    Envelope::of_api(body).is_ok()
+}
+
+/// A page that is not the API's answer, as one short line: tags dropped, blanks folded.
+fn page_text(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_control() || c.is_whitespace() => text.push(' '),
+            c => text.push(c),
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let line: String = words.join(" ").chars().take(200).collect();
+    if line.is_empty() {
+        "(empty answer)".to_string()
+    } else {
+        line
+    }
+}
+
+fn gateway(status: u16, body: &str) -> ApiError {
+    ApiError::Gateway {
+        status,
+        page: page_text(body),
+    }
+}
+
 /// The body's code as a status, or the HTTP status when the code is no valid status number.
 fn status_of(code: i64, status: u16) -> u16 {
     u16::try_from(code).unwrap_or(status)
@@ -95,6 +144,9 @@ fn server_error(status: u16, body: &str) -> ApiError {
 
 /// The answer of kirim (`is_kirim`) or add. 401 and 429 are handled before this by the client.
 pub fn upload_answer(is_kirim: bool, status: u16, body: &str) -> Result<UploadAnswer, ApiError> {
+    let Ok(envelope) = Envelope::of_api(body) else {
+        return Err(gateway(status, body));
+    };
     if status >= 500 {
         return Err(server_error(status, body));
     }
@@ -106,46 +158,39 @@ pub fn upload_answer(is_kirim: bool, status: u16, body: &str) -> Result<UploadAn
             Err(ApiError::Rejected { status, message })
         };
     }
-    let envelope = Envelope::parse(body);
-    if (200..300).contains(&status) || status == 404 {
-        let Some(envelope) = envelope else {
-            return if status == 404 {
-                Err(ApiError::Rejected {
-                    status,
-                    message: server_message(body),
-                })
-            } else {
-                Err(unreadable(status, body))
-            };
-        };
-        return match envelope.code() {
-            Some(200) if status != 404 => Ok(UploadAnswer::Stored(UploadOk {
-                npwp_pemberitahu: text(envelope.data.get("npwpPemberitahu")),
-                jumlah_foto_terupload: envelope
-                    .data
-                    .get("jumlahFotoTerupload")
-                    .and_then(number)
-                    .and_then(|n| u64::try_from(n).ok()),
-                message: envelope.message(),
-            })),
-            Some(404) => Ok(UploadAnswer::NotFound {
-                message: envelope.message(),
-            }),
-            Some(409) if is_kirim => Ok(UploadAnswer::Conflict {
-                message: envelope.message(),
-            }),
-            Some(code) if code >= 500 => Err(server_error(status_of(code, status), body)),
-            Some(code) => Err(ApiError::Rejected {
-                status: status_of(code, status),
-                message: envelope.message(),
-            }),
-            None => Err(unreadable(status, body)),
-        };
+    if !(200..300).contains(&status) && status != 404 {
+        return Err(ApiError::Rejected {
+            status,
+            message: server_message(body),
+        });
     }
-    Err(ApiError::Rejected {
-        status,
-        message: server_message(body),
-    })
+    let Some(envelope) = envelope else {
+        return Err(unreadable(status, body));
+    };
+    match envelope.code() {
+        Some(200) if status != 404 => Ok(UploadAnswer::Stored(UploadOk {
+            npwp_pemberitahu: text(envelope.data.get("npwpPemberitahu")),
+            jumlah_foto_terupload: envelope
+                .data
+                .get("jumlahFotoTerupload")
+                .and_then(number)
+                .and_then(|n| u64::try_from(n).ok()),
+            message: envelope.message(),
+            sent_sha256: Default::default(),
+        })),
+        Some(404) => Ok(UploadAnswer::NotFound {
+            message: envelope.message(),
+        }),
+        Some(409) if is_kirim => Ok(UploadAnswer::Conflict {
+            message: envelope.message(),
+        }),
+        Some(code) if code >= 500 => Err(server_error(status_of(code, status), body)),
+        Some(code) => Err(ApiError::Rejected {
+            status: status_of(code, status),
+            message: envelope.message(),
+        }),
+        None => Err(unreadable(status, body)),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,8 +201,12 @@ struct Detail {
     waktu_rekam: Option<String>,
 }
 
-/// The answer of get: `Ok(None)` when the server holds no X-ray data for the nomorAju.
+/// The answer of get: `Ok(None)` when the API says it holds no X-ray data for the nomorAju.
 pub fn get_answer(status: u16, body: &str) -> Result<Option<ServerRecord>, ApiError> {
+    let Ok(envelope) = Envelope::of_api(body) else {
+        // A 404 page of a gateway says nothing about customs' records.
+        return Err(gateway(status, body));
+    };
     if status >= 500 {
         return Err(server_error(status, body));
     }
@@ -170,7 +219,7 @@ pub fn get_answer(status: u16, body: &str) -> Result<Option<ServerRecord>, ApiEr
             message: server_message(body),
         });
     }
-    let envelope = Envelope::parse(body).ok_or_else(|| unreadable(status, body))?;
+    let envelope = envelope.ok_or_else(|| unreadable(status, body))?;
     match envelope.code() {
         Some(200) => {}
         Some(404) => return Ok(None),
@@ -232,211 +281,5 @@ pub fn retry_after(header: Option<&str>, now: SystemTime) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    // The examples of the API text, verbatim.
-    const KIRIM_OK: &str = r#"{
-        "success": true,
-        "data": {
-            "nomorAju": "012345678901234500000020250930CNTESTXRAY3CN1",
-            "nomorBlAwb": "CNTESTXRAY3",
-            "tanggalBlAwb": "2025-09-30",
-            "kodeKantor": "009000",
-            "npwpPemberitahu": "0123456789012345000000",
-            "jumlahFotoTerupload": 2,
-            "keterangan": "Sukses Upload Foto"
-        },
-        "timestamp": "2023-10-27 10:00:00",
-        "code": 200,
-        "message": "Sukses Kirim Foto Xray"
-    }"#;
-    const KIRIM_NOT_FOUND: &str = r#"{
-        "success": false, "data": null, "timestamp": "2023-10-27 10:00:00", "code": 404,
-        "message": "Gagal Kirim Foto Xray, Data BL/AWB CN tidak ditemukan"
-    }"#;
-    const UNAUTHORIZED: &str = r#"{
-        "success": false, "data": null, "timestamp": "2023-10-27 10:00:00", "code": 401,
-        "message": "Invalid Authorization Token"
-    }"#;
-    const CONFLICT: &str = r#"{
-        "success": false, "data": null, "timestamp": "2023-10-27 10:00:00", "code": 409,
-        "message": "Data X-Ray sudah ada, silahkan gunakan API add untuk menambah foto"
-    }"#;
-    const ADD_NOT_FOUND: &str = r#"{
-        "success": false, "data": null, "timestamp": "2023-10-27 10:00:00", "code": 404,
-        "message": "Data Foto Xray tidak ditemukan"
-    }"#;
-    const GET_OK: &str = r#"{
-        "success": true,
-        "data": {
-            "nomorAju": "012345678901234500000020250930CNTESTXRAY3CN1",
-            "nomorBlAwb": "CNTESTXRAY3",
-            "tanggalBlAwb": "2025-09-30",
-            "kodeKantor": "009000",
-            "npwpPemberitahu": "0123456789012345000000",
-            "totalFotoTerupload": 2,
-            "keterangan": null,
-            "detail": [
-                { "namaFile": "image1.jpg", "waktuRekam": "2023-10-27 10:00:00" },
-                { "namaFile": "image2.png", "waktuRekam": "2023-10-27 10:00:05" }
-            ]
-        },
-        "timestamp": "2023-10-27 10:01:00",
-        "code": 200,
-        "message": "Sukses Mengambil Data Foto X-Ray"
-    }"#;
-    const GET_NOT_FOUND: &str = r#"{
-        "success": false, "data": null, "timestamp": "2023-10-27 10:01:00", "code": 404,
-        "message": "Data Foto Xray tidak ditemukan atas request yang diminta"
-    }"#;
-
-    #[test]
-    fn kirim_success_is_stored_with_npwp_and_count() {
-        let answer = upload_answer(true, 200, KIRIM_OK).unwrap();
-        assert_eq!(
-            answer,
-            UploadAnswer::Stored(UploadOk {
-                npwp_pemberitahu: Some("0123456789012345000000".into()),
-                jumlah_foto_terupload: Some(2),
-                message: "Sukses Kirim Foto Xray".into(),
-            })
-        );
-    }
-
-    #[test]
-    fn http_200_with_code_404_is_not_found() {
-        assert_eq!(
-            upload_answer(true, 200, KIRIM_NOT_FOUND).unwrap(),
-            UploadAnswer::NotFound {
-                message: "Gagal Kirim Foto Xray, Data BL/AWB CN tidak ditemukan".into()
-            }
-        );
-        assert_eq!(
-            upload_answer(false, 200, ADD_NOT_FOUND).unwrap(),
-            UploadAnswer::NotFound {
-                message: "Data Foto Xray tidak ditemukan".into()
-            }
-        );
-    }
-
-    #[test]
-    fn http_409_is_a_conflict_on_kirim_and_a_refusal_on_add() {
-        assert!(matches!(
-            upload_answer(true, 409, CONFLICT).unwrap(),
-            UploadAnswer::Conflict { message } if message.starts_with("Data X-Ray sudah ada")
-        ));
-        assert!(matches!(
-            upload_answer(false, 409, CONFLICT),
-            Err(ApiError::Rejected { status: 409, .. })
-        ));
-    }
-
-    #[test]
-    fn server_errors_and_unreadable_bodies_are_ambiguous() {
-        assert!(matches!(
-            upload_answer(true, 503, "Service Unavailable"),
-            Err(ApiError::Ambiguous(m)) if m.contains("503")
-        ));
-        assert!(matches!(
-            upload_answer(true, 200, "<html>gateway</html>"),
-            Err(ApiError::Ambiguous(_))
-        ));
-        assert!(matches!(
-            upload_answer(false, 200, ""),
-            Err(ApiError::Ambiguous(_))
-        ));
-        assert!(matches!(get_answer(502, ""), Err(ApiError::Ambiguous(_))));
-        assert!(matches!(
-            get_answer(200, "{not json"),
-            Err(ApiError::Ambiguous(_))
-        ));
-        assert!(matches!(
-            get_answer(200, r#"{"success":true,"code":200,"data":{"detail":"x"}}"#),
-            Err(ApiError::Ambiguous(_))
-        ));
-        // A body code beyond u16 is not shown as a wrapped-around status.
-        let body = r#"{"success":false,"code":66036,"message":"x"}"#;
-        for result in [
-            upload_answer(true, 200, body).map(|_| ()),
-            get_answer(200, body).map(|_| ()),
-        ] {
-            assert!(
-                matches!(&result, Err(ApiError::Ambiguous(m)) if m.contains("HTTP 200")),
-                "{result:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn other_refusals_carry_the_server_message() {
-        let body = r#"{"success":false,"data":null,"code":400,"message":"tanggalBlAwb salah"}"#;
-        assert_eq!(
-            upload_answer(true, 400, body),
-            Err(ApiError::Rejected {
-                status: 400,
-                message: "tanggalBlAwb salah".into()
-            })
-        );
-        assert_eq!(
-            upload_answer(true, 413, "Payload Too Large\n"),
-            Err(ApiError::Rejected {
-                status: 413,
-                message: "Payload Too Large".into()
-            })
-        );
-        assert_eq!(
-            upload_answer(true, 200, UNAUTHORIZED),
-            Err(ApiError::Rejected {
-                status: 401,
-                message: "Invalid Authorization Token".into()
-            })
-        );
-    }
-
-    #[test]
-    fn get_lists_the_photos() {
-        let record = get_answer(200, GET_OK).unwrap().unwrap();
-        assert_eq!(
-            record.npwp_pemberitahu.as_deref(),
-            Some("0123456789012345000000")
-        );
-        assert_eq!(record.total_foto_terupload, Some(2));
-        assert_eq!(
-            record.detail,
-            vec![
-                ServerPhoto {
-                    nama_file: "image1.jpg".into(),
-                    waktu_rekam: Some("2023-10-27 10:00:00".into())
-                },
-                ServerPhoto {
-                    nama_file: "image2.png".into(),
-                    waktu_rekam: Some("2023-10-27 10:00:05".into())
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn get_404_is_none_either_way() {
-        assert_eq!(get_answer(404, GET_NOT_FOUND).unwrap(), None);
-        assert_eq!(get_answer(404, "").unwrap(), None);
-        assert_eq!(get_answer(200, GET_NOT_FOUND).unwrap(), None);
-    }
-
-    #[test]
-    fn retry_after_seconds_date_default_and_cap() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(retry_after(Some("3"), now), Duration::from_secs(3));
-        assert_eq!(retry_after(Some(" 0 "), now), Duration::ZERO);
-        assert_eq!(retry_after(Some("1.5"), now), Duration::from_millis(1500));
-        assert_eq!(retry_after(None, now), Duration::from_secs(1));
-        assert_eq!(retry_after(Some("soon"), now), Duration::from_secs(1));
-        assert_eq!(retry_after(Some("-4"), now), Duration::from_secs(1));
-        assert_eq!(retry_after(Some("999999"), now), MAX_PAUSE);
-        let date = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(retry_after(Some(&date), now), Duration::from_secs(7));
-        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
-        assert_eq!(retry_after(Some(&past), now), Duration::ZERO);
-    }
-}
+#[path = "answer_tests.rs"]
+mod tests;

@@ -1,22 +1,21 @@
-//! The HTTP client for the three X-ray endpoints: one shared reqwest blocking client, the shared
-//! rate limiter before every request, photo bodies streamed from disk, answers typed from the
-//! body's `success`/`code`.
+//! The HTTP client for the three X-ray endpoints: reqwest blocking clients, the shared rate
+//! limiter before every request (a permit only once a valid token is in hand, so that a slow
+//! renewal never turns into a burst), photo bodies streamed from disk and hashed on the way,
+//! answers typed from the body's `success`/`code`.
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::cell::RefCell;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use reqwest::blocking::multipart::{Form, Part};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::{Certificate, Url};
-use serde::Serialize;
 
-use super::answer::{get_answer, retry_after, server_message, upload_answer};
+use super::answer::{get_answer, is_api_answer, server_message, upload_answer};
 use super::auth::{Auth, AuthFailure};
 use super::pacer::Pacer;
-use super::{Api, ApiError, ApiSettings, ServerRecord, UploadAnswer};
+use super::stats::{ApiStats, Recorder};
+use super::transport::{Wire, classify, error_chain, failure_kind};
+use super::upload::{Digests, upload_form};
+use super::{Api, ApiError, ApiSettings, Secret, ServerRecord, UploadAnswer};
 use crate::model::{DocMeta, LocalImage};
 
 /// Why the client could not start: decides the exit code (Config → 2, the others → 3).
@@ -30,123 +29,10 @@ pub enum ConnectError {
     Unreachable(String),
 }
 
-/// Counters for summary.json. No secrets.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ApiStats {
-    /// endpoint (`login`, `update-token`, `kirim-foto-xray`, `add-foto-xray`, `get-foto-xray`) →
-    /// HTTP status (`"200"`, `"409"`...) or failure kind (`"timeout"`, `"transport"`) → count.
-    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
-    /// X-ray API requests sent (the three endpoints; not login/update-token).
-    pub api_requests: u64,
-    /// HTTP 429 answers.
-    pub throttled: u64,
-    pub logins: u64,
-    pub token_refreshes: u64,
-    pub first_request_at: Option<DateTime<Utc>>,
-    pub last_request_at: Option<DateTime<Utc>>,
-}
-
-impl ApiStats {
-    /// X-ray API requests per second between the first and the last one.
-    pub fn achieved_rate(&self) -> Option<f64> {
-        let (first, last) = (self.first_request_at?, self.last_request_at?);
-        let secs = (last - first).num_milliseconds() as f64 / 1000.0;
-        (secs > 0.0 && self.api_requests > 1).then(|| (self.api_requests - 1) as f64 / secs)
-    }
-}
-
-/// Shared, lock-protected [`ApiStats`].
-#[derive(Debug, Default)]
-pub struct Recorder(Mutex<ApiStats>);
-
-impl Recorder {
-    fn with(&self, f: impl FnOnce(&mut ApiStats)) {
-        f(&mut self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()));
-    }
-
-    pub fn outcome(&self, endpoint: &str, outcome: &str) {
-        self.with(|s| {
-            *s.requests
-                .entry(endpoint.to_string())
-                .or_default()
-                .entry(outcome.to_string())
-                .or_default() += 1;
-        });
-    }
-
-    fn xray_sent(&self) {
-        let now = Utc::now();
-        self.with(|s| {
-            s.api_requests += 1;
-            s.first_request_at.get_or_insert(now);
-            s.last_request_at = Some(now);
-        });
-    }
-
-    fn throttled(&self) {
-        self.with(|s| s.throttled += 1);
-    }
-
-    pub fn login(&self) {
-        self.with(|s| s.logins += 1);
-    }
-
-    pub fn token_refresh(&self) {
-        self.with(|s| s.token_refreshes += 1);
-    }
-
-    fn snapshot(&self) -> ApiStats {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-}
-
-/// A reqwest error with its causes, e.g. "error sending request: tcp connect error: Connection
-/// refused". Carries URLs at most, never headers, so no token.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// The stats key of a request that got no HTTP status.
-pub fn failure_kind(err: &reqwest::Error) -> &'static str {
-    if err.is_connect() {
-        "connect"
-    } else if err.is_timeout() {
-        "timeout"
-    } else if err.is_body() {
-        "body"
-    } else {
-        "transport"
-    }
-}
-
-/// A failed send: "connect" means the request never left (safe to repeat); anything else may
-/// have reached the server and been applied.
-fn classify(err: &reqwest::Error) -> ApiError {
-    let text = error_chain(err);
-    if err.is_connect() {
-        ApiError::NotSent(text)
-    } else if err.is_timeout() {
-        ApiError::Ambiguous(format!("timeout: {text}"))
-    } else {
-        ApiError::Ambiguous(text)
-    }
-}
+/// How many times a request waits for a permit and then finds that its token ran out during
+/// the wait, before it goes with the token it has (a token that lives shorter than the wait
+/// for a permit; the server then decides, and a 401 leads to the usual renewal).
+const TOKEN_RACES: u32 = 3;
 
 /// Check a base URL: https, or plain http to loopback (anywhere with `allow_http`); no password
 /// inside it. Returns it without a trailing slash.
@@ -233,47 +119,35 @@ struct Reply {
     body: String,
 }
 
-/// The multipart body of kirim/add: `data` as application/json, then one `images` part per
-/// photo, streamed from its file. Built anew for every try: a streamed body is one-shot.
-fn upload_form(meta: &DocMeta, images: &[LocalImage]) -> Result<Form, ApiError> {
-    let data = serde_json::to_string(meta)
-        .map_err(|e| ApiError::Local(format!("cannot encode the data part: {e}")))?;
-    let data = Part::text(data)
-        .mime_str("application/json")
-        .map_err(|e| ApiError::Local(format!("data part: {e}")))?;
-    let mut form = Form::new().part("data", data);
-    for image in images {
-        let cannot = |why: String| {
-            ApiError::Local(format!(
-                "photo {} ({}) {why}",
-                image.name,
-                image.path.display()
-            ))
-        };
-        let file = File::open(&image.path).map_err(|e| cannot(format!("cannot be opened: {e}")))?;
-        let now = file
-            .metadata()
-            .map_err(|e| cannot(format!("cannot be read: {e}")))?
-            .len();
-        if now != image.bytes {
-            return Err(cannot(format!(
-                "changed since it was checked ({} bytes then, {now} now)",
-                image.bytes
-            )));
-        }
-        let part = Part::reader_with_length(file, image.bytes)
-            .file_name(image.name.clone())
-            .mime_str(image.content_type)
-            .map_err(|e| cannot(format!("has an unusable content type: {e}")))?;
-        form = form.part("images", part);
+/// The reqwest client for requests to `url`. Plain `http://` (loopback, or `--allow-http`) never
+/// goes through a proxy from `http_proxy`/`HTTP_PROXY`/`ALL_PROXY`: the password and the tokens
+/// would cross it unencrypted. https keeps the usual proxy settings.
+fn build_client(settings: &ApiSettings, url: &str) -> Result<Client, ConnectError> {
+    let mut builder = Client::builder()
+        .user_agent(concat!("kirim-xray/", env!("CARGO_PKG_VERSION")))
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(Duration::from_secs(30)))
+        // A redirected multipart body cannot be replayed, and the token must not follow it.
+        .redirect(reqwest::redirect::Policy::none())
+        // Every try must pass the shared limiter and be counted: no hidden retries.
+        .retry(reqwest::retry::never());
+    if url.starts_with("http://") {
+        builder = builder.no_proxy();
     }
-    Ok(form)
+    if let Some(path) = &settings.ca_cert {
+        builder = builder.tls_certs_merge(load_ca(path)?);
+    }
+    builder.build().map_err(|e| {
+        ConnectError::Config(format!("cannot build the HTTP client: {}", error_chain(&e)))
+    })
 }
 
 /// The real client.
 #[derive(Debug)]
 pub struct HttpApi {
     client: Client,
+    /// The client for login and update-token (the same one unless the two URLs differ in scheme).
+    auth_client: Client,
     api_url: String,
     auth: Auth,
     pacer: Pacer,
@@ -287,32 +161,27 @@ impl HttpApi {
         let api_url = check_url("the API URL", &settings.api_url, settings.allow_http)?;
         let auth_url = check_url("the auth URL", &settings.auth_url, settings.allow_http)?;
         let pacer = Pacer::new(settings.rate, settings.burst).map_err(ConnectError::Config)?;
-        let mut builder = Client::builder()
-            .user_agent(concat!("kirim-xray/", env!("CARGO_PKG_VERSION")))
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(30)))
-            // A redirected multipart body cannot be replayed, and the token must not follow it.
-            .redirect(reqwest::redirect::Policy::none())
-            // Every try must pass the shared limiter and be counted: no hidden retries.
-            .retry(reqwest::retry::never());
-        if let Some(path) = &settings.ca_cert {
-            builder = builder.tls_certs_merge(load_ca(path)?);
-        }
-        let client = builder.build().map_err(|e| {
-            ConnectError::Config(format!("cannot build the HTTP client: {}", error_chain(&e)))
-        })?;
+        let client = build_client(settings, &api_url)?;
+        let auth_client = if api_url.starts_with("http://") == auth_url.starts_with("http://") {
+            client.clone()
+        } else {
+            build_client(settings, &auth_url)?
+        };
         let api = HttpApi {
             client,
+            auth_client,
             api_url,
             auth: Auth::new(settings.credentials.clone(), &auth_url),
             pacer,
             stats: Recorder::default(),
         };
         api.auth
-            .start(&api.client, &api.stats)
+            .start(api.wire())
             .map_err(|failure| match failure {
                 AuthFailure::Refused(m) => ConnectError::Auth(m),
-                AuthFailure::Unreachable(m) => ConnectError::Unreachable(m),
+                AuthFailure::Unreachable(m) | AuthFailure::Throttled { message: m, .. } => {
+                    ConnectError::Unreachable(m)
+                }
             })?;
         Ok(api)
     }
@@ -321,12 +190,66 @@ impl HttpApi {
         self.stats.snapshot()
     }
 
+    /// Why the run never reached the API, when X-ray requests were sent and not one answer came
+    /// from the API itself (only gateway pages, or no answer at all): a wrong `--api-url`, or
+    /// something in the way. `None` as soon as one answer carried the API's envelope.
+    pub fn never_reached(&self) -> Option<String> {
+        let stats = self.stats.snapshot();
+        if stats.api_requests == 0 || stats.api_answers > 0 {
+            return None;
+        }
+        let got: Vec<String> = stats
+            .requests
+            .iter()
+            .filter(|(endpoint, _)| endpoint.ends_with("-foto-xray"))
+            .flat_map(|(endpoint, outcomes)| {
+                outcomes
+                    .iter()
+                    .map(move |(outcome, n)| format!("{endpoint} {outcome} ×{n}"))
+            })
+            .collect();
+        Some(format!(
+            "the API could not be reached at {}: none of {} requests got an answer from the API \
+             itself ({}); check --api-url",
+            self.api_url,
+            stats.api_requests,
+            got.join(", ")
+        ))
+    }
+
+    fn wire(&self) -> Wire<'_> {
+        Wire {
+            client: &self.auth_client,
+            stats: &self.stats,
+            pacer: &self.pacer,
+        }
+    }
+
     fn url(&self, endpoint: Endpoint) -> String {
         format!("{}/xray/{}", self.api_url, endpoint.name())
     }
 
-    /// One X-ray request: a permit, the current token, send, and on 401 one renewal and one
-    /// repeat. 429 pauses every worker. `build` makes the request anew for each try.
+    /// Wait until the request can go out at once with a valid token: first the token (a
+    /// renewal takes its own permits and may be slow), then a permit, then the token again, in
+    /// case it ran out during the wait. A permit is never held while a token is being renewed,
+    /// so a slow renewal cannot release a burst of requests that all waited for it.
+    fn cleared(&self) -> Result<(Secret, u64), ApiError> {
+        let mut races = 0;
+        loop {
+            let fresh = self.auth.token(self.wire())?;
+            self.pacer.acquire();
+            if let Some(current) = self.auth.current() {
+                return Ok(current);
+            }
+            races += 1;
+            if races >= TOKEN_RACES {
+                return Ok(fresh);
+            }
+        }
+    }
+
+    /// One X-ray request: a valid token, a permit, send, and on 401 one renewal and one repeat.
+    /// 429 pauses every worker. `build` makes the request anew for each try.
     fn exchange(
         &self,
         endpoint: Endpoint,
@@ -337,9 +260,7 @@ impl HttpApi {
         for _ in 0..3 {
             // Build first: a photo that cannot be opened must not cost a permit.
             let request = build(&self.client)?;
-            self.pacer.acquire();
-            // The token is taken after the wait, so that it is as fresh as possible.
-            let (token, generation) = self.auth.token(&self.client, &self.stats)?;
+            let (token, generation) = self.cleared()?;
             self.stats.xray_sent();
             let response = match request.bearer_auth(token.expose()).send() {
                 Ok(response) => response,
@@ -353,46 +274,42 @@ impl HttpApi {
             let status = response.status().as_u16();
             self.stats.outcome(endpoint.name(), &status.to_string());
             tracing::debug!(endpoint = endpoint.name(), nomor_aju, status, "answered");
-            match status {
-                401 => {
-                    // Repeat once after renewing. A second 401 is final unless our token was
-                    // replaced meanwhile by another worker (then it was a race, not a refusal).
-                    if !renewed {
-                        renewed = true;
-                        self.auth.refused(generation, &self.client, &self.stats)?;
-                        continue;
-                    }
-                    if self.auth.generation() != generation {
-                        continue;
-                    }
-                    let body = response.text().unwrap_or_default();
-                    return Err(ApiError::Rejected {
-                        status,
-                        message: format!(
-                            "token refused again after renewal: {}",
-                            server_message(&body)
-                        ),
-                    });
-                }
-                429 => {
-                    let header = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok());
-                    let wait = retry_after(header, SystemTime::now());
-                    self.pacer.pause(wait);
-                    self.stats.throttled();
-                    return Err(ApiError::Throttled { retry_after: wait });
-                }
-                _ => {}
-            }
+            let throttled = (status == 429).then(|| self.wire().throttled(&response));
             let body = response.text().map_err(|err| {
                 ApiError::Ambiguous(format!(
                     "the answer could not be read: {}",
                     error_chain(&err)
                 ))
-            })?;
-            return Ok(Reply { status, body });
+            });
+            if body.as_deref().is_ok_and(is_api_answer) {
+                self.stats.api_answered();
+            }
+            if let Some(retry_after) = throttled {
+                return Err(ApiError::Throttled { retry_after });
+            }
+            if status == 401 {
+                // Repeat once after renewing. A second 401 is final unless our token was
+                // replaced meanwhile by another worker (then it was a race, not a refusal).
+                if !renewed {
+                    renewed = true;
+                    self.auth.refused(generation, self.wire())?;
+                    continue;
+                }
+                if self.auth.generation() != generation {
+                    continue;
+                }
+                return Err(ApiError::Rejected {
+                    status,
+                    message: format!(
+                        "token refused again after renewal: {}",
+                        server_message(&body.unwrap_or_default())
+                    ),
+                });
+            }
+            return Ok(Reply {
+                status,
+                body: body?,
+            });
         }
         Err(ApiError::Rejected {
             status: 401,
@@ -407,14 +324,22 @@ impl HttpApi {
         images: &[LocalImage],
     ) -> Result<UploadAnswer, ApiError> {
         let url = self.url(endpoint);
+        // The digests of the try that was sent last (each try streams the files anew).
+        let digests = RefCell::new(Digests::default());
         let reply = self.exchange(endpoint, &meta.nomor_aju, &|client| {
-            Ok(client.post(&url).multipart(upload_form(meta, images)?))
+            let (form, tapped) = upload_form(meta, images)?;
+            digests.replace(tapped);
+            Ok(client.post(&url).multipart(form))
         })?;
-        upload_answer(
+        let mut answer = upload_answer(
             matches!(endpoint, Endpoint::Kirim),
             reply.status,
             &reply.body,
-        )
+        )?;
+        if let UploadAnswer::Stored(ok) = &mut answer {
+            ok.sent_sha256 = digests.borrow().sent();
+        }
+        Ok(answer)
     }
 }
 

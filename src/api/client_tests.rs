@@ -62,6 +62,12 @@ struct Inner {
     log: Vec<(String, u16)>,
     /// When set, every login is answered with this status (401: the password was changed).
     login_status: Option<u16>,
+    /// Scripted answers of the next logins, before any other rule.
+    login_forced: VecDeque<Forced>,
+    /// How long login and update-token take (a slow login service).
+    auth_delay: Duration,
+    /// Endpoint and arrival time of every request, as the server saw them.
+    arrivals: Vec<(String, Instant)>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -80,6 +86,7 @@ impl TestServer {
             .route("/api/xray/kirim-foto-xray", post(kirim))
             .route("/api/xray/add-foto-xray", post(add))
             .route("/api/xray/get-foto-xray", get(get_photos))
+            .fallback(web_server_404)
             .with_state(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -167,6 +174,13 @@ fn issue(inner: &mut Inner, endpoint: &str) -> Response {
     )
 }
 
+/// Any other path: the web server's own HTML page, after reading the request whole (so that a
+/// client streaming an upload reads the page, not a connection closed under it).
+async fn web_server_404(_body: axum::body::Bytes) -> Response {
+    let page = "<html><head><title>404 Not Found</title></head><body>nginx</body></html>";
+    (StatusCode::NOT_FOUND, [("content-type", "text/html")], page).into_response()
+}
+
 fn bearer(headers: &HeaderMap) -> String {
     headers
         .get("authorization")
@@ -176,14 +190,44 @@ fn bearer(headers: &HeaderMap) -> String {
         .to_string()
 }
 
+/// Note the arrival of a request, then take the login service's time.
+async fn arrive(state: &Shared, endpoint: &str) {
+    let delay = {
+        let mut inner = state.lock().unwrap();
+        inner.arrivals.push((endpoint.into(), Instant::now()));
+        inner.auth_delay
+    };
+    if endpoint == "login" || endpoint == "update-token" {
+        tokio::time::sleep(delay).await;
+    }
+}
+
 async fn login_route(State(state): State<Shared>, axum::Json(body): axum::Json<Value>) -> Response {
+    arrive(&state, "login").await;
     let mut inner = state.lock().unwrap();
+    if let Some(forced) = inner.login_forced.pop_front() {
+        inner.log.push(("login".into(), forced.status));
+        let mut response =
+            (StatusCode::from_u16(forced.status).unwrap(), forced.body).into_response();
+        if let Some(after) = forced.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", after.parse().unwrap());
+        }
+        return response;
+    }
     if let Some(status) = inner.login_status {
         inner.log.push(("login".into(), status));
-        return answer(
+        let mut response = answer(
             status,
             json!({"status": false, "message": "Username atau password salah"}),
         );
+        if status == 429 {
+            response
+                .headers_mut()
+                .insert("retry-after", "0".parse().unwrap());
+        }
+        return response;
     }
     if body["username"] == "demo" && body["password"] == PASSWORD {
         issue(&mut inner, "login")
@@ -197,6 +241,7 @@ async fn login_route(State(state): State<Shared>, axum::Json(body): axum::Json<V
 }
 
 async fn update_token(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    arrive(&state, "update-token").await;
     let mut inner = state.lock().unwrap();
     if inner.refresh.remove(&bearer(&headers)) {
         issue(&mut inner, "update-token")
@@ -211,6 +256,7 @@ async fn update_token(State(state): State<Shared>, headers: HeaderMap) -> Respon
 
 /// Auth check and scripted answer shared by the X-ray endpoints.
 async fn gate(state: &Shared, headers: &HeaderMap, endpoint: &str) -> Option<Response> {
+    arrive(state, endpoint).await;
     let forced = {
         let mut inner = state.lock().unwrap();
         let valid = inner
@@ -356,13 +402,14 @@ fn photo(
     content: &[u8],
     content_type: &'static str,
 ) -> LocalImage {
+    use sha2::Digest;
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
     LocalImage {
         name: name.into(),
         path,
         bytes: content.len() as u64,
-        sha256: String::new(),
+        sha256: hex::encode(sha2::Sha256::digest(content)),
         content_type,
     }
 }
@@ -475,6 +522,8 @@ fn a_token_about_to_expire_is_renewed_before_sending() {
     let server = TestServer::start();
     server.inner().expires_in = Some(json!(0.001));
     let api = server.connect();
+    // Only the first token is that short: a renewed one must outlive a loaded machine's delays.
+    server.inner().expires_in = None;
     std::thread::sleep(Duration::from_millis(20));
     api.get("AJU-1").unwrap();
     let log = server.log();
@@ -533,7 +582,16 @@ fn a_login_refused_after_the_token_ran_out_loses_authentication_for_good() {
         expire_everything();
         server.inner().login_status = Some(status);
         let err = api.get("AJU-1").unwrap_err();
-        assert!(matches!(err, ApiError::NotSent(_)), "{status}: {err:?}");
+        if status == 429 {
+            assert_eq!(
+                err,
+                ApiError::Throttled {
+                    retry_after: Duration::ZERO
+                }
+            );
+        } else {
+            assert!(matches!(err, ApiError::NotSent(_)), "{status}: {err:?}");
+        }
         assert_eq!(api.auth_lost(), None, "{status}");
     }
 
@@ -630,14 +688,17 @@ fn answers_are_typed_from_the_body() {
     let dir = tempfile::tempdir().unwrap();
     let images = [photo(dir.path(), "a.jpg", b"\xFF\xD8\xFF", "image/jpeg")];
 
-    server.force(503, "Service Unavailable");
+    server.force(
+        503,
+        r#"{"success":false,"data":null,"code":503,"message":"Service Unavailable"}"#,
+    );
     assert!(
         matches!(api.kirim(&meta(), &images), Err(ApiError::Ambiguous(m)) if m.contains("503"))
     );
     server.force(200, "<html>not json</html>");
     assert!(matches!(
         api.add(&meta(), &images),
-        Err(ApiError::Ambiguous(_))
+        Err(ApiError::Gateway { status: 200, .. })
     ));
     server.force(
         200,
@@ -654,7 +715,10 @@ fn answers_are_typed_from_the_body() {
     assert!(
         matches!(api.kirim(&meta(), &images), Ok(UploadAnswer::Conflict { message }) if message == "Data X-Ray sudah ada")
     );
-    server.force(413, "Payload Too Large");
+    server.force(
+        413,
+        r#"{"success":false,"data":null,"code":413,"message":"Payload Too Large"}"#,
+    );
     assert_eq!(
         api.kirim(&meta(), &images),
         Err(ApiError::Rejected {
@@ -667,7 +731,20 @@ fn answers_are_typed_from_the_body() {
         r#"{"success":false,"data":null,"code":404,"message":"tidak ditemukan"}"#,
     );
     assert_eq!(api.get("AJU-1"), Ok(None));
-    assert_eq!(api.stats().api_requests, 6);
+    // A gateway's own 404 page (a wrong --api-url path) is not "customs holds nothing".
+    server.force(
+        404,
+        "<html><head><title>404 Not Found</title></head><body>nginx</body></html>",
+    );
+    let err = api.get("AJU-1").unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Gateway { status: 404, page } if page.contains("404 Not Found")),
+        "{err:?}"
+    );
+    let stats = api.stats();
+    assert_eq!(stats.api_requests, 7);
+    assert_eq!(stats.api_answers, 5, "the HTML answers were not the API's");
+    assert_eq!(api.never_reached(), None);
 }
 
 #[test]
@@ -899,4 +976,228 @@ fn an_absurd_token_lifetime_does_not_panic() {
     server.inner().expires_in = Some(json!("1e300"));
     let api = server.connect();
     assert_eq!(api.get("AJU-1").unwrap(), None);
+}
+
+/// The most arrivals within any one-second window (closed at both ends).
+fn busiest_second(mut times: Vec<Instant>) -> usize {
+    times.sort();
+    let window = Duration::from_secs(1);
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t <= times[i] + window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_rate_holds_through_slow_renewals_of_short_tokens() {
+    // Tokens that run out before their slow renewal is done: the workers wait for the new token
+    // without holding a permit, so that they do not all go at once when it comes; and the
+    // renewals themselves take permits. Counted as the server saw them, every endpoint included.
+    let server = TestServer::start();
+    {
+        let mut inner = server.inner();
+        inner.expires_in = Some(json!(0.9));
+        inner.auth_delay = Duration::from_millis(500);
+        inner.records.insert("AJU-1".into(), Vec::new());
+    }
+    let settings = ApiSettings {
+        rate: 5.0,
+        burst: 1,
+        ..server.settings(login("demo"))
+    };
+    let api = HttpApi::connect(&settings).unwrap();
+    let until = Instant::now() + Duration::from_millis(2500);
+    std::thread::scope(|scope| {
+        for _ in 0..6 {
+            scope.spawn(|| {
+                while Instant::now() < until {
+                    let _ = api.get("AJU-1");
+                }
+            });
+        }
+    });
+    let arrivals = server.inner().arrivals.clone();
+    let renewals = arrivals
+        .iter()
+        .filter(|(endpoint, _)| endpoint == "update-token" || endpoint == "login")
+        .count();
+    let gets = arrivals.iter().filter(|(e, _)| e == "get").count();
+    assert!(
+        renewals >= 3,
+        "the tokens were renewed while the run went on: {arrivals:?}"
+    );
+    assert!(gets >= 6, "{gets} gets");
+    let busiest = busiest_second(arrivals.iter().map(|(_, at)| *at).collect());
+    assert!(
+        busiest <= 6,
+        "{busiest} requests within one second at --rate 5: {:?}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_throttled_login_pauses_everyone_for_its_retry_after_then_logs_in() {
+    let server = TestServer::start();
+    server.inner().login_forced.push_back(Forced {
+        status: 429,
+        retry_after: Some("1"),
+        body: r#"{"message":"slow down"}"#.into(),
+        delay: Duration::ZERO,
+    });
+    let api = server.connect();
+    let log = server.log();
+    assert_eq!(log, [("login".into(), 429), ("login".into(), 200)]);
+    let logins: Vec<Instant> = server
+        .inner()
+        .arrivals
+        .iter()
+        .filter(|(e, _)| e == "login")
+        .map(|(_, at)| *at)
+        .collect();
+    assert!(
+        logins[1] - logins[0] >= Duration::from_secs(1),
+        "the second login waited for Retry-After: {:?}",
+        logins[1] - logins[0]
+    );
+    let stats = api.stats();
+    assert_eq!(stats.throttled, 1);
+    assert_eq!(stats.requests["login"]["429"], 1);
+
+    // Mid-run, a 429 on the renewal pauses every worker (not only the one renewing): the X-ray
+    // request that needed the token is told to wait, and the pause is in force for all.
+    {
+        let mut inner = server.inner();
+        inner.access.clear();
+        inner.refresh.clear();
+        inner.login_forced.push_back(Forced {
+            status: 429,
+            retry_after: Some("7"),
+            body: String::new(),
+            delay: Duration::ZERO,
+        });
+    }
+    let err = api.get("AJU-1").unwrap_err();
+    assert_eq!(
+        err,
+        ApiError::Throttled {
+            retry_after: Duration::from_secs(7)
+        }
+    );
+    let left = api.pacer.pause_left_at(Instant::now()).unwrap();
+    assert!(left > Duration::from_secs(5), "{left:?}");
+    assert_eq!(api.auth_lost(), None, "429 is not a refusal");
+}
+
+#[test]
+fn the_digest_recorded_is_that_of_the_bytes_sent_not_of_the_file_validated() {
+    use crate::model::{RowStatus, Shipment};
+    use crate::sync::{SyncSettings, sync_row};
+    use sha2::Digest;
+
+    let server = TestServer::start();
+    let api = server.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let kept = photo(
+        dir.path(),
+        "a.jpg",
+        b"\xFF\xD8\xFFfirst-photo",
+        "image/jpeg",
+    );
+    let rewritten = photo(
+        dir.path(),
+        "b.jpg",
+        b"\xFF\xD8\xFFas-validated",
+        "image/jpeg",
+    );
+    // Rewritten after validation, at the same size: the size check at send time cannot see it.
+    let sent_bytes = b"\xFF\xD8\xFFas-rewritten";
+    assert_eq!(sent_bytes.len() as u64, rewritten.bytes);
+    std::fs::write(&rewritten.path, sent_bytes).unwrap();
+
+    // The client reports the digests of the bytes it streamed.
+    let answer = api.kirim(&meta(), &[kept.clone(), rewritten.clone()]);
+    let Ok(UploadAnswer::Stored(ok)) = answer else {
+        panic!("{answer:?}")
+    };
+    let sent_digest = hex::encode(sha2::Sha256::digest(sent_bytes));
+    assert_eq!(ok.sent_sha256["a.jpg"], kept.sha256);
+    assert_eq!(ok.sent_sha256["b.jpg"], sent_digest);
+    assert_eq!(server.inner().uploads[0][2].body, sent_bytes);
+
+    // Through the protocol: the row is FAILED, and images.csv's digest is the one sent.
+    let shipment = Shipment {
+        row: 2,
+        meta: DocMeta {
+            nomor_aju: "AJU-2".into(),
+            ..meta()
+        },
+        folder: "x".into(),
+        images: vec![kept.clone(), rewritten.clone()],
+    };
+    let settings = SyncSettings {
+        max_images_per_request: 10,
+        max_request_bytes: 1 << 20,
+        retries: 1,
+        backoff_base: Duration::ZERO,
+        backoff_cap: Duration::ZERO,
+        settle: Duration::ZERO,
+        settle_checks: 3,
+        idle: Default::default(),
+    };
+    let result = sync_row(&api, &shipment, &settings, false);
+    assert_eq!(result.status, RowStatus::Failed, "{}", result.message);
+    assert!(
+        result
+            .message
+            .contains("photo b.jpg changed while the run was going"),
+        "{}",
+        result.message
+    );
+    assert_eq!(result.images[0].sha256, kept.sha256);
+    assert_eq!(result.images[1].sha256, sent_digest);
+    assert_eq!(server.inner().records["AJU-2"], ["a.jpg", "b.jpg"]);
+}
+
+#[test]
+fn a_run_that_only_meets_gateway_pages_never_reached_the_api() {
+    // A wrong --api-url path: the test server answers every unknown path with an HTML 404 page.
+    let server = TestServer::start();
+    let settings = ApiSettings {
+        api_url: format!("http://{}/wrong/path", server.addr),
+        ..server.settings(login("demo"))
+    };
+    let api = HttpApi::connect(&settings).unwrap();
+    let err = api.get("AJU-1").unwrap_err();
+    assert!(
+        matches!(err, ApiError::Gateway { status: 404, .. }),
+        "{err:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let images = [photo(dir.path(), "a.jpg", b"\xFF\xD8\xFF", "image/jpeg")];
+    assert!(matches!(
+        api.kirim(&meta(), &images),
+        Err(ApiError::Gateway { status: 404, .. })
+    ));
+    let why = api.never_reached().expect("no answer came from the API");
+    assert!(
+        why.starts_with(&format!(
+            "the API could not be reached at http://{}/wrong/path",
+            server.addr
+        )),
+        "{why}"
+    );
+    assert!(why.contains("get-foto-xray 404 ×1"), "{why}");
+    assert!(why.contains("--api-url"), "{why}");
+    assert!(!why.contains(PASSWORD) && !why.contains("acc-"), "{why}");
+
+    // One answer of the API's own is enough to have reached it.
+    let right = server.connect();
+    assert_eq!(right.never_reached(), None, "nothing sent yet");
+    assert_eq!(right.get("AJU-1"), Ok(None));
+    assert_eq!(right.never_reached(), None);
 }

@@ -1,13 +1,19 @@
 //! The customs API client: login and token refresh (`auth.rs`), the shared rate limiter
-//! (`pacer.rs`), and the three X-ray requests with typed answers (`client.rs`). The `Api` trait
-//! is what the per-row protocol talks to, so it can be tested with injected faults.
+//! (`pacer.rs`) every request goes through (`transport.rs`), the three X-ray requests with typed
+//! answers (`client.rs`, `answer.rs`) and their streamed, hashed photo bodies (`upload.rs`). The
+//! `Api` trait is what the per-row protocol talks to, so it can be tested with injected faults.
 
 mod answer;
 mod auth;
 mod client;
 pub mod pacer;
-pub use client::{ApiStats, ConnectError, HttpApi};
+mod stats;
+mod transport;
+mod upload;
+pub use client::{ConnectError, HttpApi};
+pub use stats::ApiStats;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,6 +68,9 @@ pub struct UploadOk {
     pub npwp_pemberitahu: Option<String>,
     pub jumlah_foto_terupload: Option<u64>,
     pub message: String,
+    /// Photo name → lower-case hex sha256 of the bytes this request sent, hashed as they
+    /// streamed into the body (empty when the sender did not hash them).
+    pub sent_sha256: BTreeMap<String, String>,
 }
 
 /// What kirim or add answered, read from the body's `success`/`code`, not the HTTP status alone.
@@ -108,6 +117,14 @@ pub enum ApiError {
     /// HTTP 429. The client has already paused every worker until `retry_after` has passed.
     #[error("throttled (429), retry after {retry_after:?}")]
     Throttled { retry_after: Duration },
+    /// An answer without the API's own envelope (`success`/`code`): a gateway's or proxy's page
+    /// (HTML 404, 502, 504...), never the API's word. After an upload it is as unclear as
+    /// [`ApiError::Ambiguous`] (a 504 page may precede a late commit); it is never "not found".
+    #[error(
+        "HTTP {status} that is not the API's answer (no success/code in the body: a gateway or \
+         proxy answered; check --api-url): {page}"
+    )]
+    Gateway { status: u16, page: String },
     /// Any other refusal (4xx, or 401 again after one token refresh), with the server's message.
     #[error("HTTP {status}: {message}")]
     Rejected { status: u16, message: String },
@@ -118,6 +135,14 @@ pub enum ApiError {
     /// since validation): the message names the photo.
     #[error("{0}")]
     Local(String),
+}
+
+impl ApiError {
+    /// Whether the request may have been applied although no clear answer says so: ask with
+    /// get before sending it again.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, ApiError::Ambiguous(_) | ApiError::Gateway { .. })
+    }
 }
 
 /// The three X-ray requests. One call = one HTTP request (plus at most one token refresh and one

@@ -260,11 +260,18 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     };
     info.requests = requests_now();
     let results = merge(&kept, processed);
-    // A stop (signal, or authentication lost) decides the exit code whatever the rows say.
-    let exit = match (cancel.exit(), cancel.cause()) {
-        (Some(exit), Some(cause)) => {
+    // A stop (signal, or authentication lost) decides the exit code whatever the rows say; so
+    // does a run in which no request got an answer from the API itself (exit 3, like a login
+    // that cannot be had): its rows say nothing about customs.
+    let exit = match (cancel.exit(), cancel.cause(), api.never_reached()) {
+        (Some(exit), Some(cause), _) => {
             info.note = Some(format!("{cause}; rows not started are SKIPPED"));
             exit
+        }
+        (_, _, Some(why)) => {
+            tracing::error!("{why}");
+            info.note = Some(why);
+            Exit::Unreachable
         }
         _ => verdict(&results),
     };

@@ -1,7 +1,7 @@
-//! Pure helpers of the protocol: how a row's photos are cut into requests, and how the server's
-//! list is compared with the local one.
+//! Pure helpers of the protocol: how a row's photos are cut into requests, how the server's
+//! list is compared with the local one, and whether what was sent is what was validated.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::api::ServerRecord;
 use crate::model::LocalImage;
@@ -51,4 +51,30 @@ pub fn compare(local: &[LocalImage], server: &ServerRecord) -> (Vec<String>, Vec
         .map(|i| i.name.clone())
         .collect();
     (missing, extra)
+}
+
+/// The row's message when a photo's bytes as sent (`sent`: name → sha256, hashed while they
+/// streamed) differ from the digest validation took: the file was rewritten during the run, so
+/// customs holds bytes nobody checked. `None` when every digest agrees or was not reported.
+pub fn changed_since_validation(
+    batch: &[LocalImage],
+    sent: &BTreeMap<String, String>,
+) -> Option<String> {
+    let changed: Vec<&str> = batch
+        .iter()
+        .filter(|image| sent.get(&image.name).is_some_and(|d| *d != image.sha256))
+        .map(|image| image.name.as_str())
+        .collect();
+    match changed.as_slice() {
+        [] => None,
+        [name] => Some(format!(
+            "photo {name} changed while the run was going: the bytes sent are not those \
+             validated (images.csv holds the sha256 of the bytes sent)"
+        )),
+        names => Some(format!(
+            "photos {} changed while the run was going: the bytes sent are not those validated \
+             (images.csv holds the sha256 of the bytes sent)",
+            names.join(", ")
+        )),
+    }
 }

@@ -30,6 +30,20 @@ enum Fault {
     /// Answer as if the gateway timed out, and store the photos only after this many more gets
     /// (a late commit).
     LateCommit(usize),
+    /// Store, and report that this photo's bytes as sent were not those validated (the file
+    /// was rewritten in between).
+    Rewritten(&'static str),
+    /// A gateway's own page with this status (not the API's answer), before storing.
+    Gateway(u16),
+    /// Store, then a gateway's 504 page (a late answer of a request that was applied).
+    GatewayAfterStore,
+}
+
+fn gateway_page(status: u16) -> ApiError {
+    ApiError::Gateway {
+        status,
+        page: format!("{status} Gateway page"),
+    }
 }
 
 #[derive(Default)]
@@ -104,6 +118,7 @@ impl FakeApi {
         server.calls.push((endpoint, names.clone()));
         let fault = server.faults.get_mut(endpoint).and_then(|q| q.pop_front());
         let mut after_store = None;
+        let mut rewritten = None;
         match fault {
             None => {}
             Some(Fault::AmbiguousAfterStore) => {
@@ -112,6 +127,8 @@ impl FakeApi {
             Some(Fault::AmbiguousBeforeStore) => {
                 return Err(ApiError::Ambiguous("HTTP 503".into()));
             }
+            Some(Fault::Gateway(status)) => return Err(gateway_page(status)),
+            Some(Fault::GatewayAfterStore) => after_store = Some(gateway_page(504)),
             Some(Fault::NotSent) => return Err(ApiError::NotSent("connection refused".into())),
             Some(Fault::Throttled) => {
                 return Err(ApiError::Throttled {
@@ -141,6 +158,7 @@ impl FakeApi {
                 server.pending.push((gets, names));
                 return Err(ApiError::Ambiguous("HTTP 504".into()));
             }
+            Some(Fault::Rewritten(name)) => rewritten = Some(name),
         }
         if server.unknown.contains(&meta.nomor_aju) {
             return Ok(UploadAnswer::NotFound {
@@ -159,6 +177,14 @@ impl FakeApi {
             });
         }
         let count = names.len() as u64;
+        // What a sender that hashes the bytes as they stream reports.
+        let sent_sha256 = images
+            .iter()
+            .map(|i| match rewritten {
+                Some(name) if name == i.name => (i.name.clone(), format!("sent-{name}")),
+                _ => (i.name.clone(), i.sha256.clone()),
+            })
+            .collect();
         server
             .records
             .entry(meta.nomor_aju.clone())
@@ -170,6 +196,7 @@ impl FakeApi {
                 npwp_pemberitahu: Some(NPWP.into()),
                 jumlah_foto_terupload: Some(count),
                 message: "Sukses".into(),
+                sent_sha256,
             })),
         }
     }
@@ -196,6 +223,7 @@ impl Api for FakeApi {
                     message: message.into(),
                 });
             }
+            Some(Fault::Gateway(status)) => return Err(gateway_page(status)),
             Some(_) => return Err(ApiError::Ambiguous("HTTP 503".into())),
         }
         // Late commits land as gets go by.
@@ -976,4 +1004,73 @@ fn an_incomplete_list_never_counts_unlisted_photos_as_absent() {
     let r = sync_row(&api, &s, &settings(), true);
     assert_eq!(r.status, RowStatus::Mismatch);
     assert!(!api.endpoints().contains(&"add"));
+}
+
+#[test]
+fn a_gateway_page_after_an_upload_is_asked_about_before_anything_is_sent_again() {
+    // A 504 page while the backend stored the batch: get finds it, nothing is sent twice.
+    let api = FakeApi::default().fault("kirim", Fault::GatewayAfterStore);
+    let s = shipment(&["a.jpg", "b.jpg"]);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_exactly_once(&api, &s);
+    assert_eq!(api.endpoints(), ["kirim", "get"]);
+    assert_eq!(sent_in(&r), [SentIn::Kirim, SentIn::Kirim]);
+
+    // A 502 page before storing: get finds nothing, and only then is the batch sent again.
+    let api = FakeApi::default().fault("kirim", Fault::Gateway(502));
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_exactly_once(&api, &s);
+    // Two gets a settle time apart agree that nothing is there: only then kirim again.
+    assert_eq!(api.endpoints(), ["kirim", "get", "get", "kirim", "get"]);
+}
+
+#[test]
+fn a_gateway_404_on_get_is_never_not_found() {
+    // A wrong --api-url path: every get meets the gateway's own 404 page. The row is FAILED with
+    // a message that says the answer was not the API's, never NOT_FOUND with on_server=false.
+    let api = FakeApi::default().faults("get", Fault::Gateway(404), 10);
+    let s = shipment(&["a.jpg"]);
+    let r = reconcile_row(&api, &s, &settings());
+    assert_eq!(r.status, RowStatus::Failed, "{}", r.message);
+    for needle in ["HTTP 404", "not the API's answer", "--api-url"] {
+        assert!(r.message.contains(needle), "{needle}: {}", r.message);
+    }
+    assert_eq!(r.server_count, None);
+    assert_eq!(r.images[0].on_server, None);
+    // Retried like a 5xx: the first try and `retries` more.
+    assert_eq!(api.endpoints(), ["get"; 4]);
+
+    // The same page on the verifying get of a run: FAILED, not MISMATCH nor NOT_FOUND.
+    let api = FakeApi::default().faults("get", Fault::Gateway(404), 10);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Failed, "{}", r.message);
+    assert!(r.message.contains("not the API's answer"), "{}", r.message);
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn a_photo_rewritten_before_it_was_sent_fails_the_row_with_the_digest_of_the_bytes_sent() {
+    let api = FakeApi::default().fault("add", Fault::Rewritten("b.jpg"));
+    let s = shipment(&["a.jpg", "b.jpg", "c.jpg"]);
+    let one_per_request = SyncSettings {
+        max_images_per_request: 1,
+        ..settings()
+    };
+    let r = sync_row(&api, &s, &one_per_request, false);
+    assert_eq!(r.status, RowStatus::Failed, "{}", r.message);
+    assert!(
+        r.message
+            .starts_with("photo b.jpg changed while the run was going"),
+        "{}",
+        r.message
+    );
+    // Nothing more is sent from a folder that changes under the run.
+    assert_eq!(api.endpoints(), ["kirim", "add"]);
+    assert_eq!(api.held(), ["a.jpg", "b.jpg"]);
+    assert_eq!(sent_in(&r), [SentIn::Kirim, SentIn::Add, SentIn::None]);
+    assert_eq!(r.uploaded, 2);
+    let digests: Vec<&str> = r.images.iter().map(|i| i.sha256.as_str()).collect();
+    assert_eq!(digests, ["sha-a.jpg", "sent-b.jpg", "sha-c.jpg"]);
 }

@@ -88,10 +88,12 @@ pub fn judge(
     }
 }
 
-/// Per-photo evidence: how this run sent it, and what the record says of it.
+/// Per-photo evidence: how this run sent it (and the digest of the bytes sent), and what the
+/// record says of it.
 pub fn image_results(
     images: &[LocalImage],
     sent: &HashMap<String, (SentIn, chrono::DateTime<chrono::Utc>)>,
+    sent_sha256: &HashMap<String, String>,
     record: Option<&ServerRecord>,
     verdict: &Verdict,
 ) -> Vec<ImageResult> {
@@ -115,7 +117,8 @@ pub fn image_results(
             ImageResult {
                 file: image.name.clone(),
                 bytes: image.bytes,
-                sha256: image.sha256.clone(),
+                // The digest of the bytes sent where the sender reported one.
+                sha256: sent_sha256.get(&image.name).unwrap_or(&image.sha256).clone(),
                 content_type: image.content_type.to_string(),
                 sent_in,
                 sent_at,

@@ -4,6 +4,7 @@
 
 mod util;
 
+mod api;
 mod faults;
 mod manifest;
 mod rerun;

@@ -238,3 +238,32 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// A TCP listener that only counts the connections made to it: where a proxy would be.
+pub struct ConnectionCounter {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ConnectionCounter {
+    pub fn start() -> ConnectionCounter {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                seen.fetch_add(1, Ordering::SeqCst);
+                // Closed at once: a client that came here fails fast instead of waiting.
+                drop(stream);
+            }
+        });
+        ConnectionCounter { url, count }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
