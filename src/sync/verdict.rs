@@ -118,7 +118,10 @@ pub fn image_results(
                 file: image.name.clone(),
                 bytes: image.bytes,
                 // The digest of the bytes sent where the sender reported one.
-                sha256: sent_sha256.get(&image.name).unwrap_or(&image.sha256).clone(),
+                sha256: sent_sha256
+                    .get(&image.name)
+                    .unwrap_or(&image.sha256)
+                    .clone(),
                 content_type: image.content_type.to_string(),
                 sent_in,
                 sent_at,
