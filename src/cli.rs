@@ -243,6 +243,10 @@ pub struct SandboxArgs {
     /// Seed of the fault generator, for reproducible faults
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Do not serve: print what the sandbox running at URL holds (records, photos held, photos
+    /// held twice, image bytes received) as `key=value` lines, and exit
+    #[arg(long, value_name = "URL")]
+    pub summary: Option<String>,
     /// Seconds sent in the Retry-After header of every 429
     #[arg(long, default_value_t = 1, value_name = "SECONDS")]
     pub retry_after: u64,

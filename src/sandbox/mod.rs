@@ -14,6 +14,7 @@ mod gateway;
 mod late;
 mod replica;
 mod store;
+mod summary;
 mod traffic;
 mod upload;
 mod xray;
@@ -128,6 +129,10 @@ where
 
 /// `kirim-xray sandbox`: serve until SIGINT/SIGTERM.
 pub fn main(args: &SandboxArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.summary {
+        print!("{}", summary::summary(url)?);
+        return Ok(());
+    }
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
