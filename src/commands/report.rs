@@ -24,7 +24,7 @@ pub fn report(args: ReportArgs) -> Exit {
     let (run_dir, summary) = match shared::open_run_dir(&args.run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray report: {e}");
+            crate::eprintln_escaped!("kirim-xray report: {e}");
             return Exit::Usage;
         }
     };
@@ -36,7 +36,7 @@ pub fn report(args: ReportArgs) -> Exit {
     {
         Some(Ok(lock)) => Some(lock),
         Some(Err(e @ runfolder::LockError::Held { .. })) if summary.run.finished_at.is_none() => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray report: {e}, and {} has not finished",
                 run_dir.display()
             );
@@ -47,7 +47,7 @@ pub fn report(args: ReportArgs) -> Exit {
     let journal = match shared::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray report: {e}");
+            crate::eprintln_escaped!("kirim-xray report: {e}");
             return Exit::Usage;
         }
     };
@@ -66,7 +66,7 @@ pub fn report(args: ReportArgs) -> Exit {
             Exit::Ok
         }
         Err(e) => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray report: cannot write the outputs of {}: {e:#}",
                 run_dir.display()
             );

@@ -75,12 +75,12 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let (run_dir, previous) = match shared::open_run_dir(run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray run --resume: {e}");
+            crate::eprintln_escaped!("kirim-xray run --resume: {e}");
             return Exit::Usage;
         }
     };
     let Some(out) = run_dir.parent().map(Path::to_path_buf) else {
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray run --resume: {} has no parent folder",
             run_dir.display()
         );
@@ -99,7 +99,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
             s
         }
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
@@ -120,7 +120,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let manifest = match read_manifest(&manifest_path, &settings) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
@@ -132,7 +132,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     ) {
         Ok(note) => note,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
@@ -142,14 +142,14 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let journal_rows = match shared::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
     let run_rows = match shared::rows_of_run(&manifest, previous.run.rows_selected.as_deref()) {
         Ok(rows) => rows,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
@@ -172,7 +172,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let journal = match journal {
         Ok(j) => j,
         Err(e) => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray: cannot append to {}: {e}",
                 journal_path.display()
             );

@@ -59,14 +59,14 @@ pub fn retry(args: RetryArgs) -> Exit {
     let (prev_dir, previous) = match shared::open_run_dir(&args.run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
     let wanted = match wanted_statuses(&args.status) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
@@ -79,7 +79,7 @@ pub fn retry(args: RetryArgs) -> Exit {
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
@@ -88,7 +88,7 @@ pub fn retry(args: RetryArgs) -> Exit {
     let manifest = match read_manifest(&manifest_path, &settings) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
@@ -102,21 +102,21 @@ pub fn retry(args: RetryArgs) -> Exit {
     let journal = match shared::journal_by_row(&prev_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
     let run_rows = match shared::rows_of_run(&manifest, previous.run.rows_selected.as_deref()) {
         Ok(rows) => rows,
         Err(e) => {
-            eprintln!("kirim-xray retry: {}: {e}", prev_dir.display());
+            crate::eprintln_escaped!("kirim-xray retry: {}: {e}", prev_dir.display());
             return Exit::Usage;
         }
     };
     let picked = rows_to_retry(&run_rows, &journal, &wanted);
     if picked.is_empty() {
         let statuses: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();
-        println!(
+        crate::println_escaped!(
             "nothing to retry: no row of {} ended {}",
             prev_dir.display(),
             statuses.join(", ")

@@ -49,11 +49,11 @@ pub fn lock(out: &Path, at: DateTime<Utc>) -> Result<OutLock, Exit> {
     match runfolder::lock_out(out, at) {
         Ok(lock) => Ok(lock),
         Err(e @ runfolder::LockError::Held { .. }) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             Err(Exit::Locked)
         }
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             Err(Exit::Usage)
         }
     }
@@ -70,7 +70,7 @@ pub fn open_new_run(
     let run_dir = match runfolder::create_run_dir(&settings.out, started_at) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Err(Exit::Usage);
         }
     };

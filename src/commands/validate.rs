@@ -15,7 +15,7 @@ pub fn validate(args: ValidateArgs) -> Exit {
     if let Some(root) = &manifest_args.images_root
         && !root.is_dir()
     {
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray validate: --images-root {}: not a folder",
             root.display()
         );
@@ -24,7 +24,7 @@ pub fn validate(args: ValidateArgs) -> Exit {
     let manifest = match manifest::read(&args.manifest, manifest_args.sheet.as_deref()) {
         Ok(manifest) => manifest,
         Err(err) => {
-            eprintln!("kirim-xray validate: {err}");
+            crate::eprintln_escaped!("kirim-xray validate: {err}");
             return Exit::Usage;
         }
     };
@@ -42,7 +42,7 @@ pub fn validate(args: ValidateArgs) -> Exit {
     if manifest.rows.is_empty() {
         // A nightly export with no rows is far more often a broken export than a day without
         // shipments: say so, and let the exit code call for attention.
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray validate: {} has no data rows",
             args.manifest.display()
         );

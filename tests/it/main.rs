@@ -4,6 +4,7 @@
 
 mod util;
 
+mod escaping;
 mod manifest;
 mod rerun;
 mod run;
