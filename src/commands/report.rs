@@ -21,6 +21,8 @@ use crate::runfolder;
 pub const NOT_IN_JOURNAL: &str = "not in the journal: the run ended before this row finished";
 
 pub fn report(args: ReportArgs) -> Exit {
+    // Warnings (a journal line skipped, a manifest that changed) go to stderr.
+    crate::logging::init("info", false);
     let (run_dir, summary) = match shared::open_run_dir(&args.run_dir) {
         Ok(x) => x,
         Err(e) => {
@@ -44,7 +46,10 @@ pub fn report(args: ReportArgs) -> Exit {
         }
         _ => None,
     };
-    let journal = match shared::journal_by_row(&run_dir) {
+    let shared::JournalRows {
+        by_row: journal,
+        skipped,
+    } = match shared::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray report: {e}");
@@ -58,7 +63,12 @@ pub fn report(args: ReportArgs) -> Exit {
     if info.finished_at.is_none() {
         notes.push("rebuilt by `report` from the journal: the run did not finish".into());
     }
-    notes.extend(problem);
+    for note in skipped.into_iter().chain(problem) {
+        // A folder rebuilt twice does not say the same thing twice.
+        if !notes.iter().any(|n| n.contains(&note)) {
+            notes.push(note);
+        }
+    }
     info.note = (!notes.is_empty()).then(|| notes.join("; "));
     match report::write_outputs(&run_dir, &info, &rows) {
         Ok(summary) => {

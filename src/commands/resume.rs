@@ -139,7 +139,10 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     if let Some(n) = &note {
         tracing::warn!("{n}");
     }
-    let journal_rows = match shared::journal_by_row(&run_dir) {
+    let shared::JournalRows {
+        by_row: journal_rows,
+        skipped,
+    } = match shared::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
@@ -186,7 +189,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     info.finished_at = None;
     info.exit_code = None;
     info.settings = settings.public_view();
-    info.note = note;
+    info.note = shared::join_notes(note, skipped);
     info.resumed_at.push(resumed_at);
     let mode = if info.command == "reconcile" {
         RowMode::Reconcile

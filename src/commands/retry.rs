@@ -99,7 +99,10 @@ pub fn retry(args: RetryArgs) -> Exit {
             prev_dir.display()
         );
     }
-    let journal = match shared::journal_by_row(&prev_dir) {
+    let shared::JournalRows {
+        by_row: journal,
+        skipped,
+    } = match shared::journal_by_row(&prev_dir) {
         Ok(j) => j,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray retry: {e}");
@@ -155,6 +158,7 @@ pub fn retry(args: RetryArgs) -> Exit {
         &settings,
     );
     info.previous_run = Some(prev_dir);
+    info.note = skipped.map(|s| format!("in the earlier run, {s}"));
     super::run::start(
         &settings,
         run_dir,

@@ -359,17 +359,48 @@ pub fn open_run_dir(arg: &Path) -> Result<(PathBuf, report::Summary), String> {
     Ok((dir, summary))
 }
 
-/// The last journal line of every row (a row's later line replaces an earlier one). A missing
-/// journal is an empty one: the run died before its first row finished.
-pub fn journal_by_row(run_dir: &Path) -> Result<BTreeMap<usize, RowResult>, JournalError> {
+/// A run folder's journal as the commands read it back.
+#[derive(Debug, Default)]
+pub struct JournalRows {
+    /// The last readable line of every row (a row's later line replaces an earlier one).
+    pub by_row: BTreeMap<usize, RowResult>,
+    /// Which lines could not be read and were skipped, as a note for the outputs; `None` when
+    /// every line was read.
+    pub skipped: Option<String>,
+}
+
+/// The journal of `run_dir`. A missing journal is an empty one: the run died before its first
+/// row finished. Unreadable lines are skipped (see [`Journal::read_lines`]): their rows count as
+/// not finished, so resume and retry ask the server about them before sending anything.
+pub fn journal_by_row(run_dir: &Path) -> Result<JournalRows, JournalError> {
     let path = run_dir.join(report::JOURNAL_FILE);
     if !path.exists() {
-        return Ok(BTreeMap::new());
+        return Ok(JournalRows::default());
     }
-    Ok(Journal::read(&path)?
-        .into_iter()
-        .map(|r| (r.row, r))
-        .collect())
+    let lines = Journal::read_lines(&path)?;
+    let skipped = (!lines.unreadable.is_empty()).then(|| {
+        let numbers: Vec<String> = lines.unreadable.iter().map(usize::to_string).collect();
+        format!(
+            "{} line{} {} could not be read and {} skipped: {} rows counted as not finished",
+            path.display(),
+            if numbers.len() == 1 { "" } else { "s" },
+            numbers.join(", "),
+            if numbers.len() == 1 { "was" } else { "were" },
+            if numbers.len() == 1 { "its" } else { "their" },
+        )
+    });
+    Ok(JournalRows {
+        by_row: lines.rows.into_iter().map(|r| (r.row, r)).collect(),
+        skipped,
+    })
+}
+
+/// Two notes as one.
+pub fn join_notes(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The row numbers an earlier run covered: the manifest's, narrowed by the `--rows` selection
@@ -564,14 +595,35 @@ mod tests {
     #[test]
     fn the_journal_gives_the_last_line_of_each_row() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(journal_by_row(dir.path()).unwrap().is_empty(), "no journal");
-        let j = Journal::create(&dir.path().join(report::JOURNAL_FILE)).unwrap();
+        assert!(
+            journal_by_row(dir.path()).unwrap().by_row.is_empty(),
+            "no journal"
+        );
+        let path = dir.path().join(report::JOURNAL_FILE);
+        let j = Journal::create(&path).unwrap();
         j.append(&row(2, RowStatus::Skipped)).unwrap();
         j.append(&row(3, RowStatus::Match)).unwrap();
         j.append(&row(2, RowStatus::Match)).unwrap();
-        let by_row = journal_by_row(dir.path()).unwrap();
-        assert_eq!(by_row.len(), 2);
-        assert_eq!(by_row[&2].status, RowStatus::Match);
+        let read = journal_by_row(dir.path()).unwrap();
+        assert_eq!(read.by_row.len(), 2);
+        assert_eq!(read.by_row[&2].status, RowStatus::Match);
+        assert_eq!(read.skipped, None);
+
+        // A torn line in the middle: skipped, its row not finished, the note names the line.
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"row\":4,\"fie\n").unwrap();
+        j.append(&row(5, RowStatus::Match)).unwrap();
+        let read = journal_by_row(dir.path()).unwrap();
+        assert_eq!(read.by_row.keys().copied().collect::<Vec<_>>(), [2, 3, 5]);
+        let note = read.skipped.unwrap();
+        assert!(
+            note.contains("journal.jsonl line 4 could not be read and was skipped"),
+            "{note}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod util;
 
 mod escaping;
+mod journal;
 mod manifest;
 mod rerun;
 mod run;
