@@ -153,6 +153,7 @@ fn report_settings(summary: &Summary) -> Result<Settings, String> {
     let s = &summary.run.settings;
     let layer = Layer {
         images_root: s.images_root.clone(),
+        allow_outside_root: Some(s.allow_outside_root),
         sheet: s.sheet.clone(),
         max_image_bytes: Some(s.max_image_bytes),
         max_request_bytes: Some(s.max_request_bytes),

@@ -143,11 +143,14 @@ pub fn validate_rows(
     for r in m.rows.iter_mut().filter(|r| !keep(r.row)) {
         r.cells[Column::Folder as usize] = Cell::Empty;
     }
-    let options = ValidateOptions::new(
-        path,
-        settings.images_root.as_deref(),
-        Some(settings.max_image_bytes),
-    );
+    let options = ValidateOptions {
+        allow_outside_root: settings.allow_outside_root,
+        ..ValidateOptions::new(
+            path,
+            settings.images_root.as_deref(),
+            Some(settings.max_image_bytes),
+        )
+    };
     let mut rows = validate::validate(&m, &options);
     rows.retain(|r| keep(r.row));
     for p in rows.iter().flat_map(|r| &r.problems) {

@@ -470,6 +470,7 @@ fn inherited_settings_from(
         timeout: Some(earlier.timeout_seconds),
         out,
         images_root: earlier.images_root.clone(),
+        allow_outside_root: Some(earlier.allow_outside_root),
         sheet: earlier.sheet.clone(),
         max_images_per_request: Some(earlier.max_images_per_request),
         max_request_bytes: Some(earlier.max_request_bytes),
@@ -478,6 +479,7 @@ fn inherited_settings_from(
         ca_cert: earlier.ca_cert.clone(),
         log_level: Some(earlier.log_level.clone()),
         quiet: None,
+        lock_dir: earlier.lock_dir.clone(),
     };
     let credentials = match need {
         Need::Credentials => Some(credentials_from_env(lookup)?),

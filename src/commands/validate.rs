@@ -28,11 +28,23 @@ pub fn validate(args: ValidateArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let options = ValidateOptions::new(
-        &args.manifest,
-        manifest_args.images_root.as_deref(),
-        manifest_args.max_image_bytes,
-    );
+    let lookup = |name: &str| std::env::var(name).ok();
+    let allow_outside_root =
+        match crate::config::env_switch("KIRIM_XRAY_ALLOW_OUTSIDE_ROOT", &lookup) {
+            Ok(from_env) => manifest_args.allow_outside_root || from_env.unwrap_or(false),
+            Err(e) => {
+                crate::eprintln_escaped!("kirim-xray validate: {e}");
+                return Exit::Usage;
+            }
+        };
+    let options = ValidateOptions {
+        allow_outside_root,
+        ..ValidateOptions::new(
+            &args.manifest,
+            manifest_args.images_root.as_deref(),
+            manifest_args.max_image_bytes,
+        )
+    };
     let rows = validate::validate(&manifest, &options);
     let totals = Totals::of(&rows);
     match args.format {

@@ -5,6 +5,7 @@
 mod util;
 
 mod escaping;
+mod images_root;
 mod journal;
 mod manifest;
 mod rerun;
