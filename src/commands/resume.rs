@@ -13,6 +13,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
+use super::locks;
 use super::run::{read_manifest, validate_rows};
 use super::shared::{self, RowMode, Work};
 use crate::cli::RunArgs;
@@ -106,7 +107,11 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let log = crate::logging::init(&settings.log_level, settings.quiet);
     let resumed_at = Utc::now();
     // The lock before reading the journal: no other process may be appending to it.
-    let _lock = match shared::lock(&out, resumed_at) {
+    let _lock = match locks::lock(&out, resumed_at) {
+        Ok(l) => l,
+        Err(exit) => return exit,
+    };
+    let _account = match locks::lock_account(&settings, resumed_at, Some(&run_dir)) {
         Ok(l) => l,
         Err(exit) => return exit,
     };

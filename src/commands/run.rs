@@ -438,6 +438,7 @@ mod tests {
             api_url: Some("http://127.0.0.1:9/openapi/cnpibk".into()),
             auth_url: Some("http://127.0.0.1:9".into()),
             retries: Some(0),
+            lock_dir: Some(dir.path().join("locks")),
             ..Layer::default()
         };
         let creds = Credentials::Login {

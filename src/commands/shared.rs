@@ -1,5 +1,5 @@
 //! Plumbing shared by the commands that talk to the API over a run folder (`run`, `run --resume`,
-//! `retry`, `reconcile`): the lock of the output folder, the run folder, the signal handlers, the
+//! `retry`, `reconcile`): the locks (output folder, account), the run folder, the signal handlers, the
 //! workers feeding the journal, and the outputs at the end. Each command only decides which rows
 //! it processes, with which row function, and which results it keeps from before; the way a run
 //! starts, is interrupted and ends is the same for all of them, which is what makes `report` and
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::locks::{self, Locks};
 use crate::api::{ConnectError, HttpApi};
 use crate::cli::{ApiArgs, ManifestArgs};
 use crate::config::{ConfigError, Layer, Need, PublicSettings, Settings, credentials_from_env};
@@ -19,7 +20,7 @@ use crate::logging::LogHandle;
 use crate::model::{RowResult, RowStatus, Shipment};
 use crate::pipeline::{self, Bound, Cancel};
 use crate::report::{self, Journal, JournalError, RequestCounts, RunInfo};
-use crate::runfolder::{self, OutLock};
+use crate::runfolder;
 use crate::sync::{reconcile_row, sync_row};
 use crate::validate::CheckedRow;
 
@@ -44,29 +45,15 @@ pub struct Work {
     pub mode: RowMode,
 }
 
-/// Take the lock of `out`, printing why not (exit 4 when another run holds it).
-pub fn lock(out: &Path, at: DateTime<Utc>) -> Result<OutLock, Exit> {
-    match runfolder::lock_out(out, at) {
-        Ok(lock) => Ok(lock),
-        Err(e @ runfolder::LockError::Held { .. }) => {
-            crate::eprintln_escaped!("kirim-xray: {e}");
-            Err(Exit::Locked)
-        }
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray: {e}");
-            Err(Exit::Usage)
-        }
-    }
-}
-
-/// Lock `settings.out`, create a fresh run folder, point `latest` at it and log into its run.log.
-/// The lock comes first: a second run must not even create a folder.
+/// Lock `settings.out` and the account, create a fresh run folder, point `latest` at it and log
+/// into its run.log. The locks come first: a second run must not even create a folder.
 pub fn open_new_run(
     settings: &Settings,
     log: &LogHandle,
     started_at: DateTime<Utc>,
-) -> Result<(OutLock, PathBuf), Exit> {
-    let lock = lock(&settings.out, started_at)?;
+) -> Result<(Locks, PathBuf), Exit> {
+    let out = locks::lock(&settings.out, started_at)?;
+    let mut account = locks::lock_account(settings, started_at, None)?;
     let run_dir = match runfolder::create_run_dir(&settings.out, started_at) {
         Ok(d) => d,
         Err(e) => {
@@ -74,11 +61,14 @@ pub fn open_new_run(
             return Err(Exit::Usage);
         }
     };
+    if let Some(lock) = account.as_mut() {
+        locks::record_run_dir(lock, &run_dir);
+    }
     if let Err(e) = runfolder::update_latest(&settings.out, &run_dir) {
         tracing::warn!("cannot update {}/latest: {e}", settings.out.display());
     }
     log_into(log, &run_dir);
-    Ok((lock, run_dir))
+    Ok((Locks { out, account }, run_dir))
 }
 
 /// Send the log to `<run_dir>/run.log` too (appended: a resumed run adds to it).
