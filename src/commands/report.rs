@@ -8,6 +8,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
+use super::earlier;
 use super::run::{read_manifest, validate_rows};
 use super::shared;
 use crate::cli::ReportArgs;
@@ -23,7 +24,7 @@ pub const NOT_IN_JOURNAL: &str = "not in the journal: the run ended before this 
 pub fn report(args: ReportArgs) -> Exit {
     // Warnings (a journal line skipped, a manifest that changed) go to stderr.
     crate::logging::init("info", false);
-    let (run_dir, summary) = match shared::open_run_dir(&args.run_dir) {
+    let (run_dir, summary) = match earlier::open_run_dir(&args.run_dir) {
         Ok(x) => x,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray report: {e}");
@@ -46,10 +47,10 @@ pub fn report(args: ReportArgs) -> Exit {
         }
         _ => None,
     };
-    let shared::JournalRows {
+    let earlier::JournalRows {
         by_row: journal,
         skipped,
-    } = match shared::journal_by_row(&run_dir) {
+    } = match earlier::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray report: {e}");
@@ -114,7 +115,7 @@ fn rebuild(
         tracing::warn!("{why}");
         return (journal.into_values().collect(), Some(why));
     }
-    let run_rows = match shared::rows_of_run(&manifest, run.rows_selected.as_deref()) {
+    let run_rows = match earlier::rows_of_run(&manifest, run.rows_selected.as_deref()) {
         Ok(rows) => rows
             .into_iter()
             .collect::<std::collections::BTreeSet<usize>>(),

@@ -19,7 +19,7 @@ use crate::exit::Exit;
 use crate::logging::LogHandle;
 use crate::model::{RowResult, RowStatus, Shipment};
 use crate::pipeline::{self, Bound, Cancel};
-use crate::report::{self, Journal, JournalError, RequestCounts, RunInfo};
+use crate::report::{self, Journal, RequestCounts, RunInfo};
 use crate::runfolder;
 use crate::sync::{reconcile_row, sync_row};
 use crate::validate::CheckedRow;
@@ -110,6 +110,7 @@ pub fn new_info(
         previous_run: None,
         note: None,
         resumed_at: Vec::new(),
+        not_in_manifest: Vec::new(),
     }
 }
 
@@ -312,9 +313,18 @@ pub fn finish_unsent(
 }
 
 /// Write every output, print the summary, and settle the exit code. Outputs that cannot be
-/// written turn a clean run into "needs attention": the audit trail is part of the job.
+/// written turn a clean run into "needs attention": the audit trail is part of the job. So does
+/// a document that had not ended MATCH and left the manifest: nobody has sent it.
 pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: Exit) -> Exit {
     let mut exit = exit;
+    if exit == Exit::Ok
+        && info
+            .not_in_manifest
+            .iter()
+            .any(|g| g.status != RowStatus::Match)
+    {
+        exit = Exit::RowsNeedAttention;
+    }
     info.finished_at = Some(Utc::now());
     info.exit_code = Some(exit.code());
     match report::write_outputs(run_dir, info, results) {
@@ -327,88 +337,6 @@ pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: E
         }
     }
     exit
-}
-
-/// A run folder given on the command line, resolved (`runs/latest` works too), with its
-/// summary.json. The message says plainly when the folder is not a run folder.
-pub fn open_run_dir(arg: &Path) -> Result<(PathBuf, report::Summary), String> {
-    let dir = std::fs::canonicalize(arg)
-        .map_err(|e| format!("{}: not a run folder: {e}", arg.display()))?;
-    if !dir.is_dir() {
-        return Err(format!(
-            "{}: not a run folder (not a folder)",
-            arg.display()
-        ));
-    }
-    let summary = report::read_summary(&dir).map_err(|e| {
-        format!(
-            "{}: not a run folder written by kirim-xray ({e:#})",
-            arg.display()
-        )
-    })?;
-    Ok((dir, summary))
-}
-
-/// A run folder's journal as the commands read it back.
-#[derive(Debug, Default)]
-pub struct JournalRows {
-    /// The last readable line of every row (a row's later line replaces an earlier one).
-    pub by_row: BTreeMap<usize, RowResult>,
-    /// Which lines could not be read and were skipped, as a note for the outputs; `None` when
-    /// every line was read.
-    pub skipped: Option<String>,
-}
-
-/// The journal of `run_dir`. A missing journal is an empty one: the run died before its first
-/// row finished. Unreadable lines are skipped (see [`Journal::read_lines`]): their rows count as
-/// not finished, so resume and retry ask the server about them before sending anything.
-pub fn journal_by_row(run_dir: &Path) -> Result<JournalRows, JournalError> {
-    let path = run_dir.join(report::JOURNAL_FILE);
-    if !path.exists() {
-        return Ok(JournalRows::default());
-    }
-    let lines = Journal::read_lines(&path)?;
-    let skipped = (!lines.unreadable.is_empty()).then(|| {
-        let numbers: Vec<String> = lines.unreadable.iter().map(usize::to_string).collect();
-        format!(
-            "{} line{} {} could not be read and {} skipped: {} rows counted as not finished",
-            path.display(),
-            if numbers.len() == 1 { "" } else { "s" },
-            numbers.join(", "),
-            if numbers.len() == 1 { "was" } else { "were" },
-            if numbers.len() == 1 { "its" } else { "their" },
-        )
-    });
-    Ok(JournalRows {
-        by_row: lines.rows.into_iter().map(|r| (r.row, r)).collect(),
-        skipped,
-    })
-}
-
-/// Two notes as one.
-pub fn join_notes(a: Option<String>, b: Option<String>) -> Option<String> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-        (a, b) => a.or(b),
-    }
-}
-
-/// The row numbers an earlier run covered: the manifest's, narrowed by the `--rows` selection
-/// recorded in its summary.json. The message says when that selection cannot be read back.
-pub fn rows_of_run(
-    manifest: &crate::manifest::Manifest,
-    rows_selected: Option<&str>,
-) -> Result<Vec<usize>, String> {
-    let selection = rows_selected
-        .map(super::run::RowSelection::parse)
-        .transpose()
-        .map_err(|e| format!("the row selection recorded in summary.json is unreadable: {e}"))?;
-    Ok(manifest
-        .rows
-        .iter()
-        .map(|r| r.row)
-        .filter(|row| selection.as_ref().is_none_or(|s| s.contains(*row)))
-        .collect())
 }
 
 /// The settings of a run that continues or retries an earlier one: flags given now (and the
@@ -582,48 +510,5 @@ mod tests {
             "KIRIM_XRAY_ALLOW_HTTP given now wins over the earlier run"
         );
         assert_eq!(s.rate, 2.0);
-    }
-
-    #[test]
-    fn the_journal_gives_the_last_line_of_each_row() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(
-            journal_by_row(dir.path()).unwrap().by_row.is_empty(),
-            "no journal"
-        );
-        let path = dir.path().join(report::JOURNAL_FILE);
-        let j = Journal::create(&path).unwrap();
-        j.append(&row(2, RowStatus::Skipped)).unwrap();
-        j.append(&row(3, RowStatus::Match)).unwrap();
-        j.append(&row(2, RowStatus::Match)).unwrap();
-        let read = journal_by_row(dir.path()).unwrap();
-        assert_eq!(read.by_row.len(), 2);
-        assert_eq!(read.by_row[&2].status, RowStatus::Match);
-        assert_eq!(read.skipped, None);
-
-        // A torn line in the middle: skipped, its row not finished, the note names the line.
-        use std::io::Write as _;
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        f.write_all(b"{\"row\":4,\"fie\n").unwrap();
-        j.append(&row(5, RowStatus::Match)).unwrap();
-        let read = journal_by_row(dir.path()).unwrap();
-        assert_eq!(read.by_row.keys().copied().collect::<Vec<_>>(), [2, 3, 5]);
-        let note = read.skipped.unwrap();
-        assert!(
-            note.contains("journal.jsonl line 4 could not be read and was skipped"),
-            "{note}"
-        );
-    }
-
-    #[test]
-    fn a_folder_without_summary_is_not_a_run_folder() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = open_run_dir(dir.path()).unwrap_err();
-        assert!(e.contains("not a run folder written by kirim-xray"), "{e}");
-        let e = open_run_dir(&dir.path().join("nope")).unwrap_err();
-        assert!(e.contains("nope: not a run folder"), "{e}");
     }
 }

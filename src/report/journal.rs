@@ -65,6 +65,45 @@ impl Journal {
         })
     }
 
+    /// Start `path` over with `rows`, keeping the journal as it was under `archive` (a forced
+    /// resume on a changed manifest: the rows carry their new numbers). The old journal is linked
+    /// to `archive` first and the new one renamed over it, so a crash at any point leaves a whole
+    /// journal at `path`, the old or the new.
+    pub fn restart(path: &Path, rows: &[RowResult], archive: &Path) -> io::Result<Journal> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".journal")
+            .tempfile_in(dir)?;
+        for row in rows {
+            let mut line = serde_json::to_vec(row).map_err(io::Error::other)?;
+            line.push(b'\n');
+            tmp.write_all(&line)?;
+        }
+        tmp.as_file().sync_all()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        match std::fs::hard_link(path, archive) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
+            // A file system without hard links: a copy, never over an existing file.
+            Err(_) => {
+                let mut copy = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(archive)?;
+                io::copy(&mut File::open(path)?, &mut copy)?;
+                copy.sync_all()?;
+            }
+        }
+        tmp.persist(path).map_err(|e| e.error)?;
+        Journal::open_append(path)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -212,5 +251,25 @@ pub(crate) mod tests {
         let lines = Journal::read_lines(&path).unwrap();
         assert_eq!(lines.unreadable, [4, 5]);
         assert_eq!(lines.rows, vec![sample(2), sample(3), sample(5), sample(6)]);
+    }
+
+    #[test]
+    fn a_restart_keeps_the_old_journal_and_appends_to_the_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let old = Journal::create(&path).unwrap();
+        old.append(&sample(2)).unwrap();
+        old.append(&sample(3)).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let archive = dir.path().join("journal-before.jsonl");
+        let new = Journal::restart(&path, &[sample(4)], &archive).unwrap();
+        new.append(&sample(5)).unwrap();
+        assert_eq!(std::fs::read(&archive).unwrap(), before, "kept as it was");
+        assert_eq!(Journal::read(&path).unwrap(), vec![sample(4), sample(5)]);
+        assert!(
+            Journal::restart(&path, &[], &archive).is_err(),
+            "never overwrites an archive"
+        );
+        assert_eq!(Journal::read(&path).unwrap(), vec![sample(4), sample(5)]);
     }
 }

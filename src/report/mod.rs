@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::Context;
 
 pub use journal::{JOURNAL_FILE, Journal, JournalError};
-pub use summary::{ManifestInfo, RequestCounts, RunInfo, Summary};
+pub use summary::{GoneDocument, ManifestInfo, RequestCounts, RunInfo, Summary};
 
 use crate::model::RowResult;
 

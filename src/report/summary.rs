@@ -2,6 +2,7 @@
 //! for people, printed at the end of a run).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -99,6 +100,30 @@ pub struct RunInfo {
     /// When `run --resume` continued this run, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed_at: Vec<DateTime<Utc>>,
+    /// Documents of the earlier run (retry) or of this run before its manifest changed (a forced
+    /// resume) that the manifest no longer holds: reported here, never replaced by another row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in_manifest: Vec<GoneDocument>,
+}
+
+/// A document that left the manifest: where it was, and how it had ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoneDocument {
+    #[serde(rename = "nomorAju")]
+    pub nomor_aju: String,
+    /// Its row in the manifest as the earlier run read it.
+    pub row: usize,
+    pub status: RowStatus,
+}
+
+impl fmt::Display for GoneDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (was row {}, {})",
+            self.nomor_aju, self.row, self.status
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -229,6 +254,23 @@ impl Summary {
         if let Some(note) = &r.note {
             text_line!(t, "note      {note}");
         }
+        if !r.not_in_manifest.is_empty() {
+            text_line!(
+                t,
+                "not in the manifest any more ({}), not sent:",
+                r.not_in_manifest.len()
+            );
+            for gone in r.not_in_manifest.iter().take(20) {
+                text_line!(t, "  {gone}");
+            }
+            if r.not_in_manifest.len() > 20 {
+                text_line!(
+                    t,
+                    "  ... {} more in summary.json",
+                    r.not_in_manifest.len() - 20
+                );
+            }
+        }
         if let Some(code) = r.exit_code {
             text_line!(t, "exit      {code} ({})", exit_meaning(code));
         }
@@ -323,6 +365,7 @@ pub(crate) mod tests {
             previous_run: None,
             note: None,
             resumed_at: vec![],
+            not_in_manifest: vec![],
         }
     }
 
@@ -363,6 +406,31 @@ pub(crate) mod tests {
         assert!(
             !json.contains("resumed_at"),
             "absent until a run is resumed: {json}"
+        );
+        assert!(!json.contains("not_in_manifest"), "{json}");
+        assert!(!text.contains("not in the manifest"), "{text}");
+    }
+
+    #[test]
+    fn documents_that_left_the_manifest_are_listed() {
+        let mut i = info();
+        i.not_in_manifest = vec![GoneDocument {
+            nomor_aju: "AJU9".into(),
+            row: 4,
+            status: RowStatus::Failed,
+        }];
+        let s = Summary::build(&i, &[]);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.contains(r#""not_in_manifest":[{"nomorAju":"AJU9","row":4,"status":"FAILED"}]"#),
+            "{json}"
+        );
+        let text = s.to_text(&[]);
+        assert!(
+            text.contains(
+                "not in the manifest any more (1), not sent:\n  AJU9 (was row 4, FAILED)\n"
+            ),
+            "{text}"
         );
     }
 

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::manifest::{Column, Manifest, RawRow};
 use crate::model::{DocMeta, RowFields, Shipment};
 
+pub use cells::display as cell_text;
 pub use images::sniff;
 pub use render::{
     describe_problem, format_problem, human_bytes, render_problems_table, render_totals,

@@ -4,6 +4,7 @@
 
 mod util;
 
+mod by_document;
 mod escaping;
 mod images_root;
 mod journal;

@@ -12,7 +12,7 @@ use crate::run::{
 use crate::util::{Sandbox, TestDir, kirim_xray, read_csv};
 
 /// `kirim-xray run` as a child process we can signal.
-fn spawn_run(sandbox: &Sandbox, dir: &TestDir, args: &[&str]) -> Child {
+pub fn spawn_run(sandbox: &Sandbox, dir: &TestDir, args: &[&str]) -> Child {
     kirim_xray()
         .current_dir(dir.path())
         .env("KIRIM_XRAY_USERNAME", "demo")
@@ -47,7 +47,7 @@ fn journal_rows(run_dir: &Path) -> usize {
 }
 
 /// Wait until the run folder exists and its journal holds at least `rows` finished rows.
-fn wait_for_journal(dir: &TestDir, rows: usize, child: &mut Child) {
+pub fn wait_for_journal(dir: &TestDir, rows: usize, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(run_dir) = std::fs::canonicalize(dir.join("runs/latest"))
@@ -65,15 +65,15 @@ fn wait_for_journal(dir: &TestDir, rows: usize, child: &mut Child) {
 
 /// A slow run under way: `n` one-photo rows at 20 requests/s on 2 workers against a sandbox that
 /// answers in 20 ms, and its journal already holding `journaled` rows.
-struct SlowRun {
-    dir: TestDir,
-    sandbox: Sandbox,
-    rows: Vec<RowSpec>,
-    manifest: std::path::PathBuf,
-    child: Child,
+pub struct SlowRun {
+    pub dir: TestDir,
+    pub sandbox: Sandbox,
+    pub rows: Vec<RowSpec>,
+    pub manifest: std::path::PathBuf,
+    pub child: Child,
 }
 
-fn start_slow_run(n: usize, journaled: usize) -> SlowRun {
+pub fn start_slow_run(n: usize, journaled: usize) -> SlowRun {
     let dir = TestDir::new();
     let sandbox = Sandbox::start(&["--latency-ms", "20"]);
     let rows: Vec<RowSpec> = (1..=n).map(|i| RowSpec::valid(i, 1)).collect();
