@@ -23,7 +23,10 @@ use exit::Exit;
 /// Run one command to its end and say how it ended.
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => match args.resume.clone() {
+            Some(run_dir) => commands::resume::resume(args, &run_dir),
+            None => commands::run::run(args),
+        },
         Command::Validate(args) => commands::validate::validate(args),
         Command::Retry(args) => commands::retry::retry(args),
         Command::Reconcile(args) => commands::reconcile::reconcile(args),

@@ -84,7 +84,7 @@ pub fn rows_of_run(
     rows_selected: Option<&str>,
 ) -> Result<Vec<usize>, String> {
     let selection = rows_selected
-        .map(super::run::RowSelection::parse)
+        .map(super::selection::RowSelection::parse)
         .transpose()
         .map_err(|e| format!("the row selection recorded in summary.json is unreadable: {e}"))?;
     Ok(manifest
@@ -174,7 +174,7 @@ pub fn unjournaled(run: &report::RunInfo, journal: &BTreeMap<usize, RowResult>) 
     let selection = run
         .rows_selected
         .as_deref()
-        .and_then(|s| super::run::RowSelection::parse(s).ok());
+        .and_then(|s| super::selection::RowSelection::parse(s).ok());
     (2..=run.manifest.rows + 1)
         .filter(|row| selection.as_ref().is_none_or(|s| s.contains(*row)))
         .filter(|row| !journal.contains_key(row))

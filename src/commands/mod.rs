@@ -8,5 +8,6 @@ pub mod report;
 pub mod resume;
 pub mod retry;
 pub mod run;
+pub mod selection;
 pub mod shared;
 pub mod validate;

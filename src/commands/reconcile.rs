@@ -5,7 +5,8 @@
 
 use chrono::Utc;
 
-use super::run::{RowSelection, prepare};
+use super::run::prepare;
+use super::selection::RowSelection;
 use super::shared::{self, RowMode};
 use crate::cli::ReconcileArgs;
 use crate::config::{Need, Settings};

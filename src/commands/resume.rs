@@ -18,7 +18,8 @@ use chrono::Utc;
 
 use super::earlier;
 use super::locks;
-use super::run::{RowSelection, read_manifest, validate_rows};
+use super::run::{read_manifest, validate_rows};
+use super::selection::RowSelection;
 use super::shared::{self, RowMode, Work};
 use crate::cli::RunArgs;
 use crate::config::Need;

@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 
 use super::earlier;
-use super::run::{RowSelection, read_manifest, validate_rows};
+use super::run::{read_manifest, validate_rows};
+use super::selection::RowSelection;
 use super::shared::{self, RowMode};
 use crate::cli::RetryArgs;
 use crate::config::Need;
