@@ -38,6 +38,26 @@ pub fn escape_control(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// JSON text with DEL and the C1 controls written as `\u007f`..`\u009f`. A JSON writer escapes
+/// the C0 controls but may leave these raw, and some terminals take the C1 ones as escape
+/// sequences. Outside strings JSON is plain ASCII, so only string contents change, and they still
+/// decode to the exact value.
+pub fn json_controls(json: &str) -> Cow<'_, str> {
+    let raw = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    if !json.chars().any(raw) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if raw(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// `eprintln!` with the whole line passed through [`escape_control`]: for messages that may
 /// carry a value from a file or from the server.
 #[macro_export]
@@ -76,6 +96,20 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    #[test]
+    fn json_keeps_the_exact_value_without_raw_c1_controls() {
+        let value = "del\u{7f} csi\u{9b}2J esc\u{1b} é";
+        let json = serde_json::to_string(value).unwrap();
+        let safe = json_controls(&json);
+        assert!(!safe.chars().any(char::is_control), "{safe}");
+        assert!(
+            safe.contains("\\u007f") && safe.contains("\\u009b"),
+            "{safe}"
+        );
+        assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), value);
+        assert!(matches!(json_controls("{\"a\":\"é\"}"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub fn validate(args: ValidateArgs) -> Exit {
     let totals = Totals::of(&rows);
     match args.format {
         OutputFormat::Table => print!("{}", table(&manifest, &rows, &totals)),
-        OutputFormat::Json => println!("{}", json(&manifest, &rows, &totals)),
+        OutputFormat::Json => println!(
+            "{}",
+            crate::escape::json_controls(&json(&manifest, &rows, &totals))
+        ),
     }
     if manifest.rows.is_empty() {
         // A nightly export with no rows is far more often a broken export than a day without

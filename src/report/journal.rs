@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::escape::json_controls;
 use crate::model::RowResult;
 
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -27,6 +28,15 @@ pub enum JournalError {
 pub struct JournalLines {
     pub rows: Vec<RowResult>,
     pub unreadable: Vec<usize>,
+}
+
+/// One journal line: the row as JSON (DEL and C1 controls escaped too, see
+/// [`json_controls`]), and its line break.
+fn line_of(row: &RowResult) -> io::Result<Vec<u8>> {
+    let json = serde_json::to_string(row).map_err(io::Error::other)?;
+    let mut line = json_controls(&json).into_owned().into_bytes();
+    line.push(b'\n');
+    Ok(line)
 }
 
 /// An open journal, shared by the workers.
@@ -75,9 +85,7 @@ impl Journal {
             .prefix(".journal")
             .tempfile_in(dir)?;
         for row in rows {
-            let mut line = serde_json::to_vec(row).map_err(io::Error::other)?;
-            line.push(b'\n');
-            tmp.write_all(&line)?;
+            tmp.write_all(&line_of(row)?)?;
         }
         tmp.as_file().sync_all()?;
         #[cfg(unix)]
@@ -110,8 +118,7 @@ impl Journal {
 
     /// Write one row as one line and push it to disk before returning.
     pub fn append(&self, row: &RowResult) -> io::Result<()> {
-        let mut line = serde_json::to_vec(row).map_err(io::Error::other)?;
-        line.push(b'\n');
+        let line = line_of(row)?;
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         file.write_all(&line)?;
         file.sync_data()
@@ -251,6 +258,22 @@ pub(crate) mod tests {
         let lines = Journal::read_lines(&path).unwrap();
         assert_eq!(lines.unreadable, [4, 5]);
         assert_eq!(lines.rows, vec![sample(2), sample(3), sample(5), sample(6)]);
+    }
+
+    #[test]
+    fn control_characters_are_encoded_and_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let mut row = sample(2);
+        row.fields.nomor_aju = "AJU\u{1b}[2J\r\0".into();
+        row.message = "del\u{7f} csi\u{9b}2J".into();
+        Journal::create(&path).unwrap().append(&row).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.trim_end().chars().any(char::is_control),
+            "no raw control character: {text:?}"
+        );
+        assert_eq!(Journal::read(&path).unwrap(), vec![row]);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::process::Output;
 use crate::run::{RowSpec, describe, latest, run_against, stored, write_manifest};
 use crate::util::{Sandbox, TestDir, kirim_xray, read_csv};
 
-/// ESC, CR, NUL and BEL: the bytes that clear a screen, retitle a window or rewrite a line.
-const RAW: [u8; 4] = [0x1b, b'\r', 0, 0x07];
+/// ESC, CR, NUL, BEL and DEL: the bytes that clear a screen, retitle a window or rewrite a line.
+const RAW: [u8; 5] = [0x1b, b'\r', 0, 0x07, 0x7f];
 
 fn assert_no_raw_control(what: &str, bytes: &[u8]) {
     let found: Vec<u8> = bytes.iter().copied().filter(|b| RAW.contains(b)).collect();
@@ -38,7 +38,7 @@ fn hostile_manifest(dir: &TestDir) -> (RowSpec, std::path::PathBuf) {
     let csv = format!(
         "nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder\n\
          {},{},{},{},{}\n\
-         \"AJU\u{1b}[2J\u{1b}]0;owned\u{7}X\",BL2,2026-11-20,009000,images/aju\n\
+         \"AJU\u{1b}[2J\u{1b}]0;owned\u{7}X\u{7f}\",BL2,2026-11-20,009000,images/aju\n\
          AJUOK3,BL3,2026-11-20,009000,\"images/gone\u{1b}[31m\r\nERROR forged\"\n\
          AJUOK4,BL4,2026-11-20,009000,images/fake\n",
         good.nomor_aju, good.bl, good.date, good.kantor, good.folder
@@ -62,7 +62,7 @@ fn control_characters_from_cells_and_file_names_are_escaped_in_every_output() {
     assert_output_clean("validate", &validate);
     let table = String::from_utf8_lossy(&validate.stdout);
     assert!(
-        table.contains("AJU\\u{1b}[2J\\u{1b}]0;owned\\u{7}X"),
+        table.contains("AJU\\u{1b}[2J\\u{1b}]0;owned\\u{7}X\\u{7f}"),
         "{table}"
     );
     assert!(
@@ -109,7 +109,7 @@ fn control_characters_from_cells_and_file_names_are_escaped_in_every_output() {
     assert_eq!(statuses, ["MATCH", "INVALID", "INVALID", "INVALID"]);
     assert_eq!(
         results[1]["nomorAju"],
-        "AJU\\u{1b}[2J\\u{1b}]0;owned\\u{7}X"
+        "AJU\\u{1b}[2J\\u{1b}]0;owned\\u{7}X\\u{7f}"
     );
     assert_eq!(
         results[2]["folder"],
@@ -123,7 +123,7 @@ fn control_characters_from_cells_and_file_names_are_escaped_in_every_output() {
     // The journal keeps the exact value, JSON-encoded.
     let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).expect("journal");
     assert!(
-        journal.contains(r"AJU\u001b[2J\u001b]0;owned\u0007X"),
+        journal.contains(r"AJU\u001b[2J\u001b]0;owned\u0007X\u007f"),
         "{journal}"
     );
 
