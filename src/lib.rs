@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod escape;
 pub mod exit;
 pub mod history;
 pub mod logging;
@@ -23,7 +24,10 @@ use exit::Exit;
 /// Run one command to its end and say how it ended.
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => match args.resume.clone() {
+            Some(run_dir) => commands::resume::resume(args, &run_dir),
+            None => commands::run::run(args),
+        },
         Command::Validate(args) => commands::validate::validate(args),
         Command::Retry(args) => commands::retry::retry(args),
         Command::Reconcile(args) => commands::reconcile::reconcile(args),
@@ -31,7 +35,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Sandbox(args) => match sandbox::main(&args) {
             Ok(()) => Exit::Ok,
             Err(err) => {
-                eprintln!("kirim-xray sandbox: {err:#}");
+                eprintln_escaped!("kirim-xray sandbox: {err:#}");
                 Exit::Usage
             }
         },

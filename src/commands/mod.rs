@@ -1,10 +1,13 @@
 //! One module per subcommand: each turns its flags into settings, does the work and decides the
 //! exit code.
 
+pub mod earlier;
+pub mod locks;
 pub mod reconcile;
 pub mod report;
 pub mod resume;
 pub mod retry;
 pub mod run;
+pub mod selection;
 pub mod shared;
 pub mod validate;

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
+use super::earlier;
 use super::run::{read_manifest, validate_rows};
 use super::shared;
 use crate::cli::ReportArgs;
@@ -21,10 +22,12 @@ use crate::runfolder;
 pub const NOT_IN_JOURNAL: &str = "not in the journal: the run ended before this row finished";
 
 pub fn report(args: ReportArgs) -> Exit {
-    let (run_dir, summary) = match shared::open_run_dir(&args.run_dir) {
+    // Warnings (a journal line skipped, a manifest that changed) go to stderr.
+    crate::logging::init("info", false);
+    let (run_dir, summary) = match earlier::open_run_dir(&args.run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray report: {e}");
+            crate::eprintln_escaped!("kirim-xray report: {e}");
             return Exit::Usage;
         }
     };
@@ -36,7 +39,7 @@ pub fn report(args: ReportArgs) -> Exit {
     {
         Some(Ok(lock)) => Some(lock),
         Some(Err(e @ runfolder::LockError::Held { .. })) if summary.run.finished_at.is_none() => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray report: {e}, and {} has not finished",
                 run_dir.display()
             );
@@ -44,10 +47,13 @@ pub fn report(args: ReportArgs) -> Exit {
         }
         _ => None,
     };
-    let journal = match shared::journal_by_row(&run_dir) {
+    let earlier::JournalRows {
+        by_row: journal,
+        skipped,
+    } = match earlier::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray report: {e}");
+            crate::eprintln_escaped!("kirim-xray report: {e}");
             return Exit::Usage;
         }
     };
@@ -58,7 +64,12 @@ pub fn report(args: ReportArgs) -> Exit {
     if info.finished_at.is_none() {
         notes.push("rebuilt by `report` from the journal: the run did not finish".into());
     }
-    notes.extend(problem);
+    for note in skipped.into_iter().chain(problem) {
+        // A folder rebuilt twice does not say the same thing twice.
+        if !notes.iter().any(|n| n.contains(&note)) {
+            notes.push(note);
+        }
+    }
     info.note = (!notes.is_empty()).then(|| notes.join("; "));
     match report::write_outputs(&run_dir, &info, &rows) {
         Ok(summary) => {
@@ -66,7 +77,7 @@ pub fn report(args: ReportArgs) -> Exit {
             Exit::Ok
         }
         Err(e) => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray report: cannot write the outputs of {}: {e:#}",
                 run_dir.display()
             );
@@ -104,7 +115,7 @@ fn rebuild(
         tracing::warn!("{why}");
         return (journal.into_values().collect(), Some(why));
     }
-    let run_rows = match shared::rows_of_run(&manifest, run.rows_selected.as_deref()) {
+    let run_rows = match earlier::rows_of_run(&manifest, run.rows_selected.as_deref()) {
         Ok(rows) => rows
             .into_iter()
             .collect::<std::collections::BTreeSet<usize>>(),
@@ -143,6 +154,7 @@ fn report_settings(summary: &Summary) -> Result<Settings, String> {
     let s = &summary.run.settings;
     let layer = Layer {
         images_root: s.images_root.clone(),
+        allow_outside_root: Some(s.allow_outside_root),
         sheet: s.sheet.clone(),
         max_image_bytes: Some(s.max_image_bytes),
         max_request_bytes: Some(s.max_request_bytes),

@@ -5,21 +5,28 @@
 //! journaled because the process died — is processed again, asking with get before sending,
 //! because it may have been in flight when the process died. FAILED rows are kept: they failed for
 //! a reason that a resume does not fix (`retry` exists for them). The manifest must be the one the
-//! run started with (its sha256 is in summary.json): rows are matched by row number, so a changed
-//! manifest could silently pair a journal line with another row. `--force` accepts it anyway.
+//! run started with (its sha256 is in summary.json), where rows are matched by row number.
+//! `--force` accepts a changed one: then the journal's rows are found again by nomorAju (see
+//! `earlier.rs`), finished rows are kept under their new row numbers in a journal started over
+//! (the old one is kept beside it), and a document that left the manifest is listed in the
+//! summary, never replaced by the row that took its place.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::Utc;
 
+use super::earlier;
+use super::locks;
 use super::run::{read_manifest, validate_rows};
+use super::selection::RowSelection;
 use super::shared::{self, RowMode, Work};
 use crate::cli::RunArgs;
 use crate::config::Need;
 use crate::exit::Exit;
+use crate::manifest::Manifest;
 use crate::model::{RowResult, RowStatus};
-use crate::report::{self, Journal};
+use crate::report::{self, GoneDocument, Journal, RunInfo};
 
 /// Whether a journal line ends a row for good.
 pub fn is_final(status: RowStatus) -> bool {
@@ -45,6 +52,86 @@ pub fn split(
     (kept, todo)
 }
 
+/// What a resumed run keeps and processes again.
+#[derive(Debug, Default, PartialEq)]
+pub struct Resumption {
+    /// Final journal lines, with the row numbers of the manifest now.
+    pub kept: Vec<RowResult>,
+    /// Rows of the manifest now to process again (each asked about with get first).
+    pub todo: BTreeSet<usize>,
+    /// Documents of the journal that the manifest no longer holds.
+    pub gone: Vec<GoneDocument>,
+    /// The `--rows` selection to record for the run, in the manifest's row numbers now.
+    pub rows_selected: Option<String>,
+    /// What could not be matched, when something could not.
+    pub note: Option<String>,
+}
+
+/// A resume on the manifest the run started with: rows are row numbers.
+pub fn by_row_number(
+    manifest: &Manifest,
+    run: &RunInfo,
+    journal: &BTreeMap<usize, RowResult>,
+) -> Result<Resumption, String> {
+    let run_rows = earlier::rows_of_run(manifest, run.rows_selected.as_deref())?;
+    let (kept, todo) = split(&run_rows, journal);
+    Ok(Resumption {
+        kept,
+        todo,
+        rows_selected: run.rows_selected.clone(),
+        ..Resumption::default()
+    })
+}
+
+/// A forced resume on a manifest that changed: the journal's rows are found by nomorAju. A run of
+/// the whole manifest goes on over the whole new one; a run of selected rows goes on over the
+/// documents its journal names (a selected row that never reached the journal cannot be told
+/// from a new one, and is left out with a note).
+pub fn by_document(
+    manifest: &Manifest,
+    run: &RunInfo,
+    journal: &BTreeMap<usize, RowResult>,
+) -> Resumption {
+    let found = earlier::by_document(journal, manifest);
+    let mut r = Resumption::default();
+    for (row, line) in journal {
+        match found.now.get(row) {
+            Some(now) if is_final(line.status) => r.kept.push(RowResult {
+                row: *now,
+                ..line.clone()
+            }),
+            Some(now) => {
+                r.todo.insert(*now);
+            }
+            None => r.gone.push(earlier::gone(line)),
+        }
+    }
+    r.kept.sort_by_key(|k| k.row);
+    match &run.rows_selected {
+        None => r.todo.extend(found.unmatched),
+        Some(selection) => {
+            let missing = earlier::unjournaled(run, journal);
+            if missing > 0 {
+                r.note = Some(format!(
+                    "{missing} row{} selected by --rows {selection} never reached the journal: \
+                     in the changed manifest {} cannot be told from new rows, and {} not processed",
+                    if missing == 1 { "" } else { "s" },
+                    if missing == 1 { "it" } else { "they" },
+                    if missing == 1 { "is" } else { "are" },
+                ));
+            }
+            let rows: Vec<usize> = r
+                .kept
+                .iter()
+                .map(|k| k.row)
+                .chain(r.todo.iter().copied())
+                .collect();
+            r.rows_selected = Some(RowSelection::from_rows(&rows).text().to_string());
+        }
+    }
+    r
+}
+
 /// Refuse a manifest that changed since the run started, unless forced (then say so in a note).
 pub fn check_manifest(
     path: &Path,
@@ -61,26 +148,28 @@ pub fn check_manifest(
     );
     if force {
         Ok(Some(format!(
-            "resumed with --force although {what}: rows kept from the journal may describe the old file"
+            "resumed with --force although {what}: the journal's rows were found again by \
+             nomorAju, and finished ones kept as they ended"
         )))
     } else {
         Err(format!(
-            "{what}; rows are matched by row number, so resuming could mix two manifests. \
-             Start a new run (or `kirim-xray retry`), or resume with --force to accept the new file"
+            "{what}; resuming would go on with another manifest than the run started with. \
+             Start a new run (or `kirim-xray retry`), or resume with --force to accept the new \
+             file (the journal's rows are then found again by nomorAju)"
         ))
     }
 }
 
 pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
-    let (run_dir, previous) = match shared::open_run_dir(run_dir) {
+    let (run_dir, previous) = match earlier::open_run_dir(run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray run --resume: {e}");
+            crate::eprintln_escaped!("kirim-xray run --resume: {e}");
             return Exit::Usage;
         }
     };
     let Some(out) = run_dir.parent().map(Path::to_path_buf) else {
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray run --resume: {} has no parent folder",
             run_dir.display()
         );
@@ -99,14 +188,18 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
             s
         }
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     let log = crate::logging::init(&settings.log_level, settings.quiet);
     let resumed_at = Utc::now();
     // The lock before reading the journal: no other process may be appending to it.
-    let _lock = match shared::lock(&out, resumed_at) {
+    let _lock = match locks::lock(&out, resumed_at) {
+        Ok(l) => l,
+        Err(exit) => return exit,
+    };
+    let _account = match locks::lock_account(&settings, resumed_at, Some(&run_dir)) {
         Ok(l) => l,
         Err(exit) => return exit,
     };
@@ -120,7 +213,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let manifest = match read_manifest(&manifest_path, &settings) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
@@ -132,28 +225,60 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     ) {
         Ok(note) => note,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
     if let Some(n) = &note {
         tracing::warn!("{n}");
     }
-    let journal_rows = match shared::journal_by_row(&run_dir) {
+    let earlier::JournalRows {
+        by_row: journal_rows,
+        skipped,
+    } = match earlier::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
-    let run_rows = match shared::rows_of_run(&manifest, previous.run.rows_selected.as_deref()) {
-        Ok(rows) => rows,
-        Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
-            return Exit::Usage;
+    let changed = note.is_some();
+    let resumption = if changed {
+        by_document(&manifest, &previous.run, &journal_rows)
+    } else {
+        match by_row_number(&manifest, &previous.run, &journal_rows) {
+            Ok(r) => r,
+            Err(e) => {
+                crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+                return Exit::Usage;
+            }
         }
     };
-    let (kept, todo) = split(&run_rows, &journal_rows);
+    let Resumption {
+        kept,
+        todo,
+        gone,
+        rows_selected,
+        note: unmatched,
+    } = resumption;
+    for g in &gone {
+        tracing::warn!(
+            "document {g} of {} is not in {} any more: listed in the summary, not replaced",
+            run_dir.display(),
+            manifest_path.display()
+        );
+    }
+    if let Some(n) = &unmatched {
+        tracing::warn!("{n}");
+    }
+    if changed && kept.is_empty() && todo.is_empty() {
+        crate::eprintln_escaped!(
+            "kirim-xray: cannot resume {}: none of the run's rows can be found in {} any more",
+            run_dir.display(),
+            manifest_path.display()
+        );
+        return Exit::RowsNeedAttention;
+    }
     tracing::info!(
         "{} rows of the run finished in the journal, {} to process (checked with get first)",
         kept.len(),
@@ -164,7 +289,25 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     });
 
     let journal_path = run_dir.join(report::JOURNAL_FILE);
-    let journal = if journal_path.exists() {
+    let mut note = note;
+    let journal = if changed && journal_path.exists() {
+        // The journal's row numbers are the old manifest's: start it over with the kept rows
+        // under their new numbers, and keep the old one beside it for the audit trail.
+        let archive = run_dir.join(format!(
+            "journal-before-{}.jsonl",
+            crate::runfolder::run_dir_name(resumed_at)
+        ));
+        note = earlier::join_notes(
+            note,
+            Some(format!(
+                "the journal as it was is kept as {}",
+                archive
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+            )),
+        );
+        Journal::restart(&journal_path, &kept, &archive)
+    } else if journal_path.exists() {
         Journal::open_append(&journal_path)
     } else {
         Journal::create(&journal_path)
@@ -172,7 +315,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let journal = match journal {
         Ok(j) => j,
         Err(e) => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray: cannot append to {}: {e}",
                 journal_path.display()
             );
@@ -186,8 +329,10 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     info.finished_at = None;
     info.exit_code = None;
     info.settings = settings.public_view();
-    info.note = note;
+    info.note = earlier::join_notes(earlier::join_notes(note, skipped), unmatched);
     info.resumed_at.push(resumed_at);
+    info.rows_selected = rows_selected;
+    info.not_in_manifest.extend(gone);
     let mode = if info.command == "reconcile" {
         RowMode::Reconcile
     } else {
@@ -238,6 +383,77 @@ mod tests {
             [2, 4, 5, 6, 7]
         );
         assert_eq!(todo.into_iter().collect::<Vec<_>>(), [3, 8, 9]);
+    }
+
+    fn doc(row: usize, aju: &str, status: RowStatus) -> (usize, RowResult) {
+        let (row, mut r) = with(row, status);
+        r.fields.nomor_aju = aju.into();
+        (row, r)
+    }
+
+    fn manifest(ajus: &[&str]) -> Manifest {
+        use crate::manifest::{Cell, ManifestKind, RawRow};
+        Manifest {
+            path: "m.csv".into(),
+            sha256: "new".into(),
+            kind: ManifestKind::Csv,
+            rows: ajus
+                .iter()
+                .enumerate()
+                .map(|(i, aju)| RawRow {
+                    row: i + 2,
+                    cells: [
+                        Cell::Text((*aju).into()),
+                        Cell::Empty,
+                        Cell::Empty,
+                        Cell::Empty,
+                        Cell::Empty,
+                    ],
+                })
+                .collect(),
+        }
+    }
+
+    /// A row inserted above a finished one: the finished document keeps its result under its new
+    /// number, the new row is processed, and a document that left is listed, not replaced.
+    #[test]
+    fn a_forced_resume_finds_the_journal_rows_by_document() {
+        let journal: BTreeMap<usize, RowResult> = [
+            doc(2, "A", RowStatus::Match),
+            doc(3, "B", RowStatus::Failed),
+            doc(4, "C", RowStatus::Skipped),
+            doc(5, "GONE", RowStatus::Match),
+        ]
+        .into_iter()
+        .collect();
+        let mut run = crate::report::summary::tests::info();
+        run.manifest.rows = 6; // row 6 never reached the journal
+        let now = manifest(&["A", "NEW", "B", "C", "D"]);
+        let r = by_document(&now, &run, &journal);
+        let kept: Vec<(usize, &str, RowStatus)> = r
+            .kept
+            .iter()
+            .map(|k| (k.row, k.fields.nomor_aju.as_str(), k.status))
+            .collect();
+        assert_eq!(
+            kept,
+            [(2, "A", RowStatus::Match), (4, "B", RowStatus::Failed)]
+        );
+        assert_eq!(r.todo.into_iter().collect::<Vec<_>>(), [3, 5, 6]);
+        assert_eq!(r.gone.len(), 1);
+        assert_eq!(r.gone[0].to_string(), "GONE (was row 5, MATCH)");
+        assert_eq!(r.rows_selected, None);
+
+        // A run of selected rows goes on over its journal's documents only.
+        run.rows_selected = Some("2-6".into());
+        let r = by_document(&now, &run, &journal);
+        assert_eq!(r.todo.into_iter().collect::<Vec<_>>(), [5]);
+        assert_eq!(r.rows_selected.as_deref(), Some("2,4-5"));
+        let note = r.note.unwrap();
+        assert!(
+            note.starts_with("1 row selected by --rows 2-6 never reached"),
+            "{note}"
+        );
     }
 
     #[test]

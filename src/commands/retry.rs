@@ -6,17 +6,25 @@
 //! SKIPPED) counts as SKIPPED and is asked about with get before anything is sent, since it may
 //! have been in flight. The new run folder goes under the same out folder by default, and its
 //! summary.json names the earlier run.
+//!
+//! When the manifest changed since the earlier run, its documents are found again by nomorAju
+//! (see `earlier.rs`): a retried row is the same document, wherever it moved, and a document that
+//! left the manifest is listed (stderr, summary) instead of being replaced by another row.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
 
-use super::run::{RowSelection, read_manifest, validate_rows};
+use super::earlier;
+use super::run::{read_manifest, validate_rows};
+use super::selection::RowSelection;
 use super::shared::{self, RowMode};
 use crate::cli::RetryArgs;
 use crate::config::Need;
 use crate::exit::Exit;
+use crate::manifest::Manifest;
 use crate::model::{RowResult, RowStatus};
+use crate::report::{GoneDocument, RunInfo};
 
 /// `--status FAILED,NOT_FOUND`; empty = every status but MATCH.
 pub fn wanted_statuses(given: &[String]) -> Result<BTreeSet<RowStatus>, String> {
@@ -55,18 +63,68 @@ pub fn rows_to_retry(
         .collect()
 }
 
+/// What a retry takes from the earlier run.
+#[derive(Debug, Default, PartialEq)]
+pub struct Picked {
+    /// The rows to retry (row numbers of the manifest now), with the status each ended with.
+    pub rows: Vec<(usize, RowStatus)>,
+    /// Documents it would retry that the manifest no longer holds.
+    pub gone: Vec<GoneDocument>,
+    /// What could not be matched, when something could not.
+    pub note: Option<String>,
+}
+
+/// The rows of the earlier run `earlier` to retry in `manifest`: by row number while the
+/// manifest is the file that run read, by nomorAju once it changed.
+pub fn pick(
+    manifest: &Manifest,
+    earlier_run: &RunInfo,
+    journal: &BTreeMap<usize, RowResult>,
+    wanted: &BTreeSet<RowStatus>,
+) -> Result<Picked, String> {
+    if manifest.sha256 == earlier_run.manifest.sha256 {
+        let run_rows = earlier::rows_of_run(manifest, earlier_run.rows_selected.as_deref())?;
+        return Ok(Picked {
+            rows: rows_to_retry(&run_rows, journal, wanted),
+            ..Picked::default()
+        });
+    }
+    let found = earlier::by_document(journal, manifest);
+    let mut picked = Picked::default();
+    for (row, r) in journal.iter().filter(|(_, r)| wanted.contains(&r.status)) {
+        match found.now.get(row) {
+            Some(now) => picked.rows.push((*now, r.status)),
+            None => picked.gone.push(earlier::gone(r)),
+        }
+    }
+    picked.rows.sort_unstable();
+    let missing = earlier::unjournaled(earlier_run, journal);
+    if missing > 0 && wanted.contains(&RowStatus::Skipped) {
+        picked.note = Some(format!(
+            "{missing} row{} of the earlier run never reached its journal, and {} changed since: \
+             without a journal line a row cannot be told from a new one, so {} not retried \
+             (resume the earlier run with the manifest it started with, or choose rows with \
+             `run --rows`)",
+            if missing == 1 { "" } else { "s" },
+            manifest.path.display(),
+            if missing == 1 { "it is" } else { "they are" },
+        ));
+    }
+    Ok(picked)
+}
+
 pub fn retry(args: RetryArgs) -> Exit {
-    let (prev_dir, previous) = match shared::open_run_dir(&args.run_dir) {
+    let (prev_dir, previous) = match earlier::open_run_dir(&args.run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
     let wanted = match wanted_statuses(&args.status) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
@@ -79,7 +137,7 @@ pub fn retry(args: RetryArgs) -> Exit {
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
@@ -88,40 +146,62 @@ pub fn retry(args: RetryArgs) -> Exit {
     let manifest = match read_manifest(&manifest_path, &settings) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
     if manifest.sha256 != previous.run.manifest.sha256 {
         tracing::warn!(
-            "{} changed since {} (rows are taken by row number)",
+            "{} changed since {}: its rows are found again by nomorAju",
             manifest_path.display(),
             prev_dir.display()
         );
     }
-    let journal = match shared::journal_by_row(&prev_dir) {
+    let earlier::JournalRows {
+        by_row: journal,
+        skipped,
+    } = match earlier::journal_by_row(&prev_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
-    let run_rows = match shared::rows_of_run(&manifest, previous.run.rows_selected.as_deref()) {
-        Ok(rows) => rows,
+    let Picked {
+        rows: picked,
+        gone,
+        note: unmatched,
+    } = match pick(&manifest, &previous.run, &journal, &wanted) {
+        Ok(p) => p,
         Err(e) => {
-            eprintln!("kirim-xray retry: {}: {e}", prev_dir.display());
+            crate::eprintln_escaped!("kirim-xray retry: {}: {e}", prev_dir.display());
             return Exit::Usage;
         }
     };
-    let picked = rows_to_retry(&run_rows, &journal, &wanted);
+    for g in &gone {
+        crate::eprintln_escaped!(
+            "kirim-xray retry: document {g} of {} is not in {} any more: not retried",
+            prev_dir.display(),
+            manifest_path.display()
+        );
+    }
+    if let Some(n) = &unmatched {
+        crate::eprintln_escaped!("kirim-xray retry: {n}");
+    }
     if picked.is_empty() {
         let statuses: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();
-        println!(
-            "nothing to retry: no row of {} ended {}",
+        crate::println_escaped!(
+            "nothing to retry: no row of {} in {} ended {}",
             prev_dir.display(),
+            manifest_path.display(),
             statuses.join(", ")
         );
-        return Exit::Ok;
+        // A document that needs attention and left the manifest still needs it.
+        return if gone.is_empty() && unmatched.is_none() {
+            Exit::Ok
+        } else {
+            Exit::RowsNeedAttention
+        };
     }
     let rows: Vec<usize> = picked.iter().map(|(row, _)| *row).collect();
     let check_first: BTreeSet<usize> = picked
@@ -155,6 +235,11 @@ pub fn retry(args: RetryArgs) -> Exit {
         &settings,
     );
     info.previous_run = Some(prev_dir);
+    info.note = earlier::join_notes(
+        skipped.map(|s| format!("in the earlier run, {s}")),
+        unmatched,
+    );
+    info.not_in_manifest = gone;
     super::run::start(
         &settings,
         run_dir,
@@ -210,5 +295,84 @@ mod tests {
             rows_to_retry(&run_rows, &journal, &failed),
             [(4, RowStatus::Failed)]
         );
+    }
+
+    fn manifest(ajus: &[&str], sha256: &str) -> Manifest {
+        use crate::manifest::{Cell, ManifestKind, RawRow};
+        Manifest {
+            path: "m.csv".into(),
+            sha256: sha256.into(),
+            kind: ManifestKind::Csv,
+            rows: ajus
+                .iter()
+                .enumerate()
+                .map(|(i, aju)| RawRow {
+                    row: i + 2,
+                    cells: [
+                        Cell::Text((*aju).into()),
+                        Cell::Empty,
+                        Cell::Empty,
+                        Cell::Empty,
+                        Cell::Empty,
+                    ],
+                })
+                .collect(),
+        }
+    }
+
+    /// A row inserted above a FAILED row: the FAILED document is retried at its new row, the
+    /// row that took its old number is not, and a FAILED document that left is listed.
+    #[test]
+    fn a_changed_manifest_is_matched_by_document() {
+        let mut journal = BTreeMap::new();
+        for (row, aju, status) in [
+            (2, "A", RowStatus::Match),
+            (3, "B", RowStatus::Failed),
+            (4, "GONE", RowStatus::Failed),
+            (5, "C", RowStatus::Skipped),
+        ] {
+            let mut r = sample(row);
+            r.fields.nomor_aju = aju.into();
+            r.status = status;
+            journal.insert(row, r);
+        }
+        let mut run = crate::report::summary::tests::info();
+        run.manifest.sha256 = "old".into();
+        run.manifest.rows = 4;
+        let wanted = wanted_statuses(&[]).unwrap();
+
+        let same = manifest(&["A", "B", "GONE", "C"], "old");
+        let p = pick(&same, &run, &journal, &wanted).unwrap();
+        assert_eq!(
+            p.rows,
+            [
+                (3, RowStatus::Failed),
+                (4, RowStatus::Failed),
+                (5, RowStatus::Skipped)
+            ]
+        );
+        assert!(p.gone.is_empty() && p.note.is_none());
+
+        let changed = manifest(&["A", "NEW", "B", "C"], "new");
+        let p = pick(&changed, &run, &journal, &wanted).unwrap();
+        assert_eq!(
+            p.rows,
+            [(4, RowStatus::Failed), (5, RowStatus::Skipped)],
+            "B moved to row 4; NEW at row 3 is not retried"
+        );
+        assert_eq!(p.gone.len(), 1);
+        assert_eq!(p.gone[0].to_string(), "GONE (was row 4, FAILED)");
+        assert_eq!(p.note, None, "every row of the run is in the journal");
+
+        // A row of the earlier run that never reached its journal cannot be told from NEW.
+        run.manifest.rows = 5;
+        let p = pick(&changed, &run, &journal, &wanted).unwrap();
+        let note = p.note.unwrap();
+        assert!(
+            note.starts_with("1 row of the earlier run never reached"),
+            "{note}"
+        );
+        let failed = wanted_statuses(&["FAILED".into()]).unwrap();
+        assert_eq!(pick(&changed, &run, &journal, &failed).unwrap().note, None);
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
+use super::selection::RowSelection;
 use super::shared::{self, RowMode};
 use crate::cli::RunArgs;
 use crate::config::{Need, Settings};
@@ -14,81 +15,6 @@ use crate::manifest::{self, Cell, Column};
 use crate::report::{self, Journal, ManifestInfo, RunInfo};
 use crate::sync::split_requests;
 use crate::validate::{self, CheckedRow, ValidateOptions, human_bytes};
-
-/// `--rows 5-9,12`: spreadsheet row numbers (the header is row 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowSelection {
-    ranges: Vec<(usize, usize)>,
-    text: String,
-}
-
-impl RowSelection {
-    pub fn parse(text: &str) -> Result<RowSelection, String> {
-        let bad = |msg: String| Err(format!("--rows \"{text}\": {msg}"));
-        let number = |s: &str| -> Result<usize, String> {
-            let s = s.trim();
-            match s.parse::<usize>() {
-                Ok(0 | 1) => Err(format!("row {s} is not a data row (the header is row 1)")),
-                Ok(n) => Ok(n),
-                Err(_) => Err(format!("\"{s}\" is not a row number")),
-            }
-        };
-        let mut ranges = Vec::new();
-        for piece in text.split(',') {
-            if piece.trim().is_empty() {
-                return bad("empty item; write rows like 5-9,12".into());
-            }
-            let (a, b) = match piece.split_once('-') {
-                Some((a, b)) => (number(a), number(b)),
-                None => (number(piece), number(piece)),
-            };
-            match (a, b) {
-                (Ok(a), Ok(b)) if a <= b => ranges.push((a, b)),
-                (Ok(a), Ok(b)) => return bad(format!("range {a}-{b} runs backwards")),
-                (Err(e), _) | (_, Err(e)) => return bad(e),
-            }
-        }
-        Ok(RowSelection {
-            ranges,
-            text: text.trim().to_string(),
-        })
-    }
-
-    /// The selection of exactly these rows, written compactly (`4,7-9`) so that it reads back with
-    /// [`RowSelection::parse`] (summary.json of a retry).
-    pub fn from_rows(rows: &[usize]) -> RowSelection {
-        let mut sorted: Vec<usize> = rows.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut ranges: Vec<(usize, usize)> = Vec::new();
-        for r in sorted {
-            match ranges.last_mut() {
-                Some((_, b)) if *b + 1 == r => *b = r,
-                _ => ranges.push((r, r)),
-            }
-        }
-        let text = ranges
-            .iter()
-            .map(|(a, b)| {
-                if a == b {
-                    a.to_string()
-                } else {
-                    format!("{a}-{b}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(",");
-        RowSelection { ranges, text }
-    }
-
-    pub fn contains(&self, row: usize) -> bool {
-        self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&row))
-    }
-
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-}
 
 /// A manifest read, filtered by `--rows` and validated.
 pub struct Prepared {
@@ -143,15 +69,18 @@ pub fn validate_rows(
     for r in m.rows.iter_mut().filter(|r| !keep(r.row)) {
         r.cells[Column::Folder as usize] = Cell::Empty;
     }
-    let options = ValidateOptions::new(
-        path,
-        settings.images_root.as_deref(),
-        Some(settings.max_image_bytes),
-    );
+    let options = ValidateOptions {
+        allow_outside_root: settings.allow_outside_root,
+        ..ValidateOptions::new(
+            path,
+            settings.images_root.as_deref(),
+            Some(settings.max_image_bytes),
+        )
+    };
     let mut rows = validate::validate(&m, &options);
     rows.retain(|r| keep(r.row));
     for p in rows.iter().flat_map(|r| &r.problems) {
-        eprintln!(
+        crate::eprintln_escaped!(
             "{}",
             validate::format_problem(&path.display().to_string(), p)
         );
@@ -189,11 +118,15 @@ pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>)
     let seconds = requests as f64 / settings.rate;
     let mut t = format!(
         "plan for {} (sha256 {})\n",
-        p.manifest.path.display(),
+        crate::escape::escape_control(&p.manifest.path.display().to_string()),
         p.manifest.sha256
     );
     let selected = selection.map_or(String::new(), |s| {
-        format!(", {} selected by --rows {}", p.rows.len(), s.text())
+        format!(
+            ", {} selected by --rows {}",
+            p.rows.len(),
+            crate::escape::escape_control(s.text())
+        )
     });
     t += &format!(
         "rows      {} in the manifest{selected}: {} valid, {invalid} invalid\n",
@@ -226,9 +159,6 @@ pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>)
 }
 
 pub fn run(args: RunArgs) -> Exit {
-    if let Some(run_dir) = args.resume.clone() {
-        return super::resume::resume(args, &run_dir);
-    }
     let need = if args.dry_run {
         Need::Offline
     } else {
@@ -237,33 +167,33 @@ pub fn run(args: RunArgs) -> Exit {
     let settings = match Settings::load(&args.api, &args.manifest_args, need) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     let log = crate::logging::init(&settings.log_level, settings.quiet);
     let Some(manifest_path) = args.manifest.as_deref() else {
-        eprintln!("kirim-xray run: a MANIFEST is needed");
+        crate::eprintln_escaped!("kirim-xray run: a MANIFEST is needed");
         return Exit::Usage;
     };
     let selection = match args.rows.as_deref().map(RowSelection::parse).transpose() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     let prepared = match prepare(manifest_path, &settings, selection.as_ref()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     if prepared.rows.is_empty() {
         // A nightly export with no rows is far more often a broken export than a day without
         // shipments: nothing to send, no run folder, and an exit code that calls for attention.
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray: {} has no data rows: nothing to send",
             manifest_path.display()
         );
@@ -343,18 +273,6 @@ mod tests {
     use crate::runfolder;
     use crate::validate::{Problem, Severity};
 
-    #[test]
-    fn rows_selection_parses_lists_and_ranges() {
-        let s = RowSelection::parse("5-9, 12").unwrap();
-        assert!(s.contains(5) && s.contains(9) && s.contains(12));
-        assert!(!s.contains(4) && !s.contains(10) && !s.contains(13));
-        assert_eq!(s.text(), "5-9, 12");
-        assert!(RowSelection::parse("7").unwrap().contains(7));
-        let s = RowSelection::from_rows(&[9, 4, 7, 8, 4, 12]);
-        assert_eq!(s.text(), "4,7-9,12");
-        assert_eq!(RowSelection::parse(s.text()).unwrap(), s, "reads back");
-    }
-
     /// A duplicate nomorAju is a property of the whole manifest: a row that repeats an earlier
     /// row's nomorAju stays INVALID when only it is selected (`--rows`, `retry`, `--resume`), or
     /// its photos would be added to the earlier row's CN document.
@@ -398,23 +316,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rows_selection_errors_are_clear() {
-        let cases = [
-            ("", "empty item"),
-            ("5,,7", "empty item"),
-            ("5-a", "\"a\" is not a row number"),
-            ("9-5", "range 9-5 runs backwards"),
-            ("1-3", "row 1 is not a data row"),
-            ("-3", "\"\" is not a row number"),
-        ];
-        for (input, expected) in cases {
-            let e = RowSelection::parse(input).unwrap_err();
-            assert!(e.starts_with(&format!("--rows \"{input}\": ")), "{e}");
-            assert!(e.contains(expected), "{input}: {e}");
-        }
-    }
-
     /// The wiring after validation, without a reachable API: lock, run folder, latest link,
     /// outputs naming why nothing was sent, the lock released at the end.
     #[test]
@@ -431,6 +332,7 @@ mod tests {
             api_url: Some("http://127.0.0.1:9/openapi/cnpibk".into()),
             auth_url: Some("http://127.0.0.1:9".into()),
             retries: Some(0),
+            lock_dir: Some(dir.path().join("locks")),
             ..Layer::default()
         };
         let creds = Credentials::Login {

@@ -1,5 +1,5 @@
 //! Plumbing shared by the commands that talk to the API over a run folder (`run`, `run --resume`,
-//! `retry`, `reconcile`): the lock of the output folder, the run folder, the signal handlers, the
+//! `retry`, `reconcile`): the locks (output folder, account), the run folder, the signal handlers, the
 //! workers feeding the journal, and the outputs at the end. Each command only decides which rows
 //! it processes, with which row function, and which results it keeps from before; the way a run
 //! starts, is interrupted and ends is the same for all of them, which is what makes `report` and
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::locks::{self, Locks};
 use crate::api::{ConnectError, HttpApi};
 use crate::cli::{ApiArgs, ManifestArgs};
 use crate::config::{ConfigError, Layer, Need, PublicSettings, Settings, credentials_from_env};
@@ -19,8 +20,8 @@ use crate::history::{self, SeenBefore};
 use crate::logging::LogHandle;
 use crate::model::{RowResult, RowStatus, Shipment};
 use crate::pipeline::{self, Bound, Cancel};
-use crate::report::{self, Journal, JournalError, RequestCounts, RunInfo};
-use crate::runfolder::{self, OutLock};
+use crate::report::{self, Journal, RequestCounts, RunInfo};
+use crate::runfolder;
 use crate::sync::{reconcile_row, sync_row};
 use crate::validate::CheckedRow;
 
@@ -45,41 +46,30 @@ pub struct Work {
     pub mode: RowMode,
 }
 
-/// Take the lock of `out`, printing why not (exit 4 when another run holds it).
-pub fn lock(out: &Path, at: DateTime<Utc>) -> Result<OutLock, Exit> {
-    match runfolder::lock_out(out, at) {
-        Ok(lock) => Ok(lock),
-        Err(e @ runfolder::LockError::Held { .. }) => {
-            eprintln!("kirim-xray: {e}");
-            Err(Exit::Locked)
-        }
-        Err(e) => {
-            eprintln!("kirim-xray: {e}");
-            Err(Exit::Usage)
-        }
-    }
-}
-
-/// Lock `settings.out`, create a fresh run folder, point `latest` at it and log into its run.log.
-/// The lock comes first: a second run must not even create a folder.
+/// Lock `settings.out` and the account, create a fresh run folder, point `latest` at it and log
+/// into its run.log. The locks come first: a second run must not even create a folder.
 pub fn open_new_run(
     settings: &Settings,
     log: &LogHandle,
     started_at: DateTime<Utc>,
-) -> Result<(OutLock, PathBuf), Exit> {
-    let lock = lock(&settings.out, started_at)?;
+) -> Result<(Locks, PathBuf), Exit> {
+    let out = locks::lock(&settings.out, started_at)?;
+    let mut account = locks::lock_account(settings, started_at, None)?;
     let run_dir = match runfolder::create_run_dir(&settings.out, started_at) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Err(Exit::Usage);
         }
     };
+    if let Some(lock) = account.as_mut() {
+        locks::record_run_dir(lock, &run_dir);
+    }
     if let Err(e) = runfolder::update_latest(&settings.out, &run_dir) {
         tracing::warn!("cannot update {}/latest: {e}", settings.out.display());
     }
     log_into(log, &run_dir);
-    Ok((lock, run_dir))
+    Ok((Locks { out, account }, run_dir))
 }
 
 /// Send the log to `<run_dir>/run.log` too (appended: a resumed run adds to it).
@@ -121,6 +111,7 @@ pub fn new_info(
         previous_run: None,
         note: None,
         resumed_at: Vec::new(),
+        not_in_manifest: Vec::new(),
     }
 }
 
@@ -354,9 +345,18 @@ pub fn finish_unsent(
 }
 
 /// Write every output, print the summary, and settle the exit code. Outputs that cannot be
-/// written turn a clean run into "needs attention": the audit trail is part of the job.
+/// written turn a clean run into "needs attention": the audit trail is part of the job. So does
+/// a document that had not ended MATCH and left the manifest: nobody has sent it.
 pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: Exit) -> Exit {
     let mut exit = exit;
+    if exit == Exit::Ok
+        && info
+            .not_in_manifest
+            .iter()
+            .any(|g| g.status != RowStatus::Match)
+    {
+        exit = Exit::RowsNeedAttention;
+    }
     info.finished_at = Some(Utc::now());
     info.exit_code = Some(exit.code());
     match report::write_outputs(run_dir, info, results) {
@@ -369,57 +369,6 @@ pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: E
         }
     }
     exit
-}
-
-/// A run folder given on the command line, resolved (`runs/latest` works too), with its
-/// summary.json. The message says plainly when the folder is not a run folder.
-pub fn open_run_dir(arg: &Path) -> Result<(PathBuf, report::Summary), String> {
-    let dir = std::fs::canonicalize(arg)
-        .map_err(|e| format!("{}: not a run folder: {e}", arg.display()))?;
-    if !dir.is_dir() {
-        return Err(format!(
-            "{}: not a run folder (not a folder)",
-            arg.display()
-        ));
-    }
-    let summary = report::read_summary(&dir).map_err(|e| {
-        format!(
-            "{}: not a run folder written by kirim-xray ({e:#})",
-            arg.display()
-        )
-    })?;
-    Ok((dir, summary))
-}
-
-/// The last journal line of every row (a row's later line replaces an earlier one). A missing
-/// journal is an empty one: the run died before its first row finished.
-pub fn journal_by_row(run_dir: &Path) -> Result<BTreeMap<usize, RowResult>, JournalError> {
-    let path = run_dir.join(report::JOURNAL_FILE);
-    if !path.exists() {
-        return Ok(BTreeMap::new());
-    }
-    Ok(Journal::read(&path)?
-        .into_iter()
-        .map(|r| (r.row, r))
-        .collect())
-}
-
-/// The row numbers an earlier run covered: the manifest's, narrowed by the `--rows` selection
-/// recorded in its summary.json. The message says when that selection cannot be read back.
-pub fn rows_of_run(
-    manifest: &crate::manifest::Manifest,
-    rows_selected: Option<&str>,
-) -> Result<Vec<usize>, String> {
-    let selection = rows_selected
-        .map(super::run::RowSelection::parse)
-        .transpose()
-        .map_err(|e| format!("the row selection recorded in summary.json is unreadable: {e}"))?;
-    Ok(manifest
-        .rows
-        .iter()
-        .map(|r| r.row)
-        .filter(|row| selection.as_ref().is_none_or(|s| s.contains(*row)))
-        .collect())
 }
 
 /// The settings of a run that continues or retries an earlier one: flags given now (and the
@@ -472,6 +421,7 @@ fn inherited_settings_from(
         settle: Some(earlier.settle_seconds),
         out,
         images_root: earlier.images_root.clone(),
+        allow_outside_root: Some(earlier.allow_outside_root),
         sheet: earlier.sheet.clone(),
         max_images_per_request: Some(earlier.max_images_per_request),
         max_request_bytes: Some(earlier.max_request_bytes),
@@ -480,6 +430,7 @@ fn inherited_settings_from(
         ca_cert: earlier.ca_cert.clone(),
         log_level: Some(earlier.log_level.clone()),
         quiet: None,
+        lock_dir: earlier.lock_dir.clone(),
     };
     let credentials = match need {
         Need::Credentials => Some(credentials_from_env(lookup)?),
@@ -592,27 +543,5 @@ mod tests {
             "KIRIM_XRAY_ALLOW_HTTP given now wins over the earlier run"
         );
         assert_eq!(s.rate, 2.0);
-    }
-
-    #[test]
-    fn the_journal_gives_the_last_line_of_each_row() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(journal_by_row(dir.path()).unwrap().is_empty(), "no journal");
-        let j = Journal::create(&dir.path().join(report::JOURNAL_FILE)).unwrap();
-        j.append(&row(2, RowStatus::Skipped)).unwrap();
-        j.append(&row(3, RowStatus::Match)).unwrap();
-        j.append(&row(2, RowStatus::Match)).unwrap();
-        let by_row = journal_by_row(dir.path()).unwrap();
-        assert_eq!(by_row.len(), 2);
-        assert_eq!(by_row[&2].status, RowStatus::Match);
-    }
-
-    #[test]
-    fn a_folder_without_summary_is_not_a_run_folder() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = open_run_dir(dir.path()).unwrap_err();
-        assert!(e.contains("not a run folder written by kirim-xray"), "{e}");
-        let e = open_run_dir(&dir.path().join("nope")).unwrap_err();
-        assert!(e.contains("nope: not a run folder"), "{e}");
     }
 }

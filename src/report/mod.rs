@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::Context;
 
 pub use journal::{JOURNAL_FILE, Journal, JournalError};
-pub use summary::{ManifestInfo, RequestCounts, RunInfo, Summary};
+pub use summary::{GoneDocument, ManifestInfo, RequestCounts, RunInfo, Summary};
 
 use crate::model::RowResult;
 
@@ -71,9 +71,10 @@ pub fn write_outputs(
 /// summary.json alone: written when a run starts too, so that a folder whose run was killed
 /// still says what it was running.
 pub fn write_summary_json(run_dir: &Path, summary: &Summary) -> anyhow::Result<()> {
-    let mut json = serde_json::to_vec_pretty(summary)?;
-    json.push(b'\n');
-    write_atomic(run_dir, SUMMARY_JSON, &json)
+    let json = serde_json::to_string_pretty(summary)?;
+    let mut json = crate::escape::json_controls(&json).into_owned();
+    json.push('\n');
+    write_atomic(run_dir, SUMMARY_JSON, json.as_bytes())
 }
 
 /// Read summary.json of a run folder back.

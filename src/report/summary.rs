@@ -2,7 +2,7 @@
 //! for people, printed at the end of a run).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +10,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ApiStats;
 use crate::config::PublicSettings;
+use crate::escape::escape_control;
 use crate::model::{RowResult, RowStatus};
+
+/// One line of summary.txt: the whole line passed through [`escape_control`], so that a value
+/// holding a line break or an escape sequence cannot forge or hide a line.
+macro_rules! text_line {
+    ($t:expr, $($arg:tt)*) => {{
+        $t.push_str(&escape_control(&format!($($arg)*)));
+        $t.push('\n');
+    }};
+}
 
 /// The manifest a run read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +100,30 @@ pub struct RunInfo {
     /// When `run --resume` continued this run, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed_at: Vec<DateTime<Utc>>,
+    /// Documents of the earlier run (retry) or of this run before its manifest changed (a forced
+    /// resume) that the manifest no longer holds: reported here, never replaced by another row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in_manifest: Vec<GoneDocument>,
+}
+
+/// A document that left the manifest: where it was, and how it had ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoneDocument {
+    #[serde(rename = "nomorAju")]
+    pub nomor_aju: String,
+    /// Its row in the manifest as the earlier run read it.
+    pub row: usize,
+    pub status: RowStatus,
+}
+
+impl fmt::Display for GoneDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (was row {}, {})",
+            self.nomor_aju, self.row, self.status
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -151,14 +185,14 @@ impl Summary {
     pub fn to_text(&self, rows: &[RowResult]) -> String {
         let r = &self.run;
         let mut t = String::new();
-        let _ = writeln!(
+        text_line!(
             t,
             "kirim-xray {} {}: {}",
             self.version,
             r.command,
             r.run_dir.display()
         );
-        let _ = writeln!(
+        text_line!(
             t,
             "manifest  {} ({} rows, sha256 {})",
             r.manifest.path.display(),
@@ -166,7 +200,7 @@ impl Summary {
             r.manifest.sha256
         );
         if let Some(sel) = &r.rows_selected {
-            let _ = writeln!(
+            text_line!(
                 t,
                 "selected  rows {sel} ({} row{} in this run)",
                 self.rows_in_run,
@@ -179,7 +213,7 @@ impl Summary {
         let took = self
             .duration_seconds
             .map_or(String::new(), |d| format!(" ({})", human_duration(d)));
-        let _ = writeln!(t, "time      {} → {end}{took}", r.started_at.to_rfc3339());
+        text_line!(t, "time      {} → {end}{took}", r.started_at.to_rfc3339());
         let counts: Vec<String> = self
             .counts
             .iter()
@@ -191,41 +225,63 @@ impl Summary {
         } else {
             counts.join(" · ")
         };
-        let _ = writeln!(t, "rows      {counts}");
-        let _ = writeln!(
+        text_line!(t, "rows      {counts}");
+        text_line!(
             t,
             "photos    {} local · {} sent · {} on server",
-            self.photos.local, self.photos.sent, self.photos.on_server
+            self.photos.local,
+            self.photos.sent,
+            self.photos.on_server
         );
         let rate = r
             .requests
             .achieved_rate
             .map_or(String::new(), |x| format!(" at {x:.2}/s"));
-        let _ = writeln!(
+        text_line!(
             t,
             "requests  {} API requests{rate} (limit {}/s) · {} retries · {} throttled (429)",
-            r.requests.api_requests, r.settings.rate, self.retries, r.requests.throttled_429
+            r.requests.api_requests,
+            r.settings.rate,
+            self.retries,
+            r.requests.throttled_429
         );
         if let Some(prev) = &r.previous_run {
-            let _ = writeln!(t, "retries   {}", prev.display());
+            text_line!(t, "retries   {}", prev.display());
         }
         for at in &r.resumed_at {
-            let _ = writeln!(t, "resumed   {}", at.to_rfc3339());
+            text_line!(t, "resumed   {}", at.to_rfc3339());
         }
         if let Some(note) = &r.note {
-            let _ = writeln!(t, "note      {note}");
+            text_line!(t, "note      {note}");
+        }
+        if !r.not_in_manifest.is_empty() {
+            text_line!(
+                t,
+                "not in the manifest any more ({}), not sent:",
+                r.not_in_manifest.len()
+            );
+            for gone in r.not_in_manifest.iter().take(20) {
+                text_line!(t, "  {gone}");
+            }
+            if r.not_in_manifest.len() > 20 {
+                text_line!(
+                    t,
+                    "  ... {} more in summary.json",
+                    r.not_in_manifest.len() - 20
+                );
+            }
         }
         if let Some(code) = r.exit_code {
-            let _ = writeln!(t, "exit      {code} ({})", exit_meaning(code));
+            text_line!(t, "exit      {code} ({})", exit_meaning(code));
         }
         let attention: Vec<&RowResult> = rows
             .iter()
             .filter(|x| x.status != RowStatus::Match)
             .collect();
         if !attention.is_empty() {
-            let _ = writeln!(t, "rows needing attention ({}):", attention.len());
+            text_line!(t, "rows needing attention ({}):", attention.len());
             for x in attention.iter().take(20) {
-                let _ = writeln!(
+                text_line!(
                     t,
                     "  row {} {} {}: {}",
                     x.row,
@@ -235,7 +291,7 @@ impl Summary {
                 );
             }
             if attention.len() > 20 {
-                let _ = writeln!(t, "  ... {} more in results.csv", attention.len() - 20);
+                text_line!(t, "  ... {} more in results.csv", attention.len() - 20);
             }
         }
         t
@@ -255,10 +311,12 @@ pub fn exit_meaning(code: i32) -> &'static str {
     }
 }
 
+/// At most `max` characters of `s`, its control characters escaped (so a message stays on its
+/// line).
 fn short(s: &str, max: usize) -> String {
-    let one_line = s.replace(['\n', '\r'], " ");
+    let one_line = escape_control(s);
     if one_line.chars().count() <= max {
-        one_line
+        one_line.into_owned()
     } else {
         one_line.chars().take(max).collect::<String>() + "…"
     }
@@ -307,6 +365,7 @@ pub(crate) mod tests {
             previous_run: None,
             note: None,
             resumed_at: vec![],
+            not_in_manifest: vec![],
         }
     }
 
@@ -340,10 +399,38 @@ pub(crate) mod tests {
             text.contains("exit      1 (some rows need attention)"),
             "{text}"
         );
-        assert!(text.contains("row 2 AJU2 MISMATCH: line break"), "{text}");
+        assert!(
+            text.contains("row 2 AJU2 MISMATCH: line\\nbreak"),
+            "a line break in a message is shown escaped: {text}"
+        );
         assert!(
             !json.contains("resumed_at"),
             "absent until a run is resumed: {json}"
+        );
+        assert!(!json.contains("not_in_manifest"), "{json}");
+        assert!(!text.contains("not in the manifest"), "{text}");
+    }
+
+    #[test]
+    fn documents_that_left_the_manifest_are_listed() {
+        let mut i = info();
+        i.not_in_manifest = vec![GoneDocument {
+            nomor_aju: "AJU9".into(),
+            row: 4,
+            status: RowStatus::Failed,
+        }];
+        let s = Summary::build(&i, &[]);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.contains(r#""not_in_manifest":[{"nomorAju":"AJU9","row":4,"status":"FAILED"}]"#),
+            "{json}"
+        );
+        let text = s.to_text(&[]);
+        assert!(
+            text.contains(
+                "not in the manifest any more (1), not sent:\n  AJU9 (was row 4, FAILED)\n"
+            ),
+            "{text}"
         );
     }
 

@@ -5,7 +5,11 @@
 mod util;
 
 mod api;
+mod by_document;
+mod escaping;
 mod faults;
+mod images_root;
+mod journal;
 mod manifest;
 mod rerun;
 mod run;

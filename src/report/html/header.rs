@@ -100,6 +100,28 @@ pub(super) fn facts(h: &mut String, summary: &Summary) {
             &format!("<span class=\"msg\">{}</span>", Esc(note)),
         );
     }
+    if !r.not_in_manifest.is_empty() {
+        const SHOWN: usize = 50;
+        let gone = &r.not_in_manifest;
+        let mut list: Vec<String> = gone
+            .iter()
+            .take(SHOWN)
+            .map(|g| format!("<span class=\"m\">{}</span>", Esc(&g.to_string())))
+            .collect();
+        if gone.len() > SHOWN {
+            list.push(format!("and {} more (summary.json)", gone.len() - SHOWN));
+        }
+        fact(
+            h,
+            "not in the manifest",
+            &format!(
+                "<span class=\"no\">{} document{} of the earlier run, not sent:</span> {}",
+                gone.len(),
+                if gone.len() == 1 { "" } else { "s" },
+                list.join(", ")
+            ),
+        );
+    }
     h.push_str("</table>\n");
     settings(h, summary);
     h.push_str("</div>\n");

@@ -1,0 +1,330 @@
+//! An earlier run read back from its folder, for `run --resume`, `retry` and `report`: its
+//! summary.json, its journal, and its rows found again in the manifest.
+//!
+//! While the manifest is the very file the run read (same sha256), a row is its row number. Once
+//! it changed, rows are found by document (nomorAju), never by row number: a row inserted above a
+//! FAILED row must not make `retry` send the document that now sits at the old number, and a
+//! document that left the manifest is reported, not replaced by whatever row took its place.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{Column, Manifest};
+use crate::model::RowResult;
+use crate::report::{self, GoneDocument, Journal, JournalError};
+
+/// A run folder given on the command line, resolved (`runs/latest` works too), with its
+/// summary.json. The message says plainly when the folder is not a run folder.
+pub fn open_run_dir(arg: &Path) -> Result<(PathBuf, report::Summary), String> {
+    let dir = std::fs::canonicalize(arg)
+        .map_err(|e| format!("{}: not a run folder: {e}", arg.display()))?;
+    if !dir.is_dir() {
+        return Err(format!(
+            "{}: not a run folder (not a folder)",
+            arg.display()
+        ));
+    }
+    let summary = report::read_summary(&dir).map_err(|e| {
+        format!(
+            "{}: not a run folder written by kirim-xray ({e:#})",
+            arg.display()
+        )
+    })?;
+    Ok((dir, summary))
+}
+
+/// A run folder's journal as the commands read it back.
+#[derive(Debug, Default)]
+pub struct JournalRows {
+    /// The last readable line of every row (a row's later line replaces an earlier one).
+    pub by_row: BTreeMap<usize, RowResult>,
+    /// Which lines could not be read and were skipped, as a note for the outputs; `None` when
+    /// every line was read.
+    pub skipped: Option<String>,
+}
+
+/// The journal of `run_dir`. A missing journal is an empty one: the run died before its first
+/// row finished. Unreadable lines are skipped (see [`Journal::read_lines`]): their rows count as
+/// not finished, so resume and retry ask the server about them before sending anything.
+pub fn journal_by_row(run_dir: &Path) -> Result<JournalRows, JournalError> {
+    let path = run_dir.join(report::JOURNAL_FILE);
+    if !path.exists() {
+        return Ok(JournalRows::default());
+    }
+    let lines = Journal::read_lines(&path)?;
+    let skipped = (!lines.unreadable.is_empty()).then(|| {
+        let numbers: Vec<String> = lines.unreadable.iter().map(usize::to_string).collect();
+        format!(
+            "{} line{} {} could not be read and {} skipped: {} rows counted as not finished",
+            path.display(),
+            if numbers.len() == 1 { "" } else { "s" },
+            numbers.join(", "),
+            if numbers.len() == 1 { "was" } else { "were" },
+            if numbers.len() == 1 { "its" } else { "their" },
+        )
+    });
+    Ok(JournalRows {
+        by_row: lines.rows.into_iter().map(|r| (r.row, r)).collect(),
+        skipped,
+    })
+}
+
+/// Two notes as one.
+pub fn join_notes(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The row numbers an earlier run covered: the manifest's, narrowed by the `--rows` selection
+/// recorded in its summary.json. The message says when that selection cannot be read back.
+pub fn rows_of_run(
+    manifest: &crate::manifest::Manifest,
+    rows_selected: Option<&str>,
+) -> Result<Vec<usize>, String> {
+    let selection = rows_selected
+        .map(super::selection::RowSelection::parse)
+        .transpose()
+        .map_err(|e| format!("the row selection recorded in summary.json is unreadable: {e}"))?;
+    Ok(manifest
+        .rows
+        .iter()
+        .map(|r| r.row)
+        .filter(|row| selection.as_ref().is_none_or(|s| s.contains(*row)))
+        .collect())
+}
+
+/// A document's place in a manifest: its nomorAju as the cell reads, and which occurrence of it
+/// (0 for the first). A repeated nomorAju is INVALID from its second row on; matching the n-th
+/// occurrence with the n-th keeps such a row apart from the first one.
+type DocKey = (String, usize);
+
+/// The key of every row, given in row order as (row, nomorAju).
+fn keyed<'a>(rows: impl Iterator<Item = (usize, &'a str)>) -> Vec<(usize, DocKey)> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    rows.map(|(row, aju)| {
+        let nth = seen.entry(aju).or_default();
+        let key = (aju.to_string(), *nth);
+        *nth += 1;
+        (row, key)
+    })
+    .collect()
+}
+
+/// The rows of an earlier run found again, by document, in a manifest that changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByDocument {
+    /// Earlier row number → the row that holds the same document now.
+    pub now: BTreeMap<usize, usize>,
+    /// Earlier rows whose document the manifest no longer holds.
+    pub gone: Vec<usize>,
+    /// Rows of the manifest that hold none of the journal's documents (new rows, or rows of the
+    /// earlier run that never reached its journal: they cannot be told apart).
+    pub unmatched: Vec<usize>,
+}
+
+/// Find the journal's rows (last line of each) in `manifest` by nomorAju.
+pub fn by_document(journal: &BTreeMap<usize, RowResult>, manifest: &Manifest) -> ByDocument {
+    let manifest_ajus: Vec<(usize, String)> = manifest
+        .rows
+        .iter()
+        .map(|r| (r.row, crate::validate::cell_text(r.cell(Column::NomorAju))))
+        .collect();
+    let place: HashMap<DocKey, usize> =
+        keyed(manifest_ajus.iter().map(|(row, aju)| (*row, aju.as_str())))
+            .into_iter()
+            .map(|(row, key)| (key, row))
+            .collect();
+    let earlier = keyed(
+        journal
+            .iter()
+            .map(|(row, r)| (*row, r.fields.nomor_aju.as_str())),
+    );
+    let mut found = ByDocument::default();
+    for (row, key) in earlier {
+        match place.get(&key) {
+            Some(now) => {
+                found.now.insert(row, *now);
+            }
+            None => found.gone.push(row),
+        }
+    }
+    let taken: std::collections::BTreeSet<usize> = found.now.values().copied().collect();
+    found.unmatched = manifest_ajus
+        .iter()
+        .map(|(row, _)| *row)
+        .filter(|row| !taken.contains(row))
+        .collect();
+    found
+}
+
+/// A journal line whose document left the manifest, as the outputs list it.
+pub fn gone(r: &RowResult) -> GoneDocument {
+    GoneDocument {
+        nomor_aju: r.fields.nomor_aju.clone(),
+        row: r.row,
+        status: r.status,
+    }
+}
+
+/// How many rows of an earlier run never reached its journal (killed first): the manifest's data
+/// rows as the run read them, within its `--rows` selection, less the rows the journal has.
+pub fn unjournaled(run: &report::RunInfo, journal: &BTreeMap<usize, RowResult>) -> usize {
+    let selection = run
+        .rows_selected
+        .as_deref()
+        .and_then(|s| super::selection::RowSelection::parse(s).ok());
+    (2..=run.manifest.rows + 1)
+        .filter(|row| selection.as_ref().is_none_or(|s| s.contains(*row)))
+        .filter(|row| !journal.contains_key(row))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Cell, ManifestKind, RawRow};
+    use crate::model::RowStatus;
+    use crate::report::JOURNAL_FILE;
+
+    fn row(n: usize, status: RowStatus) -> RowResult {
+        let mut r = crate::report::journal::tests::sample(n);
+        r.status = status;
+        r
+    }
+
+    fn doc(n: usize, aju: &str, status: RowStatus) -> (usize, RowResult) {
+        let mut r = row(n, status);
+        r.fields.nomor_aju = aju.into();
+        (n, r)
+    }
+
+    fn manifest(ajus: &[&str]) -> Manifest {
+        Manifest {
+            path: PathBuf::from("m.csv"),
+            sha256: String::new(),
+            kind: ManifestKind::Csv,
+            rows: ajus
+                .iter()
+                .enumerate()
+                .map(|(i, aju)| {
+                    let mut cells = [
+                        Cell::Empty,
+                        Cell::Empty,
+                        Cell::Empty,
+                        Cell::Empty,
+                        Cell::Empty,
+                    ];
+                    if !aju.is_empty() {
+                        cells[0] = Cell::Text((*aju).into());
+                    }
+                    RawRow { row: i + 2, cells }
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn rows_are_found_by_document_after_a_row_is_inserted_or_removed() {
+        let journal: BTreeMap<usize, RowResult> = [
+            doc(2, "A", RowStatus::Match),
+            doc(3, "B", RowStatus::Failed),
+            doc(4, "C", RowStatus::Match),
+            doc(5, "GONE", RowStatus::NotFound),
+        ]
+        .into_iter()
+        .collect();
+        // NEW inserted above B; GONE removed.
+        let found = by_document(&journal, &manifest(&["A", "NEW", "B", "C"]));
+        assert_eq!(
+            found.now.into_iter().collect::<Vec<_>>(),
+            [(2, 2), (3, 4), (4, 5)],
+            "B is row 4 now, not the NEW row 3"
+        );
+        assert_eq!(found.gone, [5]);
+        assert_eq!(found.unmatched, [3]);
+        assert_eq!(
+            gone(&journal[&5]).to_string(),
+            "GONE (was row 5, NOT_FOUND)"
+        );
+    }
+
+    #[test]
+    fn a_repeated_nomor_aju_is_matched_occurrence_by_occurrence() {
+        let journal: BTreeMap<usize, RowResult> = [
+            doc(2, "A", RowStatus::Match),
+            doc(3, "A", RowStatus::Invalid),
+            doc(4, "", RowStatus::Invalid),
+        ]
+        .into_iter()
+        .collect();
+        let found = by_document(&journal, &manifest(&["X", "A", "", "A"]));
+        assert_eq!(
+            found.now.into_iter().collect::<Vec<_>>(),
+            [(2, 3), (3, 5), (4, 4)]
+        );
+        assert!(found.gone.is_empty());
+        assert_eq!(found.unmatched, [2]);
+        // The duplicate left the manifest: the first A is not taken for it.
+        let found = by_document(&journal, &manifest(&["A", ""]));
+        assert_eq!(found.now.into_iter().collect::<Vec<_>>(), [(2, 2), (4, 3)]);
+        assert_eq!(found.gone, [3]);
+    }
+
+    #[test]
+    fn rows_that_never_reached_the_journal_are_counted() {
+        let mut run = crate::report::summary::tests::info();
+        run.manifest.rows = 5; // rows 2-6
+        let journal: BTreeMap<usize, RowResult> =
+            [doc(2, "A", RowStatus::Match), doc(4, "C", RowStatus::Match)]
+                .into_iter()
+                .collect();
+        assert_eq!(unjournaled(&run, &journal), 3);
+        run.rows_selected = Some("2-4".into());
+        assert_eq!(unjournaled(&run, &journal), 1);
+    }
+
+    #[test]
+    fn the_journal_gives_the_last_line_of_each_row() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            journal_by_row(dir.path()).unwrap().by_row.is_empty(),
+            "no journal"
+        );
+        let path = dir.path().join(JOURNAL_FILE);
+        let j = Journal::create(&path).unwrap();
+        j.append(&row(2, RowStatus::Skipped)).unwrap();
+        j.append(&row(3, RowStatus::Match)).unwrap();
+        j.append(&row(2, RowStatus::Match)).unwrap();
+        let read = journal_by_row(dir.path()).unwrap();
+        assert_eq!(read.by_row.len(), 2);
+        assert_eq!(read.by_row[&2].status, RowStatus::Match);
+        assert_eq!(read.skipped, None);
+
+        // A torn line in the middle: skipped, its row not finished, the note names the line.
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"row\":4,\"fie\n").unwrap();
+        j.append(&row(5, RowStatus::Match)).unwrap();
+        let read = journal_by_row(dir.path()).unwrap();
+        assert_eq!(read.by_row.keys().copied().collect::<Vec<_>>(), [2, 3, 5]);
+        let note = read.skipped.unwrap();
+        assert!(
+            note.contains("journal.jsonl line 4 could not be read and was skipped"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_folder_without_summary_is_not_a_run_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = open_run_dir(dir.path()).unwrap_err();
+        assert!(e.contains("not a run folder written by kirim-xray"), "{e}");
+        let e = open_run_dir(&dir.path().join("nope")).unwrap_err();
+        assert!(e.contains("nope: not a run folder"), "{e}");
+    }
+}
