@@ -19,10 +19,11 @@ pub const MAX_PAUSE: Duration = Duration::from_secs(300);
 type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// Permits are spaced this much wider than `1/rate`. With the exact period, a one-second window
-/// that starts on a permit also ends on one and holds `rate + 1` of them; with 2% more room it
-/// holds at most `rate`, and a request that leaves a little late (a busy machine) still does not
-/// push a window over `rate + 1`. The cost is 2% of the achieved rate.
-const PERIOD_MARGIN: f64 = 1.02;
+/// that starts on a permit also ends on one and holds `rate + 1` of them; with 5% more room it
+/// holds at most `rate`, and a request that leaves up to about 100 ms late after its permit (a
+/// busy machine, where 2% proved too little at 20 per second) still does not push a window at the
+/// gateway over `rate + 1`. The cost is 5% of the achieved rate.
+const PERIOD_MARGIN: f64 = 1.05;
 
 /// Shared rate limiter plus the shared 429 pause.
 ///
@@ -181,7 +182,7 @@ mod tests {
     fn reaches_the_rate_when_there_is_work() {
         for (rate, burst) in [(20.0, 1), (5.0, 1), (0.5, 1), (2.5, 2)] {
             let times = grants(rate, burst, 10);
-            // Within the 2% margin of the rate.
+            // Within the 5% margin of the rate.
             let expected = (rate * 10.0 / PERIOD_MARGIN) as usize;
             assert!(
                 times.len() >= expected,
