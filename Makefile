@@ -19,6 +19,8 @@ fmt: tools
 lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	# The lean production build, without the sandbox (and so without axum and tokio).
+	$(CARGO) clippy --lib --bins --no-default-features --locked -- -D warnings
 
 test: lint
 	$(CARGO) test --all-targets --locked

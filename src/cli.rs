@@ -3,7 +3,6 @@
 //! or the config file are `Option`s here, so that `config.rs` can apply the precedence
 //! flags > `KIRIM_XRAY_*` environment > `kirim-xray.toml` > defaults.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -35,6 +34,7 @@ pub enum Command {
     /// Rebuild report.html (and the other outputs) of a run folder from its journal
     Report(ReportArgs),
     /// Serve a local, faithful simulation of the customs API
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
 }
 
@@ -188,11 +188,12 @@ pub struct ReportArgs {
     pub run_dir: PathBuf,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
+    pub bind: std::net::SocketAddr,
     /// CSV `username,password` of users accepted besides demo / demo
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,

@@ -14,6 +14,7 @@ pub mod model;
 pub mod pipeline;
 pub mod report;
 pub mod runfolder;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod sync;
 pub mod validate;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Retry(args) => commands::retry::retry(args),
         Command::Reconcile(args) => commands::reconcile::reconcile(args),
         Command::Report(args) => commands::report::report(args),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => match sandbox::main(&args) {
             Ok(()) => Exit::Ok,
             Err(err) => {
