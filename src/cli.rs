@@ -149,6 +149,9 @@ pub struct ValidateArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Settings file (default: ./kirim-xray.toml when it exists), read as `run` reads it
+    #[arg(long, value_name = "FILE", env = "KIRIM_XRAY_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub manifest_args: ManifestArgs,
 }

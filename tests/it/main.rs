@@ -14,3 +14,4 @@ mod manifest;
 mod rerun;
 mod run;
 mod sandbox;
+mod settings;
