@@ -126,8 +126,9 @@ pub struct RunArgs {
     /// With --resume: accept a manifest that changed since the run started
     #[arg(long, requires = "resume")]
     pub force: bool,
-    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12
-    #[arg(long, value_name = "LIST")]
+    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12. Not with --resume: a resumed
+    /// run goes on over the rows it started with
+    #[arg(long, value_name = "LIST", conflicts_with = "resume")]
     pub rows: Option<String>,
     #[command(flatten)]
     pub manifest_args: ManifestArgs,
@@ -175,8 +176,9 @@ pub struct ReconcileArgs {
     /// The manifest: CSV, XLSX, XLSM, XLS or ODS
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
-    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12
-    #[arg(long, value_name = "LIST")]
+    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12. Not with --resume: a resumed
+    /// run goes on over the rows it started with
+    #[arg(long, value_name = "LIST", conflicts_with = "resume")]
     pub rows: Option<String>,
     #[command(flatten)]
     pub manifest_args: ManifestArgs,

@@ -82,3 +82,33 @@ fn validate_reads_the_settings_file_like_run_does() {
     assert_eq!(broken, 2, "{text}");
     assert!(text.contains("kirim-xray.toml"), "{text}");
 }
+
+#[test]
+fn rows_cannot_narrow_a_resumed_run() {
+    use crate::run::{RowSpec, demo_command, latest, run_against, write_manifest};
+    use crate::util::Sandbox;
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&[]);
+    let manifest = write_manifest(&dir, &[RowSpec::valid(1, 1), RowSpec::valid(2, 1)]);
+    let first = run_against(&sandbox, &dir, &manifest, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    let run_dir = latest(&dir);
+    let journal = std::fs::read(run_dir.join("journal.jsonl")).unwrap();
+
+    // Said, not silently ignored: usage error, and the run folder untouched.
+    let (resumed, text) = code(
+        demo_command(&sandbox, &dir, "run", &manifest)
+            .arg("--resume")
+            .arg(&run_dir)
+            .args(["--rows", "2"]),
+    );
+    assert_eq!(resumed, 2, "{text}");
+    assert!(
+        text.contains("--rows") && text.contains("--resume"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(run_dir.join("journal.jsonl")).unwrap(),
+        journal
+    );
+}
