@@ -176,9 +176,8 @@ pub struct ReconcileArgs {
     /// The manifest: CSV, XLSX, XLSM, XLS or ODS
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
-    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12. Not with --resume: a resumed
-    /// run goes on over the rows it started with
-    #[arg(long, value_name = "LIST", conflicts_with = "resume")]
+    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12
+    #[arg(long, value_name = "LIST")]
     pub rows: Option<String>,
     #[command(flatten)]
     pub manifest_args: ManifestArgs,
@@ -262,4 +261,16 @@ pub struct SandboxArgs {
     /// Seconds sent in the Retry-After header of every 429
     #[arg(long, default_value_t = 1, value_name = "SECONDS")]
     pub retry_after: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks names, conflicts and requirements of every subcommand here, not only for
+        // the arguments a test happens to pass.
+        super::Cli::command().debug_assert();
+    }
 }
