@@ -199,6 +199,7 @@
     if (!m) return;
     try { q.value = decodeURIComponent(m[2]); } catch (e) { q.value = m[2]; }
     search();
+    box.scrollIntoView();
   }
   window.addEventListener('hashchange', fromHash);
   fromHash();
