@@ -612,13 +612,10 @@ fn many_rows_stay_small_and_every_row_and_digest_is_in_the_page() {
         html.len()
     );
     assert_eq!(decode(block), rows.iter().map(expected).collect::<Vec<_>>());
-    for r in &rows {
-        for i in &r.images {
-            assert!(
-                !html.contains(&i.sha256) || r.status != RowStatus::Match,
-                "a MATCH row's digest is only in the compact rows"
-            );
-        }
+    // A MATCH row is not in the page as HTML: its digests are only in the compact rows.
+    for r in rows.iter().step_by(97) {
+        let in_html = r.images.iter().any(|i| html.contains(&i.sha256));
+        assert_eq!(in_html, r.status != RowStatus::Match, "row {}", r.row);
     }
     check_tags(&html);
 }
