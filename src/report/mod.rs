@@ -27,6 +27,16 @@ pub const RUN_LOG: &str = "run.log";
 
 /// Write `bytes` to `dir/name` through a temporary file in the same folder, renamed into place.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(dir, name, |file| Ok(file.write_all(bytes)?))
+}
+
+/// Like [`write_atomic`], for an output written piece by piece by `write`, so that it never has
+/// to be whole in memory.
+pub fn write_atomic_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let target = dir.join(name);
     // A temporary file is private (0600) by default; outputs hold no secret and are meant for
     // auditors, so they get the same mode as journal.jsonl and run.log: 0666 less the umask.
@@ -39,8 +49,8 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> 
     let mut tmp = builder
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
+    write(tmp.as_file_mut())
+        .and_then(|()| Ok(tmp.as_file().sync_all()?))
         .with_context(|| format!("cannot write {}", target.display()))?;
     tmp.persist(&target)
         .with_context(|| format!("cannot write {}", target.display()))?;
@@ -60,11 +70,9 @@ pub fn write_outputs(
     write_atomic(run_dir, IMAGES_FILE, &tables::images_csv(rows)?)?;
     write_summary_json(run_dir, &summary)?;
     write_atomic(run_dir, SUMMARY_TXT, summary.to_text(rows).as_bytes())?;
-    write_atomic(
-        run_dir,
-        REPORT_HTML,
-        html::render(&summary, rows).as_bytes(),
-    )?;
+    write_atomic_with(run_dir, REPORT_HTML, |file| {
+        html::write_slice(file, &summary, rows)
+    })?;
     Ok(summary)
 }
 
