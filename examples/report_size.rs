@@ -154,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             previous_run: None,
             note: None,
             resumed_at: vec![],
+            not_in_manifest: vec![],
         },
         duration_seconds: Some((finished - start).num_milliseconds() as f64 / 1000.0),
         rows_in_run: rows,
