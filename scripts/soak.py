@@ -224,7 +224,7 @@ def cmd_check(a):
               f"attempts {j.get('attempts', '?')}, requests {j.get('requests', '?')}{tag}")
     if len(where) > 10:
         print(f"      ... and {len(where) - 10} more")
-    if second:
+    if second and where:
         touched = sum(1 for aju, _, _ in where if aju in second)
         print(f"      of which on rows the second run touched: {touched} of {len(where)} names")
     print(f"    rows lost (manifest rows missing from the final results.csv): {len(lost)}"
