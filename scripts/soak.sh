@@ -58,6 +58,7 @@ manifest=$work/data/manifest.csv
 
 life=0
 port=0
+last_event=0
 url=""
 max_rps_lives=""
 # Starts the sandbox binary itself in the background ($! is its pid), on the port of the first life.
@@ -85,6 +86,7 @@ start_sandbox() {
             url=$listening
             port=${url##*:}
             echo "    sandbox life $life at $url (pid $sandbox_pid)"
+            last_event=$(date +%s)
             return 0
         fi
         # The port of the killed sandbox may not be free yet.
@@ -128,13 +130,47 @@ done
 echo "    run folder $run_dir"
 
 missed=""
-last_event=$(date +%s)
+stopped=""
+client_exit=""
+
+start_resume() {
+    client_n=$((client_n + 1))
+    "$bin" run --resume "$run_dir" >"$work/client-$client_n.out" 2>&1 &
+    client_pid=$!
+    last_event=$(date +%s)
+}
+
+# Called once the client is gone: collects its exit code. Exit 3 (could not reach the API) leaves
+# rows SKIPPED: that fails the soak, but the client is resumed (up to 3 times) so that the events
+# still happen and the other checks see every row. Fails when the client has really ended.
+client_ended() {
+    client_exit=0
+    wait "$client_pid" || client_exit=$?
+    client_pid=""
+    if [ "$client_exit" = 3 ] && [ "$(grep -c . <<<"$stopped")" -lt 3 ]; then
+        local note
+        note=$(json_field "$run_dir/summary.json" note)
+        echo "--> $(($(date +%s) - started)) s, the client stopped with exit code 3 ($note):" \
+            "$(py statuses "$run_dir"); resuming it"
+        stopped="$stopped$note"$'\n'
+        start_resume
+        return 0
+    fi
+    return 1
+}
+
 # Waits until $1 percent of the rows have a final journal line, and at least 8 s after the last
-# event (so that a resumed client has logged in before the sandbox goes down); fails when the
-# client has ended.
+# event ended (so that a resumed client has logged in before the sandbox goes down, and a restarted
+# sandbox has served a while before the client is killed); fails when the client has ended.
 at_progress() {
     local want=$((rows * $1 / 100)) done_rows
-    while kill -0 "$client_pid" 2>/dev/null; do
+    while :; do
+        if [ -z "$client_pid" ] || ! kill -0 "$client_pid" 2>/dev/null; then
+            [ -n "$client_pid" ] && client_ended && continue
+            echo "--> the client ended before $1% of the rows: no $2"
+            missed="$missed $2;"
+            return 1
+        fi
         done_rows=$(py progress "$run_dir")
         if [ "$done_rows" -ge "$want" ] && [ "$(($(date +%s) - last_event))" -ge 8 ]; then
             last_event=$(date +%s)
@@ -143,17 +179,12 @@ at_progress() {
         fi
         sleep 0.5
     done
-    echo "--> the client ended before $1% of the rows: no $2"
-    missed="$missed $2;"
-    return 1
 }
 
 kill_and_resume_client() {
     kill -KILL "$client_pid"
     wait "$client_pid" 2>/dev/null || true
-    client_n=$((client_n + 1))
-    "$bin" run --resume "$run_dir" >"$work/client-$client_n.out" 2>&1 &
-    client_pid=$!
+    start_resume
 }
 
 second_exit=""
@@ -177,6 +208,7 @@ second_run() {
     second_exit=0
     wait "$second_pid" || second_exit=$?
     second_pid=""
+    last_event=$(date +%s)
     [ -L "$work/runs-second/latest" ] && second_dir=$(readlink -f "$work/runs-second/latest")
     echo "    the second run exited $second_exit: $(head -c 300 "$work/second.out" | tr '\n' ' ')"
     if [ -n "$second_dir" ]; then
@@ -192,23 +224,11 @@ if at_progress 35 "client SIGKILL 2"; then kill_and_resume_client; fi
 if at_progress 50 "sandbox kill 2"; then kill_sandbox; start_sandbox; fi
 if at_progress 65 "client SIGKILL 3"; then kill_and_resume_client; fi
 
-client_exit=0
-wait "$client_pid" || client_exit=$?
-client_pid=""
+while [ -n "$client_pid" ]; do
+    if kill -0 "$client_pid" 2>/dev/null; then sleep 0.5; else client_ended || true; fi
+done
 echo "==> the client ended with exit code $client_exit after $(($(date +%s) - started)) s:" \
     "$(py statuses "$run_dir")"
-# Exit 3 leaves rows SKIPPED: that fails the soak, but one more resume lets the other checks see
-# every row.
-stopped=""
-if [ "$client_exit" = 3 ]; then
-    stopped=$(json_field "$run_dir/summary.json" note)
-    echo "    $stopped"
-    echo "==> one more kirim-xray run --resume, so that every row is checked"
-    client_n=$((client_n + 1))
-    client_exit=0
-    "$bin" run --resume "$run_dir" >"$work/client-$client_n.out" 2>&1 || client_exit=$?
-    echo "    exit code $client_exit: $(py statuses "$run_dir")"
-fi
 
 retry_dir=""
 if py statuses "$run_dir" | grep -q 'FAILED='; then
@@ -232,7 +252,8 @@ py check --manifest-dir "$work/data" --state "$work/state-final.json" --run-dir 
     --retry-dir "$retry_dir" --second-dir "$second_dir" --second-exit "$second_exit" \
     --max-rps "$max_rps_lives" --rate "$rate" || check=$?
 if [ -n "$stopped" ]; then
-    echo "FAIL: the client stopped with exit code 3 and had to be resumed once more: $stopped"
+    echo "FAIL: the client stopped with exit code 3 and was resumed, $(grep -c . <<<"$stopped") times:"
+    printf '%s' "$stopped" | sed 's/^/      /'
     check=1
 fi
 if [ -n "$missed" ]; then
