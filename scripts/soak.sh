@@ -28,7 +28,7 @@ settle=5 # longer than a late commit plus the read lag: the first get after a 50
 # Only what this script sets reaches the client.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^KIRIM_XRAY_' || true)
 export KIRIM_XRAY_USERNAME=demo KIRIM_XRAY_PASSWORD=demo
-py() { python3 "$root/scripts/soak.py" "$@"; }
+py() { python3 -B "$root/scripts/soak.py" "$@"; }
 json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$@"; }
 
 echo "==> building kirim-xray (release)"
