@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Everything they need they install.
 CARGO ?= cargo
 
-.PHONY: all build tools fmt lint test demo bench clean
+.PHONY: all build tools fmt lint test demo bench soak clean
 
 all: build
 
@@ -30,6 +30,10 @@ demo:
 
 bench:
 	bash scripts/bench.sh
+
+# Every gateway fault at once, with kills and resumes, for about five minutes (not part of test).
+soak:
+	bash scripts/soak.sh
 
 clean:
 	$(CARGO) clean
