@@ -20,6 +20,7 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 start_sandbox() { # args → sets $url
+    : >"$work/sandbox.out" # exists before the loop below reads it
     "$bin" sandbox --bind 127.0.0.1:0 "$@" >"$work/sandbox.out" 2>/dev/null &
     url=""
     for _ in $(seq 1 100); do

@@ -33,7 +33,7 @@ json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).g
 
 echo "==> building kirim-xray (release)"
 cargo build --release --locked --quiet
-bin=$root/target/release/kirim-xray
+bin=$(cd "$root" && realpath -m "${CARGO_TARGET_DIR:-target}")/release/kirim-xray
 
 rm -rf "$work"
 mkdir -p "$work"
