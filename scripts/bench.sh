@@ -15,7 +15,7 @@ done
 
 echo "==> building kirim-xray (release)"
 cargo build --release --locked --quiet
-bin=$(pwd)/target/release/kirim-xray
+bin=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release/kirim-xray
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
