@@ -6,6 +6,7 @@ mod util;
 
 mod api;
 mod by_document;
+mod doctor;
 mod escaping;
 mod faults;
 mod images_root;
