@@ -12,6 +12,7 @@ mod faults;
 mod images_root;
 mod journal;
 mod manifest;
+mod operator;
 mod rerun;
 mod run;
 mod sandbox;
