@@ -326,4 +326,30 @@ mod tests {
         let none = render(&credential_rows(&lookup_in(&BTreeMap::new())));
         assert!(none.contains("exit 2"), "{none}");
     }
+
+    #[test]
+    fn the_sample_settings_file_lists_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/kirim-xray.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ")))
+            .collect();
+        let layer = Layer::from_toml(&keys.join("\n"), &path).unwrap();
+        let layers = Layers {
+            flags: Layer::default(),
+            env: Layer::default(),
+            file: layer,
+            file_path: Some(path.clone()),
+        };
+        let s = layers.settings().unwrap();
+        let rows = table(&layers, &s, &|_| false);
+        let unlisted: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.source != Source::File(path.clone()))
+            .map(|r| r.key.as_str())
+            .collect();
+        assert!(unlisted.is_empty(), "not in the sample: {unlisted:?}");
+        assert_eq!(keys.len(), rows.len(), "each key once");
+    }
 }
