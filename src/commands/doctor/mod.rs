@@ -227,4 +227,17 @@ mod tests {
         let line = Check::fail(Blame::Local, "out", "bad\u{1b}[2J", "do this").line();
         assert_eq!(line, "✗ out: bad\\u{1b}[2J\n    → do this\n");
     }
+
+    #[test]
+    fn a_clock_off_by_more_than_a_minute_is_a_local_problem() {
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::now();
+        assert!(gateway::clock(Some(now)).passed());
+        let behind = gateway::clock(Some(now + Duration::from_secs(300)));
+        assert_eq!(behind.mark, Mark::Fail(Blame::Local));
+        assert!(behind.detail.contains("behind"), "{}", behind.detail);
+        let ahead = gateway::clock(Some(now - Duration::from_secs(300)));
+        assert!(ahead.detail.contains("ahead of"), "{}", ahead.detail);
+        assert_eq!(gateway::clock(None).mark, Mark::Skipped);
+    }
 }
