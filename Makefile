@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Everything they need they install.
 CARGO ?= cargo
 
-.PHONY: all build tools fmt lint test demo bench soak clean
+.PHONY: all build tools fmt lint test demo bench soak man clean
 
 all: build
 
@@ -27,6 +27,11 @@ test: lint
 
 demo:
 	bash scripts/demo.sh
+
+# Man pages from the clap definitions: target/man/kirim-xray.1 and one page per command.
+# View with `man target/man/kirim-xray.1`; install with `install -m 0644 target/man/*.1 /usr/local/share/man/man1/`.
+man:
+	$(CARGO) run --quiet --locked -- man --dir target/man
 
 bench:
 	bash scripts/bench.sh

@@ -324,17 +324,7 @@ impl Settings {
         let lookup = |name: &str| std::env::var(name).ok();
         let flags = Layer::from_args(api, manifest);
         let env = Layer::from_env(&lookup)?;
-        let (file_layer, config_file) = match &api.config {
-            Some(path) => (read_config(path)?, Some(path.clone())),
-            None => {
-                let default = PathBuf::from(DEFAULT_CONFIG_FILE);
-                if default.is_file() {
-                    (read_config(&default)?, Some(default))
-                } else {
-                    (Layer::default(), None)
-                }
-            }
-        };
+        let (file_layer, config_file) = file_layer(api.config.as_deref())?;
         let credentials = match need {
             Need::Credentials => Some(credentials_from_env(&lookup)?),
             Need::Offline => None,
@@ -527,6 +517,22 @@ pub struct PublicSettings {
 /// that runs from any `--out`, by any user, see each other.
 pub fn default_lock_dir() -> PathBuf {
     std::env::temp_dir().join("kirim-xray-locks")
+}
+
+/// The settings file's layer and path: `config` (from `--config` or `KIRIM_XRAY_CONFIG`), else
+/// `./kirim-xray.toml` when it exists, else no file.
+pub fn file_layer(config: Option<&Path>) -> Result<(Layer, Option<PathBuf>), ConfigError> {
+    match config {
+        Some(path) => Ok((read_config(path)?, Some(path.to_path_buf()))),
+        None => {
+            let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+            if default.is_file() {
+                Ok((read_config(&default)?, Some(default)))
+            } else {
+                Ok((Layer::default(), None))
+            }
+        }
+    }
 }
 
 fn read_config(path: &Path) -> Result<Layer, ConfigError> {

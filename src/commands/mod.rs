@@ -1,6 +1,8 @@
 //! One module per subcommand: each turns its flags into settings, does the work and decides the
 //! exit code.
 
+pub mod config_cmd;
+pub mod doctor;
 pub mod earlier;
 pub mod locks;
 pub mod reconcile;
@@ -10,4 +12,5 @@ pub mod retry;
 pub mod run;
 pub mod selection;
 pub mod shared;
+pub mod shell;
 pub mod validate;

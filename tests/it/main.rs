@@ -6,11 +6,13 @@ mod util;
 
 mod api;
 mod by_document;
+mod doctor;
 mod escaping;
 mod faults;
 mod images_root;
 mod journal;
 mod manifest;
+mod operator;
 mod rerun;
 mod run;
 mod sandbox;
