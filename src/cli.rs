@@ -50,6 +50,9 @@ pub struct ManifestArgs {
     /// Largest accepted image file, in bytes (default 10 MiB)
     #[arg(long, value_name = "BYTES", env = "KIRIM_XRAY_MAX_IMAGE_BYTES")]
     pub max_image_bytes: Option<u64>,
+    /// Accept folders and photo links that resolve outside the images root
+    #[arg(long)]
+    pub allow_outside_root: bool,
 }
 
 /// Everything needed to talk to the API: shared by run, retry and reconcile.
@@ -104,6 +107,9 @@ pub struct ApiArgs {
     /// Print only the summary, no progress lines
     #[arg(long, short)]
     pub quiet: bool,
+    /// Host-wide folder of the per-account locks (default: kirim-xray-locks in the temp folder)
+    #[arg(long, value_name = "DIR", env = "KIRIM_XRAY_LOCK_DIR")]
+    pub lock_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,8 @@ pub struct Settings {
     pub settle: Duration,
     pub out: PathBuf,
     pub images_root: Option<PathBuf>,
+    /// Folders and photo links may resolve outside the images root.
+    pub allow_outside_root: bool,
     pub sheet: Option<String>,
     pub max_images_per_request: usize,
     pub max_request_bytes: u64,
@@ -59,6 +61,8 @@ pub struct Settings {
     pub ca_cert: Option<PathBuf>,
     pub log_level: String,
     pub quiet: bool,
+    /// The host-wide folder of the per-account locks.
+    pub lock_dir: PathBuf,
     /// The settings file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Only for commands that send (`Need::Credentials`).
@@ -78,6 +82,7 @@ pub struct Layer {
     pub settle: Option<f64>,
     pub out: Option<PathBuf>,
     pub images_root: Option<PathBuf>,
+    pub allow_outside_root: Option<bool>,
     pub sheet: Option<String>,
     pub max_images_per_request: Option<usize>,
     pub max_request_bytes: Option<u64>,
@@ -86,6 +91,7 @@ pub struct Layer {
     pub ca_cert: Option<PathBuf>,
     pub log_level: Option<String>,
     pub quiet: Option<bool>,
+    pub lock_dir: Option<PathBuf>,
 }
 
 impl Layer {
@@ -102,6 +108,7 @@ impl Layer {
             settle: api.settle,
             out: api.out.clone(),
             images_root: manifest.images_root.clone(),
+            allow_outside_root: manifest.allow_outside_root.then_some(true),
             sheet: manifest.sheet.clone(),
             max_images_per_request: api.max_images_per_request,
             max_request_bytes: api.max_request_bytes,
@@ -111,6 +118,7 @@ impl Layer {
             ca_cert: api.ca_cert.clone(),
             log_level: api.log_level.clone(),
             quiet: api.quiet.then_some(true),
+            lock_dir: api.lock_dir.clone(),
         }
     }
 
@@ -129,16 +137,7 @@ impl Layer {
                 },
             }
         }
-        let flag = |name: &str| -> Result<Option<bool>, ConfigError> {
-            match get(name) {
-                None => Ok(None),
-                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => Ok(Some(true)),
-                    "0" | "false" | "no" | "off" => Ok(Some(false)),
-                    _ => err(format!("{name}: \"{v}\" is not true or false")),
-                },
-            }
-        };
+        let flag = |name: &str| env_switch(name, lookup);
         Ok(Layer {
             api_url: get("KIRIM_XRAY_API_URL"),
             auth_url: get("KIRIM_XRAY_AUTH_URL"),
@@ -150,6 +149,7 @@ impl Layer {
             settle: num("KIRIM_XRAY_SETTLE", get("KIRIM_XRAY_SETTLE"))?,
             out: get("KIRIM_XRAY_OUT").map(PathBuf::from),
             images_root: get("KIRIM_XRAY_IMAGES_ROOT").map(PathBuf::from),
+            allow_outside_root: flag("KIRIM_XRAY_ALLOW_OUTSIDE_ROOT")?,
             sheet: None,
             max_images_per_request: num(
                 "KIRIM_XRAY_MAX_IMAGES_PER_REQUEST",
@@ -167,6 +167,7 @@ impl Layer {
             ca_cert: get("KIRIM_XRAY_CA_CERT").map(PathBuf::from),
             log_level: get("KIRIM_XRAY_LOG"),
             quiet: flag("KIRIM_XRAY_QUIET")?,
+            lock_dir: get("KIRIM_XRAY_LOCK_DIR").map(PathBuf::from),
         })
     }
 
@@ -228,6 +229,7 @@ impl Layer {
                 "settle" => layer.settle = Some(float()?),
                 "out" => layer.out = Some(path()?),
                 "images_root" => layer.images_root = Some(path()?),
+                "allow_outside_root" => layer.allow_outside_root = Some(boolean()?),
                 "sheet" => layer.sheet = Some(string()?),
                 "max_images_per_request" => layer.max_images_per_request = Some(int()? as usize),
                 "max_request_bytes" => layer.max_request_bytes = Some(int()?),
@@ -236,6 +238,7 @@ impl Layer {
                 "ca_cert" => layer.ca_cert = Some(path()?),
                 "log_level" | "log" => layer.log_level = Some(string()?),
                 "quiet" => layer.quiet = Some(boolean()?),
+                "lock_dir" => layer.lock_dir = Some(path()?),
                 _ => return err(format!("{shown}: unknown key `{raw_key}`")),
             }
         }
@@ -255,6 +258,7 @@ impl Layer {
             settle: self.settle.or(lower.settle),
             out: self.out.or(lower.out),
             images_root: self.images_root.or(lower.images_root),
+            allow_outside_root: self.allow_outside_root.or(lower.allow_outside_root),
             sheet: self.sheet.or(lower.sheet),
             max_images_per_request: self.max_images_per_request.or(lower.max_images_per_request),
             max_request_bytes: self.max_request_bytes.or(lower.max_request_bytes),
@@ -263,7 +267,24 @@ impl Layer {
             ca_cert: self.ca_cert.or(lower.ca_cert),
             log_level: self.log_level.or(lower.log_level),
             quiet: self.quiet.or(lower.quiet),
+            lock_dir: self.lock_dir.or(lower.lock_dir),
         }
+    }
+}
+
+/// A `KIRIM_XRAY_*` switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; unset or empty says
+/// nothing.
+pub fn env_switch(
+    name: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<bool>, ConfigError> {
+    match lookup(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => err(format!("{name}: \"{v}\" is not true or false")),
+        },
     }
 }
 
@@ -345,6 +366,7 @@ impl Settings {
             settle: check_settle(l.settle.unwrap_or(DEFAULT_SETTLE_SECONDS))?,
             out: l.out.unwrap_or_else(|| PathBuf::from("runs")),
             images_root: l.images_root,
+            allow_outside_root: l.allow_outside_root.unwrap_or(false),
             sheet: l.sheet,
             max_images_per_request: l.max_images_per_request.unwrap_or(10),
             max_request_bytes: l.max_request_bytes.unwrap_or(20 * MIB),
@@ -357,6 +379,7 @@ impl Settings {
                 .trim()
                 .to_ascii_lowercase(),
             quiet: l.quiet.unwrap_or(false),
+            lock_dir: l.lock_dir.unwrap_or_else(default_lock_dir),
             config_file: None,
             credentials,
         };
@@ -448,6 +471,7 @@ impl Settings {
             settle_seconds: self.settle.as_secs_f64(),
             out: self.out.clone(),
             images_root: self.images_root.clone(),
+            allow_outside_root: self.allow_outside_root,
             sheet: self.sheet.clone(),
             max_images_per_request: self.max_images_per_request,
             max_request_bytes: self.max_request_bytes,
@@ -455,6 +479,7 @@ impl Settings {
             allow_http: self.allow_http,
             ca_cert: self.ca_cert.clone(),
             log_level: self.log_level.clone(),
+            lock_dir: Some(self.lock_dir.clone()),
             config_file: self.config_file.clone(),
             credentials: self.credentials.as_ref().map(|c| match c {
                 Credentials::Token(_) => "KIRIM_XRAY_TOKEN".to_string(),
@@ -481,6 +506,9 @@ pub struct PublicSettings {
     pub settle_seconds: f64,
     pub out: PathBuf,
     pub images_root: Option<PathBuf>,
+    /// Absent from the summary.json of runs made before the setting existed.
+    #[serde(default)]
+    pub allow_outside_root: bool,
     pub sheet: Option<String>,
     pub max_images_per_request: usize,
     pub max_request_bytes: u64,
@@ -488,8 +516,17 @@ pub struct PublicSettings {
     pub allow_http: bool,
     pub ca_cert: Option<PathBuf>,
     pub log_level: String,
+    /// Absent from the summary.json of runs made before the setting existed.
+    #[serde(default)]
+    pub lock_dir: Option<PathBuf>,
     pub config_file: Option<PathBuf>,
     pub credentials: Option<String>,
+}
+
+/// Where the per-account locks live unless `lock_dir` says: one folder for the whole host, so
+/// that runs from any `--out`, by any user, see each other.
+pub fn default_lock_dir() -> PathBuf {
+    std::env::temp_dir().join("kirim-xray-locks")
 }
 
 fn read_config(path: &Path) -> Result<Layer, ConfigError> {
@@ -597,6 +634,31 @@ mod tests {
         let s = Settings::from_layers(Layer::default(), Layer::default(), l, None).unwrap();
         assert_eq!(s.api_url, "http://127.0.0.1:9/x", "trailing slash dropped");
         assert!(s.allow_http);
+        assert!(!s.allow_outside_root, "off unless said");
+        assert_eq!(s.lock_dir, default_lock_dir());
+
+        let l = file("lock-dir = \"locks\"\nallow_outside_root = true\n");
+        let s = Settings::from_layers(Layer::default(), Layer::default(), l, None).unwrap();
+        assert_eq!(s.lock_dir, PathBuf::from("conf/locks"));
+        assert!(s.allow_outside_root);
+        let vars = env(&[
+            ("KIRIM_XRAY_LOCK_DIR", "/var/lock/kx"),
+            ("KIRIM_XRAY_ALLOW_OUTSIDE_ROOT", "no"),
+        ]);
+        let env_layer = Layer::from_env(&lookup_in(&vars)).unwrap();
+        let s = Settings::from_layers(
+            Layer::default(),
+            env_layer,
+            file("allow_outside_root = true\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.lock_dir, PathBuf::from("/var/lock/kx"));
+        assert!(!s.allow_outside_root, "the environment beats the file");
+        assert_eq!(
+            s.public_view().lock_dir,
+            Some(PathBuf::from("/var/lock/kx"))
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod escape;
 pub mod exit;
 pub mod history;
 pub mod logging;
@@ -31,7 +32,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Sandbox(args) => match sandbox::main(&args) {
             Ok(()) => Exit::Ok,
             Err(err) => {
-                eprintln!("kirim-xray sandbox: {err:#}");
+                eprintln_escaped!("kirim-xray sandbox: {err:#}");
                 Exit::Usage
             }
         },

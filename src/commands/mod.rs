@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns its flags into settings, does the work and decides the
 //! exit code.
 
+pub mod locks;
 pub mod reconcile;
 pub mod report;
 pub mod resume;

@@ -15,7 +15,7 @@ pub fn reconcile(args: ReconcileArgs) -> Exit {
     let settings = match Settings::load(&args.api, &args.manifest_args, Need::Credentials) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
@@ -23,14 +23,14 @@ pub fn reconcile(args: ReconcileArgs) -> Exit {
     let selection = match args.rows.as_deref().map(RowSelection::parse).transpose() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     let prepared = match prepare(&args.manifest, &settings, selection.as_ref()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };

@@ -21,10 +21,12 @@ use crate::runfolder;
 pub const NOT_IN_JOURNAL: &str = "not in the journal: the run ended before this row finished";
 
 pub fn report(args: ReportArgs) -> Exit {
+    // Warnings (a journal line skipped, a manifest that changed) go to stderr.
+    crate::logging::init("info", false);
     let (run_dir, summary) = match shared::open_run_dir(&args.run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray report: {e}");
+            crate::eprintln_escaped!("kirim-xray report: {e}");
             return Exit::Usage;
         }
     };
@@ -36,7 +38,7 @@ pub fn report(args: ReportArgs) -> Exit {
     {
         Some(Ok(lock)) => Some(lock),
         Some(Err(e @ runfolder::LockError::Held { .. })) if summary.run.finished_at.is_none() => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray report: {e}, and {} has not finished",
                 run_dir.display()
             );
@@ -44,10 +46,13 @@ pub fn report(args: ReportArgs) -> Exit {
         }
         _ => None,
     };
-    let journal = match shared::journal_by_row(&run_dir) {
+    let shared::JournalRows {
+        by_row: journal,
+        skipped,
+    } = match shared::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray report: {e}");
+            crate::eprintln_escaped!("kirim-xray report: {e}");
             return Exit::Usage;
         }
     };
@@ -58,7 +63,12 @@ pub fn report(args: ReportArgs) -> Exit {
     if info.finished_at.is_none() {
         notes.push("rebuilt by `report` from the journal: the run did not finish".into());
     }
-    notes.extend(problem);
+    for note in skipped.into_iter().chain(problem) {
+        // A folder rebuilt twice does not say the same thing twice.
+        if !notes.iter().any(|n| n.contains(&note)) {
+            notes.push(note);
+        }
+    }
     info.note = (!notes.is_empty()).then(|| notes.join("; "));
     match report::write_outputs(&run_dir, &info, &rows) {
         Ok(summary) => {
@@ -66,7 +76,7 @@ pub fn report(args: ReportArgs) -> Exit {
             Exit::Ok
         }
         Err(e) => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray report: cannot write the outputs of {}: {e:#}",
                 run_dir.display()
             );
@@ -143,6 +153,7 @@ fn report_settings(summary: &Summary) -> Result<Settings, String> {
     let s = &summary.run.settings;
     let layer = Layer {
         images_root: s.images_root.clone(),
+        allow_outside_root: Some(s.allow_outside_root),
         sheet: s.sheet.clone(),
         max_image_bytes: Some(s.max_image_bytes),
         max_request_bytes: Some(s.max_request_bytes),

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
+use super::locks;
 use super::run::{read_manifest, validate_rows};
 use super::shared::{self, RowMode, Work};
 use crate::cli::RunArgs;
@@ -75,12 +76,12 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let (run_dir, previous) = match shared::open_run_dir(run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray run --resume: {e}");
+            crate::eprintln_escaped!("kirim-xray run --resume: {e}");
             return Exit::Usage;
         }
     };
     let Some(out) = run_dir.parent().map(Path::to_path_buf) else {
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray run --resume: {} has no parent folder",
             run_dir.display()
         );
@@ -99,14 +100,18 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
             s
         }
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     let log = crate::logging::init(&settings.log_level, settings.quiet);
     let resumed_at = Utc::now();
     // The lock before reading the journal: no other process may be appending to it.
-    let _lock = match shared::lock(&out, resumed_at) {
+    let _lock = match locks::lock(&out, resumed_at) {
+        Ok(l) => l,
+        Err(exit) => return exit,
+    };
+    let _account = match locks::lock_account(&settings, resumed_at, Some(&run_dir)) {
         Ok(l) => l,
         Err(exit) => return exit,
     };
@@ -120,7 +125,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let manifest = match read_manifest(&manifest_path, &settings) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
@@ -132,24 +137,27 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     ) {
         Ok(note) => note,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
     if let Some(n) = &note {
         tracing::warn!("{n}");
     }
-    let journal_rows = match shared::journal_by_row(&run_dir) {
+    let shared::JournalRows {
+        by_row: journal_rows,
+        skipped,
+    } = match shared::journal_by_row(&run_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
     let run_rows = match shared::rows_of_run(&manifest, previous.run.rows_selected.as_deref()) {
         Ok(rows) => rows,
         Err(e) => {
-            eprintln!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
             return Exit::Usage;
         }
     };
@@ -172,7 +180,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     let journal = match journal {
         Ok(j) => j,
         Err(e) => {
-            eprintln!(
+            crate::eprintln_escaped!(
                 "kirim-xray: cannot append to {}: {e}",
                 journal_path.display()
             );
@@ -186,7 +194,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     info.finished_at = None;
     info.exit_code = None;
     info.settings = settings.public_view();
-    info.note = note;
+    info.note = shared::join_notes(note, skipped);
     info.resumed_at.push(resumed_at);
     let mode = if info.command == "reconcile" {
         RowMode::Reconcile

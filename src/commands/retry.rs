@@ -59,14 +59,14 @@ pub fn retry(args: RetryArgs) -> Exit {
     let (prev_dir, previous) = match shared::open_run_dir(&args.run_dir) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
     let wanted = match wanted_statuses(&args.status) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
@@ -79,7 +79,7 @@ pub fn retry(args: RetryArgs) -> Exit {
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
@@ -88,7 +88,7 @@ pub fn retry(args: RetryArgs) -> Exit {
     let manifest = match read_manifest(&manifest_path, &settings) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
@@ -99,24 +99,27 @@ pub fn retry(args: RetryArgs) -> Exit {
             prev_dir.display()
         );
     }
-    let journal = match shared::journal_by_row(&prev_dir) {
+    let shared::JournalRows {
+        by_row: journal,
+        skipped,
+    } = match shared::journal_by_row(&prev_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("kirim-xray retry: {e}");
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
             return Exit::Usage;
         }
     };
     let run_rows = match shared::rows_of_run(&manifest, previous.run.rows_selected.as_deref()) {
         Ok(rows) => rows,
         Err(e) => {
-            eprintln!("kirim-xray retry: {}: {e}", prev_dir.display());
+            crate::eprintln_escaped!("kirim-xray retry: {}: {e}", prev_dir.display());
             return Exit::Usage;
         }
     };
     let picked = rows_to_retry(&run_rows, &journal, &wanted);
     if picked.is_empty() {
         let statuses: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();
-        println!(
+        crate::println_escaped!(
             "nothing to retry: no row of {} ended {}",
             prev_dir.display(),
             statuses.join(", ")
@@ -155,6 +158,7 @@ pub fn retry(args: RetryArgs) -> Exit {
         &settings,
     );
     info.previous_run = Some(prev_dir);
+    info.note = skipped.map(|s| format!("in the earlier run, {s}"));
     super::run::start(
         &settings,
         run_dir,

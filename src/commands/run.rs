@@ -143,15 +143,18 @@ pub fn validate_rows(
     for r in m.rows.iter_mut().filter(|r| !keep(r.row)) {
         r.cells[Column::Folder as usize] = Cell::Empty;
     }
-    let options = ValidateOptions::new(
-        path,
-        settings.images_root.as_deref(),
-        Some(settings.max_image_bytes),
-    );
+    let options = ValidateOptions {
+        allow_outside_root: settings.allow_outside_root,
+        ..ValidateOptions::new(
+            path,
+            settings.images_root.as_deref(),
+            Some(settings.max_image_bytes),
+        )
+    };
     let mut rows = validate::validate(&m, &options);
     rows.retain(|r| keep(r.row));
     for p in rows.iter().flat_map(|r| &r.problems) {
-        eprintln!(
+        crate::eprintln_escaped!(
             "{}",
             validate::format_problem(&path.display().to_string(), p)
         );
@@ -189,11 +192,15 @@ pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>)
     let seconds = requests as f64 / settings.rate;
     let mut t = format!(
         "plan for {} (sha256 {})\n",
-        p.manifest.path.display(),
+        crate::escape::escape_control(&p.manifest.path.display().to_string()),
         p.manifest.sha256
     );
     let selected = selection.map_or(String::new(), |s| {
-        format!(", {} selected by --rows {}", p.rows.len(), s.text())
+        format!(
+            ", {} selected by --rows {}",
+            p.rows.len(),
+            crate::escape::escape_control(s.text())
+        )
     });
     t += &format!(
         "rows      {} in the manifest{selected}: {} valid, {invalid} invalid\n",
@@ -237,33 +244,33 @@ pub fn run(args: RunArgs) -> Exit {
     let settings = match Settings::load(&args.api, &args.manifest_args, need) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     let log = crate::logging::init(&settings.log_level, settings.quiet);
     let Some(manifest_path) = args.manifest.as_deref() else {
-        eprintln!("kirim-xray run: a MANIFEST is needed");
+        crate::eprintln_escaped!("kirim-xray run: a MANIFEST is needed");
         return Exit::Usage;
     };
     let selection = match args.rows.as_deref().map(RowSelection::parse).transpose() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     let prepared = match prepare(manifest_path, &settings, selection.as_ref()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Exit::Usage;
         }
     };
     if prepared.rows.is_empty() {
         // A nightly export with no rows is far more often a broken export than a day without
         // shipments: nothing to send, no run folder, and an exit code that calls for attention.
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray: {} has no data rows: nothing to send",
             manifest_path.display()
         );
@@ -431,6 +438,7 @@ mod tests {
             api_url: Some("http://127.0.0.1:9/openapi/cnpibk".into()),
             auth_url: Some("http://127.0.0.1:9".into()),
             retries: Some(0),
+            lock_dir: Some(dir.path().join("locks")),
             ..Layer::default()
         };
         let creds = Credentials::Login {

@@ -1,5 +1,5 @@
 //! Plumbing shared by the commands that talk to the API over a run folder (`run`, `run --resume`,
-//! `retry`, `reconcile`): the lock of the output folder, the run folder, the signal handlers, the
+//! `retry`, `reconcile`): the locks (output folder, account), the run folder, the signal handlers, the
 //! workers feeding the journal, and the outputs at the end. Each command only decides which rows
 //! it processes, with which row function, and which results it keeps from before; the way a run
 //! starts, is interrupted and ends is the same for all of them, which is what makes `report` and
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::locks::{self, Locks};
 use crate::api::{ConnectError, HttpApi};
 use crate::cli::{ApiArgs, ManifestArgs};
 use crate::config::{ConfigError, Layer, Need, PublicSettings, Settings, credentials_from_env};
@@ -20,7 +21,7 @@ use crate::logging::LogHandle;
 use crate::model::{RowResult, RowStatus, Shipment};
 use crate::pipeline::{self, Bound, Cancel};
 use crate::report::{self, Journal, JournalError, RequestCounts, RunInfo};
-use crate::runfolder::{self, OutLock};
+use crate::runfolder;
 use crate::sync::{reconcile_row, sync_row};
 use crate::validate::CheckedRow;
 
@@ -45,41 +46,30 @@ pub struct Work {
     pub mode: RowMode,
 }
 
-/// Take the lock of `out`, printing why not (exit 4 when another run holds it).
-pub fn lock(out: &Path, at: DateTime<Utc>) -> Result<OutLock, Exit> {
-    match runfolder::lock_out(out, at) {
-        Ok(lock) => Ok(lock),
-        Err(e @ runfolder::LockError::Held { .. }) => {
-            eprintln!("kirim-xray: {e}");
-            Err(Exit::Locked)
-        }
-        Err(e) => {
-            eprintln!("kirim-xray: {e}");
-            Err(Exit::Usage)
-        }
-    }
-}
-
-/// Lock `settings.out`, create a fresh run folder, point `latest` at it and log into its run.log.
-/// The lock comes first: a second run must not even create a folder.
+/// Lock `settings.out` and the account, create a fresh run folder, point `latest` at it and log
+/// into its run.log. The locks come first: a second run must not even create a folder.
 pub fn open_new_run(
     settings: &Settings,
     log: &LogHandle,
     started_at: DateTime<Utc>,
-) -> Result<(OutLock, PathBuf), Exit> {
-    let lock = lock(&settings.out, started_at)?;
+) -> Result<(Locks, PathBuf), Exit> {
+    let out = locks::lock(&settings.out, started_at)?;
+    let mut account = locks::lock_account(settings, started_at, None)?;
     let run_dir = match runfolder::create_run_dir(&settings.out, started_at) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("kirim-xray: {e}");
+            crate::eprintln_escaped!("kirim-xray: {e}");
             return Err(Exit::Usage);
         }
     };
+    if let Some(lock) = account.as_mut() {
+        locks::record_run_dir(lock, &run_dir);
+    }
     if let Err(e) = runfolder::update_latest(&settings.out, &run_dir) {
         tracing::warn!("cannot update {}/latest: {e}", settings.out.display());
     }
     log_into(log, &run_dir);
-    Ok((lock, run_dir))
+    Ok((Locks { out, account }, run_dir))
 }
 
 /// Send the log to `<run_dir>/run.log` too (appended: a resumed run adds to it).
@@ -384,17 +374,48 @@ pub fn open_run_dir(arg: &Path) -> Result<(PathBuf, report::Summary), String> {
     Ok((dir, summary))
 }
 
-/// The last journal line of every row (a row's later line replaces an earlier one). A missing
-/// journal is an empty one: the run died before its first row finished.
-pub fn journal_by_row(run_dir: &Path) -> Result<BTreeMap<usize, RowResult>, JournalError> {
+/// A run folder's journal as the commands read it back.
+#[derive(Debug, Default)]
+pub struct JournalRows {
+    /// The last readable line of every row (a row's later line replaces an earlier one).
+    pub by_row: BTreeMap<usize, RowResult>,
+    /// Which lines could not be read and were skipped, as a note for the outputs; `None` when
+    /// every line was read.
+    pub skipped: Option<String>,
+}
+
+/// The journal of `run_dir`. A missing journal is an empty one: the run died before its first
+/// row finished. Unreadable lines are skipped (see [`Journal::read_lines`]): their rows count as
+/// not finished, so resume and retry ask the server about them before sending anything.
+pub fn journal_by_row(run_dir: &Path) -> Result<JournalRows, JournalError> {
     let path = run_dir.join(report::JOURNAL_FILE);
     if !path.exists() {
-        return Ok(BTreeMap::new());
+        return Ok(JournalRows::default());
     }
-    Ok(Journal::read(&path)?
-        .into_iter()
-        .map(|r| (r.row, r))
-        .collect())
+    let lines = Journal::read_lines(&path)?;
+    let skipped = (!lines.unreadable.is_empty()).then(|| {
+        let numbers: Vec<String> = lines.unreadable.iter().map(usize::to_string).collect();
+        format!(
+            "{} line{} {} could not be read and {} skipped: {} rows counted as not finished",
+            path.display(),
+            if numbers.len() == 1 { "" } else { "s" },
+            numbers.join(", "),
+            if numbers.len() == 1 { "was" } else { "were" },
+            if numbers.len() == 1 { "its" } else { "their" },
+        )
+    });
+    Ok(JournalRows {
+        by_row: lines.rows.into_iter().map(|r| (r.row, r)).collect(),
+        skipped,
+    })
+}
+
+/// Two notes as one.
+pub fn join_notes(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The row numbers an earlier run covered: the manifest's, narrowed by the `--rows` selection
@@ -465,6 +486,7 @@ fn inherited_settings_from(
         settle: Some(earlier.settle_seconds),
         out,
         images_root: earlier.images_root.clone(),
+        allow_outside_root: Some(earlier.allow_outside_root),
         sheet: earlier.sheet.clone(),
         max_images_per_request: Some(earlier.max_images_per_request),
         max_request_bytes: Some(earlier.max_request_bytes),
@@ -473,6 +495,7 @@ fn inherited_settings_from(
         ca_cert: earlier.ca_cert.clone(),
         log_level: Some(earlier.log_level.clone()),
         quiet: None,
+        lock_dir: earlier.lock_dir.clone(),
     };
     let credentials = match need {
         Need::Credentials => Some(credentials_from_env(lookup)?),
@@ -590,14 +613,35 @@ mod tests {
     #[test]
     fn the_journal_gives_the_last_line_of_each_row() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(journal_by_row(dir.path()).unwrap().is_empty(), "no journal");
-        let j = Journal::create(&dir.path().join(report::JOURNAL_FILE)).unwrap();
+        assert!(
+            journal_by_row(dir.path()).unwrap().by_row.is_empty(),
+            "no journal"
+        );
+        let path = dir.path().join(report::JOURNAL_FILE);
+        let j = Journal::create(&path).unwrap();
         j.append(&row(2, RowStatus::Skipped)).unwrap();
         j.append(&row(3, RowStatus::Match)).unwrap();
         j.append(&row(2, RowStatus::Match)).unwrap();
-        let by_row = journal_by_row(dir.path()).unwrap();
-        assert_eq!(by_row.len(), 2);
-        assert_eq!(by_row[&2].status, RowStatus::Match);
+        let read = journal_by_row(dir.path()).unwrap();
+        assert_eq!(read.by_row.len(), 2);
+        assert_eq!(read.by_row[&2].status, RowStatus::Match);
+        assert_eq!(read.skipped, None);
+
+        // A torn line in the middle: skipped, its row not finished, the note names the line.
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"row\":4,\"fie\n").unwrap();
+        j.append(&row(5, RowStatus::Match)).unwrap();
+        let read = journal_by_row(dir.path()).unwrap();
+        assert_eq!(read.by_row.keys().copied().collect::<Vec<_>>(), [2, 3, 5]);
+        let note = read.skipped.unwrap();
+        assert!(
+            note.contains("journal.jsonl line 4 could not be read and was skipped"),
+            "{note}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub fn validate(args: ValidateArgs) -> Exit {
     if let Some(root) = &manifest_args.images_root
         && !root.is_dir()
     {
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray validate: --images-root {}: not a folder",
             root.display()
         );
@@ -24,15 +24,27 @@ pub fn validate(args: ValidateArgs) -> Exit {
     let manifest = match manifest::read(&args.manifest, manifest_args.sheet.as_deref()) {
         Ok(manifest) => manifest,
         Err(err) => {
-            eprintln!("kirim-xray validate: {err}");
+            crate::eprintln_escaped!("kirim-xray validate: {err}");
             return Exit::Usage;
         }
     };
-    let options = ValidateOptions::new(
-        &args.manifest,
-        manifest_args.images_root.as_deref(),
-        manifest_args.max_image_bytes,
-    );
+    let lookup = |name: &str| std::env::var(name).ok();
+    let allow_outside_root =
+        match crate::config::env_switch("KIRIM_XRAY_ALLOW_OUTSIDE_ROOT", &lookup) {
+            Ok(from_env) => manifest_args.allow_outside_root || from_env.unwrap_or(false),
+            Err(e) => {
+                crate::eprintln_escaped!("kirim-xray validate: {e}");
+                return Exit::Usage;
+            }
+        };
+    let options = ValidateOptions {
+        allow_outside_root,
+        ..ValidateOptions::new(
+            &args.manifest,
+            manifest_args.images_root.as_deref(),
+            manifest_args.max_image_bytes,
+        )
+    };
     let rows = validate::validate(&manifest, &options);
     let totals = Totals::of(&rows);
     match args.format {
@@ -42,7 +54,7 @@ pub fn validate(args: ValidateArgs) -> Exit {
     if manifest.rows.is_empty() {
         // A nightly export with no rows is far more often a broken export than a day without
         // shipments: say so, and let the exit code call for attention.
-        eprintln!(
+        crate::eprintln_escaped!(
             "kirim-xray validate: {} has no data rows",
             args.manifest.display()
         );

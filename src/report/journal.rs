@@ -1,7 +1,10 @@
 //! journal.jsonl: one JSON line per finished row, appended and flushed to disk as the row
 //! finishes, so that an interrupted run can be resumed and its outputs rebuilt. Each line goes out
 //! in a single write under a lock, so a crash can at worst leave a torn last line, which
-//! [`Journal::read`] drops.
+//! [`Journal::read`] drops. A line torn in the middle of the file (a disk that filled up, then had
+//! space again) is skipped with a warning that names it: its row simply counts as not finished,
+//! which `--resume` and `retry` handle by asking the server first, so one bad line never costs
+//! the whole folder.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -16,12 +19,14 @@ pub const JOURNAL_FILE: &str = "journal.jsonl";
 pub enum JournalError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{path} line {line}: not a row result: {message}")]
-    Corrupt {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+}
+
+/// What a journal holds: its readable lines in file order, and the numbers of the lines before
+/// the last one that could not be read (and were skipped).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalLines {
+    pub rows: Vec<RowResult>,
+    pub unreadable: Vec<usize>,
 }
 
 /// An open journal, shared by the workers.
@@ -73,16 +78,22 @@ impl Journal {
         file.sync_data()
     }
 
-    /// Every whole line, in file order. A last line without its newline is the trace of a crash
-    /// mid-write and is dropped; a bad line before the end is an error naming the line.
+    /// Every readable line, in file order (see [`Journal::read_lines`]).
     pub fn read(path: &Path) -> Result<Vec<RowResult>, JournalError> {
+        Ok(Journal::read_lines(path)?.rows)
+    }
+
+    /// Every readable line, in file order. A last line without its newline is the trace of a
+    /// crash mid-write and is dropped. A bad line before the end is skipped with a warning naming
+    /// the journal and the line, and listed in `unreadable`: its row counts as not finished.
+    pub fn read_lines(path: &Path) -> Result<JournalLines, JournalError> {
         // Bytes, not a String: a line torn inside a multi-byte character is not valid UTF-8,
         // and must be dropped like any other torn line rather than fail the whole read.
         let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut rows = Vec::new();
+        let mut lines = JournalLines::default();
         let mut pieces = bytes.split(|b| *b == b'\n').peekable();
         let mut line_no = 0;
         while let Some(piece) = pieces.next() {
@@ -92,20 +103,21 @@ impl Journal {
                 continue;
             }
             match serde_json::from_slice::<RowResult>(piece) {
-                Ok(row) => rows.push(row),
+                Ok(row) => lines.rows.push(row),
                 Err(_) if is_last => {
                     tracing::warn!("{} line {line_no}: torn last line dropped", path.display());
                 }
                 Err(e) => {
-                    return Err(JournalError::Corrupt {
-                        path: path.to_path_buf(),
-                        line: line_no,
-                        message: e.to_string(),
-                    });
+                    tracing::warn!(
+                        "{} line {line_no} cannot be read ({e}); skipped: its row counts as not \
+                         finished",
+                        path.display()
+                    );
+                    lines.unreadable.push(line_no);
                 }
             }
         }
-        Ok(rows)
+        Ok(lines)
     }
 }
 
@@ -190,13 +202,15 @@ pub(crate) mod tests {
         );
         let j = Journal::open_append(&path).unwrap();
 
-        // A bad line that is not the last one is corruption, reported with its line number.
+        // A bad line that is not the last one (a disk that filled up mid-line, then had space
+        // again) is skipped and named; the lines around it still count.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"{not json}\n").unwrap();
+        let torn = serde_json::to_vec(&sample(8)).unwrap();
+        f.write_all(&torn[..torn.len() / 3]).unwrap();
+        f.write_all(b"\n{not json}\n").unwrap();
         j.append(&sample(6)).unwrap();
-        match Journal::read(&path) {
-            Err(JournalError::Corrupt { line, .. }) => assert_eq!(line, 4),
-            other => panic!("expected Corrupt, got {other:?}"),
-        }
+        let lines = Journal::read_lines(&path).unwrap();
+        assert_eq!(lines.unreadable, [4, 5]);
+        assert_eq!(lines.rows, vec![sample(2), sample(3), sample(5), sample(6)]);
     }
 }

@@ -2,7 +2,6 @@
 //! for people, printed at the end of a run).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +9,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ApiStats;
 use crate::config::PublicSettings;
+use crate::escape::escape_control;
 use crate::model::{RowResult, RowStatus};
+
+/// One line of summary.txt: the whole line passed through [`escape_control`], so that a value
+/// holding a line break or an escape sequence cannot forge or hide a line.
+macro_rules! text_line {
+    ($t:expr, $($arg:tt)*) => {{
+        $t.push_str(&escape_control(&format!($($arg)*)));
+        $t.push('\n');
+    }};
+}
 
 /// The manifest a run read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,14 +160,14 @@ impl Summary {
     pub fn to_text(&self, rows: &[RowResult]) -> String {
         let r = &self.run;
         let mut t = String::new();
-        let _ = writeln!(
+        text_line!(
             t,
             "kirim-xray {} {}: {}",
             self.version,
             r.command,
             r.run_dir.display()
         );
-        let _ = writeln!(
+        text_line!(
             t,
             "manifest  {} ({} rows, sha256 {})",
             r.manifest.path.display(),
@@ -166,7 +175,7 @@ impl Summary {
             r.manifest.sha256
         );
         if let Some(sel) = &r.rows_selected {
-            let _ = writeln!(
+            text_line!(
                 t,
                 "selected  rows {sel} ({} row{} in this run)",
                 self.rows_in_run,
@@ -179,7 +188,7 @@ impl Summary {
         let took = self
             .duration_seconds
             .map_or(String::new(), |d| format!(" ({})", human_duration(d)));
-        let _ = writeln!(t, "time      {} → {end}{took}", r.started_at.to_rfc3339());
+        text_line!(t, "time      {} → {end}{took}", r.started_at.to_rfc3339());
         let counts: Vec<String> = self
             .counts
             .iter()
@@ -191,41 +200,46 @@ impl Summary {
         } else {
             counts.join(" · ")
         };
-        let _ = writeln!(t, "rows      {counts}");
-        let _ = writeln!(
+        text_line!(t, "rows      {counts}");
+        text_line!(
             t,
             "photos    {} local · {} sent · {} on server",
-            self.photos.local, self.photos.sent, self.photos.on_server
+            self.photos.local,
+            self.photos.sent,
+            self.photos.on_server
         );
         let rate = r
             .requests
             .achieved_rate
             .map_or(String::new(), |x| format!(" at {x:.2}/s"));
-        let _ = writeln!(
+        text_line!(
             t,
             "requests  {} API requests{rate} (limit {}/s) · {} retries · {} throttled (429)",
-            r.requests.api_requests, r.settings.rate, self.retries, r.requests.throttled_429
+            r.requests.api_requests,
+            r.settings.rate,
+            self.retries,
+            r.requests.throttled_429
         );
         if let Some(prev) = &r.previous_run {
-            let _ = writeln!(t, "retries   {}", prev.display());
+            text_line!(t, "retries   {}", prev.display());
         }
         for at in &r.resumed_at {
-            let _ = writeln!(t, "resumed   {}", at.to_rfc3339());
+            text_line!(t, "resumed   {}", at.to_rfc3339());
         }
         if let Some(note) = &r.note {
-            let _ = writeln!(t, "note      {note}");
+            text_line!(t, "note      {note}");
         }
         if let Some(code) = r.exit_code {
-            let _ = writeln!(t, "exit      {code} ({})", exit_meaning(code));
+            text_line!(t, "exit      {code} ({})", exit_meaning(code));
         }
         let attention: Vec<&RowResult> = rows
             .iter()
             .filter(|x| x.status != RowStatus::Match)
             .collect();
         if !attention.is_empty() {
-            let _ = writeln!(t, "rows needing attention ({}):", attention.len());
+            text_line!(t, "rows needing attention ({}):", attention.len());
             for x in attention.iter().take(20) {
-                let _ = writeln!(
+                text_line!(
                     t,
                     "  row {} {} {}: {}",
                     x.row,
@@ -235,7 +249,7 @@ impl Summary {
                 );
             }
             if attention.len() > 20 {
-                let _ = writeln!(t, "  ... {} more in results.csv", attention.len() - 20);
+                text_line!(t, "  ... {} more in results.csv", attention.len() - 20);
             }
         }
         t
@@ -255,10 +269,12 @@ pub fn exit_meaning(code: i32) -> &'static str {
     }
 }
 
+/// At most `max` characters of `s`, its control characters escaped (so a message stays on its
+/// line).
 fn short(s: &str, max: usize) -> String {
-    let one_line = s.replace(['\n', '\r'], " ");
+    let one_line = escape_control(s);
     if one_line.chars().count() <= max {
-        one_line
+        one_line.into_owned()
     } else {
         one_line.chars().take(max).collect::<String>() + "…"
     }
@@ -340,7 +356,10 @@ pub(crate) mod tests {
             text.contains("exit      1 (some rows need attention)"),
             "{text}"
         );
-        assert!(text.contains("row 2 AJU2 MISMATCH: line break"), "{text}");
+        assert!(
+            text.contains("row 2 AJU2 MISMATCH: line\\nbreak"),
+            "a line break in a message is shown escaped: {text}"
+        );
         assert!(
             !json.contains("resumed_at"),
             "absent until a run is resumed: {json}"

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::escape::escape_control;
 use crate::model::RowResult;
 
 pub const RESULTS_COLUMNS: [&str; 19] = [
@@ -46,15 +47,17 @@ pub fn time(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-/// A cell that came from the manifest, a file name or the server. A spreadsheet runs a value that
-/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a formula when an auditor opens
-/// the file; such a value gets a leading `'`, which spreadsheets show as plain text. The journal
-/// and report.html keep the value exactly.
+/// A cell that came from the manifest, a file name or the server. Its control characters are
+/// escaped (`\n`, `\u{1b}`), as in every output meant for people. A spreadsheet runs a value that
+/// starts with `=`, `+`, `-` or `@` as a formula when an auditor opens the file; such a value gets
+/// a leading `'`, which spreadsheets show as plain text. The journal and report.html keep the
+/// value exactly.
 fn text(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let value = escape_control(value);
+    if value.starts_with(['=', '+', '-', '@']) {
         format!("'{value}")
     } else {
-        value.to_string()
+        value.into_owned()
     }
 }
 
@@ -161,7 +164,7 @@ mod tests {
                 "0123",
                 "2",
                 "3",
-                "line\nbreak",
+                "line\\nbreak",
                 "2025-01-02T03:04:05Z",
                 "2025-01-02T03:04:05Z"
             ]
@@ -221,5 +224,33 @@ mod tests {
         assert_eq!(images[0][1], "'=HYPERLINK(\"http://x\",\"click\")");
         assert_eq!(images[0][2], "'-scan.jpg");
         assert_eq!(text("CN-1"), "CN-1", "only the first character matters");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_every_text_cell() {
+        let mut row = sample(2);
+        row.fields.nomor_aju = "AJU\u{1b}]0;owned\u{7}".into();
+        row.fields.folder = "\rphotos/a".into();
+        row.message = "server said \0 and \u{9b}2J".into();
+        row.missing_on_server = vec!["b\n.png".into()];
+        row.images[0].file = "a\r\nb.png".into();
+        let results = results_csv(std::slice::from_ref(&row)).unwrap();
+        let images = images_csv(std::slice::from_ref(&row)).unwrap();
+        for bytes in [&results, &images] {
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let raw: Vec<char> = text
+                .chars()
+                .filter(|c| c.is_control() && *c != '\n')
+                .collect();
+            assert!(raw.is_empty(), "raw control characters {raw:?} in {text}");
+            assert_eq!(text.lines().count(), 2, "one line per row: {text}");
+        }
+        let (_, results) = parse(&results);
+        assert_eq!(results[0][1], "AJU\\u{1b}]0;owned\\u{7}");
+        assert_eq!(results[0][5], "\\rphotos/a");
+        assert_eq!(results[0][11], "b\\n.png");
+        assert_eq!(results[0][16], "server said \\0 and \\u{9b}2J");
+        let (_, images) = parse(&images);
+        assert_eq!(images[0][2], "a\\r\\nb.png");
     }
 }

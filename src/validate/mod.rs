@@ -5,6 +5,7 @@
 mod cells;
 mod images;
 mod render;
+mod root;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,8 @@ pub struct ValidateOptions {
     pub max_image_bytes: u64,
     /// Dates after `today + 1 day` are refused.
     pub today: NaiveDate,
+    /// `--allow-outside-root`: folders and photo links may resolve outside `images_root`.
+    pub allow_outside_root: bool,
 }
 
 impl ValidateOptions {
@@ -93,6 +96,7 @@ impl ValidateOptions {
             images_root,
             max_image_bytes: max_image_bytes.unwrap_or(DEFAULT_MAX_IMAGE_BYTES),
             today: chrono::Local::now().date_naive(),
+            allow_outside_root: false,
         }
     }
 }
@@ -130,19 +134,22 @@ pub fn validate(manifest: &Manifest, options: &ValidateOptions) -> Vec<CheckedRo
         }
     }
 
+    let boundary = root::Boundary::new(&options.images_root, options.allow_outside_root);
     manifest
         .rows
         .par_iter()
         .zip(checked.into_par_iter())
-        .map(|(raw, row_cells)| finish_row(raw, row_cells, options))
+        .map(|(raw, row_cells)| finish_row(raw, row_cells, options, &boundary))
         .collect()
 }
 
-/// Scan the row's folder and, when nothing is wrong so far, hash its photos.
+/// Scan the row's folder (when it stays inside the images root) and, when nothing is wrong so
+/// far, hash its photos.
 fn finish_row(
     raw: &RawRow,
     row_cells: [cells::CellCheck; 5],
     options: &ValidateOptions,
+    boundary: &root::Boundary,
 ) -> CheckedRow {
     let [aju, bl_awb, tanggal, kantor, folder] = row_cells;
     let fields = RowFields {
@@ -164,7 +171,15 @@ fn finish_row(
     .collect();
     let scan = folder.value.as_ref().map(|folder_cell| {
         let dir = options.images_root.join(folder_cell);
-        images::scan(raw.row, folder_cell, &dir, options.max_image_bytes)
+        if let Some(outside) = boundary.check_folder(raw.row, folder_cell, &dir) {
+            return images::Scan {
+                photos: Vec::new(),
+                problems: vec![outside],
+            };
+        }
+        let mut scan = images::scan(raw.row, folder_cell, &dir, options.max_image_bytes);
+        boundary.check_photos(raw.row, &mut scan);
+        scan
     });
     let mut photos = Vec::new();
     if let Some(scan) = scan {

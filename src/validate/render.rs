@@ -3,6 +3,7 @@
 //! `validate` command and the start of a run.
 
 use super::{Problem, Severity, Totals};
+use crate::escape::escape_control;
 
 /// Values longer than this are cut in the table (the one-line form shows them whole).
 const MAX_VALUE_WIDTH: usize = 48;
@@ -13,11 +14,12 @@ pub fn format_problem(manifest_name: &str, problem: &Problem) -> String {
         Severity::Error => "",
         Severity::Warning => "warning: ",
     };
-    format!(
+    let line = format!(
         "{severity}{manifest_name} row {}, {}",
         problem.row,
         describe_problem(problem)
-    )
+    );
+    escape_control(&line).into_owned()
 }
 
 /// One problem within its row (for a row's message in results.csv): `column kodeKantor: "9000"
@@ -51,8 +53,8 @@ pub fn render_problems_table(manifest_name: &str, problems: &[&Problem]) -> Stri
                     Severity::Warning => "warning".to_string(),
                 },
                 p.column.unwrap_or("photo").to_string(),
-                shorten(&p.value),
-                p.message.clone(),
+                escape_control(&shorten(&p.value)).into_owned(),
+                escape_control(&p.message).into_owned(),
             ]
         })
         .collect();
@@ -63,6 +65,7 @@ pub fn render_problems_table(manifest_name: &str, problems: &[&Problem]) -> Stri
         }
     }
     let count = problems.len();
+    let manifest_name = escape_control(manifest_name);
     let mut out = format!(
         "{manifest_name}: {count} problem{}\n",
         if count == 1 { "" } else { "s" }
@@ -83,15 +86,15 @@ pub fn render_problems_table(manifest_name: &str, problems: &[&Problem]) -> Stri
     out
 }
 
-/// Cut a long value in the middle of nowhere but keep both ends, which identify it.
+/// Cut a long value in the middle of nowhere but keep both ends, which identify it. The caller
+/// escapes what is left, so that an escape is never cut in half.
 fn shorten(value: &str) -> String {
-    let shown = value.replace(['\n', '\r', '\t'], " ");
-    let count = shown.chars().count();
+    let count = value.chars().count();
     if count <= MAX_VALUE_WIDTH {
-        return shown;
+        return value.to_string();
     }
-    let head: String = shown.chars().take(MAX_VALUE_WIDTH - 13).collect();
-    let tail: String = shown.chars().skip(count - 10).collect();
+    let head: String = value.chars().take(MAX_VALUE_WIDTH - 13).collect();
+    let tail: String = value.chars().skip(count - 10).collect();
     format!("{head}...{tail}")
 }
 
@@ -100,6 +103,7 @@ fn shorten(value: &str) -> String {
 pub fn render_totals(manifest_name: &str, t: &Totals) -> String {
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let manifest_name = escape_control(manifest_name);
     format!(
         "{manifest_name}: {}, {} valid, {} invalid; {}, {}; {} ({}) in the valid rows",
         plural(t.rows, "row", "rows"),
@@ -183,6 +187,30 @@ mod tests {
              7    error     photo       label.jpg  is not an image\n"
         );
         assert_eq!(render_problems_table("m.csv", &[]), "");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_lines_and_tables() {
+        let p = problem(
+            Some("folder"),
+            "a\u{1b}[2J\r\nb",
+            "does not exist (looked for /x/a\u{1b}[2J\r\nb)",
+            Severity::Error,
+        );
+        let line = format_problem("m\u{1b}.csv", &p);
+        assert_eq!(
+            line,
+            "m\\u{1b}.csv row 7, column folder: \"a\\u{1b}[2J\\r\\nb\" does not exist (looked for /x/a\\u{1b}[2J\\r\\nb)"
+        );
+        let table = render_problems_table("m\u{1b}.csv", &[&p]);
+        assert_eq!(table.lines().count(), 3, "{table}");
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table}"
+        );
+        assert!(table.contains("a\\u{1b}[2J\\r\\nb"), "{table}");
+        let totals = render_totals("m\u{1b}.csv", &Totals::default());
+        assert!(totals.starts_with("m\\u{1b}.csv: 0 rows"), "{totals}");
     }
 
     #[test]

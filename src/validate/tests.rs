@@ -12,6 +12,7 @@ fn options(root: &Path) -> ValidateOptions {
         images_root: root.to_path_buf(),
         max_image_bytes: 1000,
         today: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+        allow_outside_root: false,
     }
 }
 

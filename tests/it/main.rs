@@ -4,7 +4,10 @@
 
 mod util;
 
+mod escaping;
 mod faults;
+mod images_root;
+mod journal;
 mod manifest;
 mod rerun;
 mod run;

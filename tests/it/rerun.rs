@@ -197,6 +197,81 @@ fn a_second_run_on_the_same_out_folder_exits_4() {
     assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
 }
 
+/// The cron job (`--out runs`) and an operator in another folder run the same account side by
+/// side: the second exits 4 naming the first (pid, run folder, start), and sends nothing.
+#[test]
+fn a_second_run_for_the_same_account_from_another_out_folder_exits_4_and_sends_nothing() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
+    let rows: Vec<RowSpec> = (1..=30).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+
+    let mut first = spawn_run(
+        &sandbox,
+        &dir,
+        &[manifest.to_str().expect("utf-8 path"), "--rate", "20"],
+    );
+    wait_for_journal(&dir, 1, &mut first);
+    let first_dir = latest(&dir);
+    let first_name = first_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("run folder name")
+        .to_string();
+
+    let elsewhere = dir.join("operator/runs");
+    for command in ["run", "reconcile"] {
+        let second = demo_command(&sandbox, &dir, command, &manifest)
+            .arg("--out")
+            .arg(&elsewhere)
+            .output()
+            .expect("second run");
+        assert_eq!(
+            second.status.code(),
+            Some(4),
+            "{command}: {}",
+            describe(&second)
+        );
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert!(
+            stderr.contains("another run for the same account (user demo at "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+        assert!(
+            stderr.contains(&format!("run folder {}", first_dir.display())),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("started {}-", &first_name[..4])),
+            "{stderr}"
+        );
+    }
+    let folders: Vec<_> = std::fs::read_dir(&elsewhere)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        folders.iter().all(|n| n.to_string_lossy().starts_with('.')),
+        "no run folder under the second out: {folders:?}"
+    );
+
+    let out = first.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // Everything the sandbox saw is the first run's: one login (a second run would have logged
+    // in before anything else), one kirim per row.
+    let state = sandbox.state();
+    assert_each_photo_once(&state, &rows);
+    assert_eq!(
+        state["requests"]["login"],
+        serde_json::json!({"200": 1}),
+        "{state:#}"
+    );
+    assert_eq!(
+        state["requests"]["kirim-foto-xray"],
+        serde_json::json!({"200": 30})
+    );
+}
+
 #[test]
 fn retry_after_fixing_a_folder_sends_only_that_row() {
     let dir = TestDir::new();

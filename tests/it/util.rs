@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The binary under test, with every `KIRIM_XRAY_*` variable and HOME cleared.
+/// The binary under test, with every `KIRIM_XRAY_*` variable and HOME cleared. The host-wide
+/// lock folder is one of this build's own (every test shares it, as every run on a host does), so
+/// that tests leave nothing in the system's temporary folder and builders of other checkouts
+/// never lock each other out.
 pub fn kirim_xray() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kirim-xray"));
     for (key, _) in std::env::vars() {
@@ -20,7 +23,13 @@ pub fn kirim_xray() -> Command {
     }
     cmd.env_remove("HOME");
     cmd.env("NO_COLOR", "1");
+    cmd.env("KIRIM_XRAY_LOCK_DIR", lock_dir());
     cmd
+}
+
+/// The lock folder every test run shares.
+pub fn lock_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("account-locks")
 }
 
 /// A running `kirim-xray sandbox`, killed when dropped.

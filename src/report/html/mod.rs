@@ -34,9 +34,12 @@ impl fmt::Display for Esc<'_> {
                 '>' => "&gt;",
                 '"' => "&quot;",
                 '\'' => "&#39;",
-                // Control characters (other than tab and line breaks) are not allowed in HTML
+                // A carriage return stays in the text, as a character reference: a raw one
+                // would let the file's bytes, read in a terminal, overwrite a line.
+                '\r' => "&#13;",
+                // Control characters (other than tab and line feeds) are not allowed in HTML
                 // text; show that one was there rather than pass it on.
-                c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => "\u{FFFD}",
+                c if c.is_control() && !matches!(c, '\t' | '\n') => "\u{FFFD}",
                 _ => continue,
             };
             f.write_str(&s[start..i])?;

@@ -153,6 +153,7 @@ fn control_characters_do_not_reach_the_page() {
         escape("a\u{0}b\u{1b}[31m\tc\nd"),
         "a\u{FFFD}b\u{FFFD}[31m\tc\nd"
     );
+    assert_eq!(escape("a\rb"), "a&#13;b", "no raw carriage return");
     assert_eq!(escape("plain"), "plain");
     assert_eq!(escape("ünïcödé & <"), "ünïcödé &amp; &lt;");
 }
