@@ -2,6 +2,11 @@
 //! a number stays a number, so that validation can tell a code that lost its leading zeros from
 //! one typed as text, and a date cell from text that only looks like one. Formula cells arrive as
 //! their cached value; error cells (`#N/A`) stay errors.
+//!
+//! A workbook is checked before calamine reads it (`zipped.rs`, `ods_scan.rs`, `xls_scan.rs`), and
+//! XLSX and XLSB sheets are streamed cell by cell rather than laid out as one dense range, so that
+//! a stray cell at XFD1048576 costs nothing. Whatever still makes calamine panic is caught and
+//! reported as an unreadable file.
 
 use std::fmt::Display;
 use std::io::{Cursor, Read, Seek};
@@ -10,7 +15,8 @@ use calamine::{Data, Ods, Range, Reader, SheetType, Xls, Xlsb, Xlsx, open_workbo
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 use super::header::TableRows;
-use super::{Cell, RawRow};
+use super::limits::{Limits, SHEET_MAX_COLUMNS, SHEET_MAX_ROWS, shorten};
+use super::{Cell, RawRow, ods_scan, xls_scan, zipped};
 
 /// Which calamine reader to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,43 +28,125 @@ pub enum Format {
 }
 
 /// Read the first worksheet (or the one named `sheet`) of a workbook held in memory.
-pub fn parse(bytes: &[u8], format: Format, sheet: Option<&str>) -> Result<Vec<RawRow>, String> {
-    let cursor = Cursor::new(bytes);
-    let range = match format {
-        Format::Xlsx => pick_sheet(open_workbook_from_rs::<Xlsx<_>, _>(cursor), sheet),
-        Format::Xlsb => pick_sheet(open_workbook_from_rs::<Xlsb<_>, _>(cursor), sheet),
-        Format::Xls => pick_sheet(open_workbook_from_rs::<Xls<_>, _>(cursor), sheet),
-        Format::Ods => pick_sheet(open_workbook_from_rs::<Ods<_>, _>(cursor), sheet),
-    }?;
-    let (range, name, names) = range;
-    rows_of(&range).map_err(|err| {
-        let others: Vec<String> = names
-            .iter()
-            .filter(|n| **n != name)
-            .map(|n| format!("\"{n}\""))
-            .collect();
-        if others.is_empty() {
-            format!("sheet \"{name}\" {err}")
-        } else {
-            format!(
-                "sheet \"{name}\" {err} (other sheets: {}; choose one with --sheet NAME)",
-                others.join(", ")
-            )
+pub fn parse(
+    bytes: &[u8],
+    format: Format,
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<RawRow>, String> {
+    match format {
+        Format::Xls => xls_scan::check(bytes, limits)?,
+        Format::Ods => {
+            zipped::check(bytes, format, limits)?;
+            ods_scan::check(bytes, limits)?;
         }
-    })
+        Format::Xlsx | Format::Xlsb => zipped::check(bytes, format, limits)?,
+    }
+    match super::guard::quietly(|| read_sheet(bytes, format, sheet, limits)) {
+        Ok(result) => result,
+        Err(panic) => Err(format!(
+            "cannot be read: malformed content stopped the spreadsheet reader (\"{}\"); a cell \
+             reference beyond a sheet's {SHEET_MAX_ROWS} rows and {SHEET_MAX_COLUMNS} columns, \
+             or a count out of range?",
+            shorten(&panic)
+        )),
+    }
 }
 
-/// A sheet's cells, its name, and the names of every sheet.
-type PickedSheet = (Range<Data>, String, Vec<String>);
+fn read_sheet(
+    bytes: &[u8],
+    format: Format,
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<RawRow>, String> {
+    let cursor = Cursor::new(bytes);
+    match format {
+        Format::Xlsx => {
+            let mut workbook = open::<_, Xlsx<_>, _>(open_workbook_from_rs(cursor))?;
+            let (name, names) = pick_sheet(&mut workbook, sheet)?;
+            let mut cells = workbook
+                .worksheet_cells_reader(&name)
+                .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
+            let next = || match cells.next_cell() {
+                Ok(cell) => Ok(cell.map(|c| (c.get_position(), Data::from(c.get_value().clone())))),
+                Err(err) => Err(format!("cannot be read: {err}")),
+            };
+            stream_rows(next, limits).map_err(|err| in_sheet(err, &name, &names))
+        }
+        Format::Xlsb => {
+            let mut workbook = open::<_, Xlsb<_>, _>(open_workbook_from_rs(cursor))?;
+            let (name, names) = pick_sheet(&mut workbook, sheet)?;
+            let mut cells = workbook
+                .worksheet_cells_reader(&name)
+                .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
+            let next = || match cells.next_cell() {
+                Ok(cell) => Ok(cell.map(|c| (c.get_position(), Data::from(c.get_value().clone())))),
+                Err(err) => Err(format!("cannot be read: {err}")),
+            };
+            stream_rows(next, limits).map_err(|err| in_sheet(err, &name, &names))
+        }
+        Format::Xls => {
+            let workbook = open::<_, Xls<_>, _>(open_workbook_from_rs(cursor))?;
+            whole_range(workbook, sheet, limits)
+        }
+        Format::Ods => {
+            let workbook = open::<_, Ods<_>, _>(open_workbook_from_rs(cursor))?;
+            whole_range(workbook, sheet, limits)
+        }
+    }
+}
 
-fn pick_sheet<RS, R, E>(workbook: Result<R, E>, sheet: Option<&str>) -> Result<PickedSheet, String>
+fn open<RS, R, E: Display>(workbook: Result<R, E>) -> Result<R, String>
 where
     RS: Read + Seek,
     R: Reader<RS, Error = E>,
-    E: Display,
 {
-    let mut workbook =
-        workbook.map_err(|err| format!("cannot be opened as a spreadsheet: {err}"))?;
+    workbook.map_err(|err| format!("cannot be opened as a spreadsheet: {err}"))
+}
+
+/// A sheet-level error with the sheet named, and the other sheets listed.
+fn in_sheet(err: String, name: &str, names: &[String]) -> String {
+    let others: Vec<String> = names
+        .iter()
+        .filter(|n| *n != name)
+        .take(10)
+        .map(|n| format!("\"{}\"", shorten(n)))
+        .collect();
+    if others.is_empty() {
+        format!("sheet \"{}\" {err}", shorten(name))
+    } else {
+        format!(
+            "sheet \"{}\" {err} (other sheets: {}; choose one with --sheet NAME)",
+            shorten(name),
+            others.join(", ")
+        )
+    }
+}
+
+/// XLS and ODS workbooks are read whole by calamine; their size was checked before.
+fn whole_range<RS, R>(
+    mut workbook: R,
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<RawRow>, String>
+where
+    RS: Read + Seek,
+    R: Reader<RS>,
+    R::Error: Display,
+{
+    let (name, names) = pick_sheet(&mut workbook, sheet)?;
+    let range = workbook
+        .worksheet_range(&name)
+        .map_err(|err| format!("sheet \"{}\" cannot be read: {err}", shorten(&name)))?;
+    rows_of(&range, limits).map_err(|err| in_sheet(err, &name, &names))
+}
+
+/// The sheet to read and the names of every sheet.
+fn pick_sheet<RS, R>(workbook: &mut R, sheet: Option<&str>) -> Result<(String, Vec<String>), String>
+where
+    RS: Read + Seek,
+    R: Reader<RS>,
+{
     let names = workbook.sheet_names();
     let name = match sheet {
         Some(wanted) => names
@@ -66,10 +154,12 @@ where
             .find(|n| n.as_str() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "has no sheet named \"{wanted}\" (sheets: {})",
+                    "has no sheet named \"{}\" (sheets: {})",
+                    shorten(wanted),
                     names
                         .iter()
-                        .map(|n| format!("\"{n}\""))
+                        .take(10)
+                        .map(|n| format!("\"{}\"", shorten(n)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
@@ -84,17 +174,91 @@ where
             .or_else(|| names.first().cloned())
             .ok_or("has no worksheet")?,
     };
-    let range = workbook
-        .worksheet_range(&name)
-        .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
-    Ok((range, name, names))
+    Ok((name, names))
+}
+
+/// Rows from cells streamed in sheet order: each row is kept sparse (only its filled cells), so
+/// that neither a far cell nor a wide row costs memory. Rows must come in ascending order, as
+/// every spreadsheet program writes them.
+fn stream_rows(
+    mut next: impl FnMut() -> Result<Option<((u32, u32), Data)>, String>,
+    limits: &Limits,
+) -> Result<Vec<RawRow>, String> {
+    let mut table = TableRows::new(limits);
+    let mut current: Option<u32> = None;
+    let mut cells: Vec<(u32, Data)> = Vec::new();
+    loop {
+        let item = next()?;
+        if let Some(row) = current
+            && item.as_ref().is_none_or(|((r, _), _)| *r != row)
+        {
+            push_row(&mut table, row, &mut cells)?;
+        }
+        let Some(((row, column), data)) = item else {
+            break;
+        };
+        if u64::from(row) >= SHEET_MAX_ROWS || u64::from(column) >= SHEET_MAX_COLUMNS {
+            return Err(format!(
+                "has a cell at row {}, column {}, beyond the largest sheet ({SHEET_MAX_ROWS} \
+                 rows, {SHEET_MAX_COLUMNS} columns)",
+                u64::from(row) + 1,
+                u64::from(column) + 1
+            ));
+        }
+        if let Some(previous) = current
+            && row < previous
+        {
+            return Err(format!(
+                "lists row {} after row {}: its rows are out of order",
+                row + 1,
+                previous + 1
+            ));
+        }
+        current = Some(row);
+        if data != Data::Empty {
+            if cells.len() >= limits.max_columns {
+                return Err(format!(
+                    "row {} has more than {} cells, the bound ({})",
+                    row + 1,
+                    limits.max_columns,
+                    super::limits::VARIABLES[3]
+                ));
+            }
+            cells.push((column, data));
+        }
+    }
+    table.finish()
+}
+
+fn push_row(table: &mut TableRows, row: u32, cells: &mut Vec<(u32, Data)>) -> Result<(), String> {
+    cells.sort_by_key(|(column, _)| *column);
+    let row_number = row as usize + 1;
+    let texts = || {
+        let width = cells.last().map_or(0, |(c, _)| *c as usize + 1);
+        let mut texts = vec![String::new(); width];
+        for (column, data) in cells.iter() {
+            texts[*column as usize] = data.to_string();
+        }
+        texts
+    };
+    let cell = |index: usize| {
+        u32::try_from(index)
+            .ok()
+            .and_then(|i| cells.binary_search_by_key(&i, |(c, _)| *c).ok())
+            .map_or(Cell::Empty, |k| cell_of(&cells[k].1))
+    };
+    table
+        .push(row_number, texts, cell)
+        .map_err(|e| format!("row {row_number}: {e}"))?;
+    cells.clear();
+    Ok(())
 }
 
 /// The header is the first non-blank row; row numbers are the sheet's own, whatever blank rows and
 /// columns come before the table.
-fn rows_of(range: &Range<Data>) -> Result<Vec<RawRow>, String> {
+fn rows_of(range: &Range<Data>, limits: &Limits) -> Result<Vec<RawRow>, String> {
     let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut table = TableRows::default();
+    let mut table = TableRows::new(limits);
     for (offset, cells) in range.rows().enumerate() {
         let row = first_row + offset + 1;
         table
@@ -111,7 +275,7 @@ fn rows_of(range: &Range<Data>) -> Result<Vec<RawRow>, String> {
 fn cell_of(data: &Data) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
-        Data::String(s) | Data::DurationIso(s) => {
+        Data::String(s) => {
             let s = s.trim();
             if s.is_empty() {
                 Cell::Empty
@@ -121,12 +285,18 @@ fn cell_of(data: &Data) -> Cell {
         }
         Data::Float(f) => Cell::Number(*f),
         Data::Int(i) => Cell::Number(*i as f64),
-        Data::Bool(b) => Cell::Text(if *b { "TRUE" } else { "FALSE" }.into()),
+        Data::Bool(b) => Cell::Bool(*b),
+        // A serial below 1 is a time of day without a date (Excel shows 1899-12-31 or 1900-01-00).
+        Data::DateTime(dt) if dt.is_datetime() && dt.as_f64() < 1.0 => match dt.as_datetime() {
+            Some(t) => Cell::Time(t.time().format("%H:%M:%S").to_string()),
+            None => Cell::Number(dt.as_f64()),
+        },
         Data::DateTime(dt) if dt.is_datetime() => dt
             .as_datetime()
             .map_or(Cell::Number(dt.as_f64()), date_cell),
         // A duration ([hh]:mm) is not a calendar date.
-        Data::DateTime(dt) => Cell::Number(dt.as_f64()),
+        Data::DateTime(dt) => Cell::Time(format!("{} days", dt.as_f64())),
+        Data::DurationIso(s) => Cell::Time(s.clone()),
         Data::DateTimeIso(s) => iso_cell(s),
         Data::Error(err) => Cell::Error(err.to_string()),
     }
@@ -195,7 +365,7 @@ mod tests {
             ws.write_number(1, 3, 9000.0).unwrap();
             ws.write_string(1, 4, "img/a").unwrap();
         });
-        let rows = parse(&bytes, Format::Xlsx, None).unwrap();
+        let rows = parse(&bytes, Format::Xlsx, None, &Limits::default()).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].row, 2);
         assert_eq!(
@@ -218,7 +388,7 @@ mod tests {
                 ws.write_string(row, 1, aju).unwrap();
             }
         });
-        let rows = parse(&bytes, Format::Xlsx, None).unwrap();
+        let rows = parse(&bytes, Format::Xlsx, None, &Limits::default()).unwrap();
         let numbers: Vec<usize> = rows.iter().map(|r| r.row).collect();
         // Header on sheet row 3; data on rows 4 and 6; blank row 5 skipped.
         assert_eq!(numbers, vec![4, 6]);
@@ -234,7 +404,7 @@ mod tests {
             ws.write_formula(1, 1, Formula::new("=NA()").set_result("#N/A"))
                 .unwrap();
         });
-        let rows = parse(&bytes, Format::Xlsx, None).unwrap();
+        let rows = parse(&bytes, Format::Xlsx, None, &Limits::default()).unwrap();
         assert_eq!(rows[0].cells[0], Cell::Text("AJU1".into()));
         assert_eq!(rows[0].cells[1], Cell::Error("#N/A".into()));
     }
@@ -249,11 +419,11 @@ mod tests {
         second.write_string(1, 0, "A1").unwrap();
         let bytes = workbook.save_to_buffer().unwrap();
 
-        let rows = parse(&bytes, Format::Xlsx, Some("Manifest")).unwrap();
+        let rows = parse(&bytes, Format::Xlsx, Some("Manifest"), &Limits::default()).unwrap();
         assert_eq!(rows.len(), 1);
-        let err = parse(&bytes, Format::Xlsx, None).unwrap_err();
+        let err = parse(&bytes, Format::Xlsx, None, &Limits::default()).unwrap_err();
         assert!(err.contains("missing required columns"), "{err}");
-        let err = parse(&bytes, Format::Xlsx, Some("Nope")).unwrap_err();
+        let err = parse(&bytes, Format::Xlsx, Some("Nope"), &Limits::default()).unwrap_err();
         assert!(
             err.contains(r#"no sheet named "Nope" (sheets: "Notes", "Manifest")"#),
             "{err}"
@@ -274,7 +444,18 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_workbook() {
-        let err = parse(b"not a zip", Format::Xlsx, None).unwrap_err();
+        let err = parse(b"not a zip", Format::Xlsx, None, &Limits::default()).unwrap_err();
+        assert!(
+            err.contains("but is text (CSV?): rename it to .csv"),
+            "{err}"
+        );
+        let err = parse(
+            b"PK\x03\x04 not a zip",
+            Format::Xlsx,
+            None,
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert!(err.contains("cannot be opened as a spreadsheet"), "{err}");
     }
 }

@@ -77,7 +77,9 @@ fn date_cells_and_serial_numbers_become_dates() {
     assert_eq!(value.as_deref(), Some("2026-11-17"));
     assert_eq!(
         problems,
-        vec!["Warning: has a time of day; only the date 2026-11-17 is sent"]
+        vec![
+            "Warning: has the time 09:30:00 as well, which is dropped: only the date 2026-11-17 is sent"
+        ]
     );
     // 46343 is 2026-11-17 in the 1900 date system.
     let (value, problems) = outcome(T, Cell::Number(46343.0));

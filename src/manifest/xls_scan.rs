@@ -1,0 +1,365 @@
+//! Excel 97-2003 (.xls) workbooks are read whole by calamine when it opens them: every sheet is
+//! laid out as a dense rectangle from its first to its last cell, after reserving room for the
+//! size its DIMENSIONS record declares. A few hundred bytes can therefore ask for gigabytes. This
+//! scan finds the workbook stream in the compound file, walks each sheet's records as calamine
+//! will, and refuses a workbook whose sheets would take more cells than the bound, before
+//! calamine allocates anything.
+
+use super::limits::{Limits, VARIABLES};
+use super::zipped::looks_like_text;
+
+const SIGNATURE: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+/// Sector numbers from this one up are markers (free, end of chain, FAT, DIFAT).
+const MAX_REGULAR_SECTOR: u32 = 0xFFFF_FFFA;
+const END_OF_CHAIN: u32 = 0xFFFF_FFFE;
+
+/// Refuse an .xls workbook whose sheets would expand beyond `max_sheet_cells`.
+pub fn check(bytes: &[u8], limits: &Limits) -> Result<(), String> {
+    if !bytes.starts_with(SIGNATURE) {
+        let is = if bytes.starts_with(b"PK") {
+            "is a zip: an .xlsx or .ods workbook, to be named so"
+        } else if looks_like_text(bytes) {
+            "is text (CSV?): rename it to .csv"
+        } else {
+            "is not an OLE compound file, as every such workbook is"
+        };
+        return Err(format!(
+            "is named like an Excel 97-2003 workbook (.xls) but {is}"
+        ));
+    }
+    // A compound file calamine cannot make sense of is reported by calamine itself.
+    let Some(stream) = Compound::new(bytes).and_then(|c| c.workbook_stream()) else {
+        return Ok(());
+    };
+    let bound = limits.max_sheet_cells;
+    let mut total = 0u64;
+    for (index, position) in sheet_positions(&stream).into_iter().enumerate() {
+        let cost = sheet_cost(stream.get(position..).unwrap_or_default());
+        total = total.saturating_add(cost);
+        if total > bound {
+            return Err(format!(
+                "would take more cells than the bound of {bound} ({}): sheet {} alone spans \
+                 {cost} cells from its first to its last",
+                VARIABLES[5],
+                index + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The sheets' positions in the workbook stream (BoundSheet8 records of the globals).
+fn sheet_positions(stream: &[u8]) -> Vec<usize> {
+    let mut positions = Vec::new();
+    for (typ, data) in Records(stream) {
+        match typ {
+            0x0085 if data.len() >= 4 => {
+                positions.push(u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize);
+            }
+            0x000A => break,
+            _ => {}
+        }
+    }
+    positions
+}
+
+/// The cells calamine would hold for the sheet starting here: the room its DIMENSIONS records
+/// reserve, the cells listed, and the rectangle they span.
+fn sheet_cost(sheet: &[u8]) -> u64 {
+    let mut reserved = 0u64;
+    let mut listed = 0u64;
+    let mut span: Option<(u32, u32, u32, u32)> = None;
+    let mut seen_bof = false;
+    let mut depth = 0usize;
+    let mut extend = |row: u32, first: u32, last: u32| {
+        span = Some(match span {
+            None => (row, row, first, last),
+            Some((r0, r1, c0, c1)) => (r0.min(row), r1.max(row), c0.min(first), c1.max(last)),
+        });
+    };
+    for (typ, data) in Records(sheet) {
+        if depth > 0 {
+            match typ {
+                0x0809 => depth += 1,
+                0x000A => depth -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        let u16_at = |i: usize| data.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        match typ {
+            0x0809 if seen_bof => depth += 1,
+            0x0809 => seen_bof = true,
+            0x000A => break,
+            0x0200 => reserved = reserved.saturating_add(dimensions_area(data)),
+            0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 => {
+                if let (Some(row), Some(col)) = (u16_at(0), u16_at(2)) {
+                    listed += 1;
+                    extend(row.into(), col.into(), col.into());
+                }
+            }
+            0x00BD => {
+                if let (Some(row), Some(first), Some(last)) = (
+                    u16_at(0),
+                    u16_at(2),
+                    data.len().checked_sub(2).and_then(u16_at),
+                ) {
+                    listed += u64::from(last.saturating_sub(first)) + 1;
+                    extend(row.into(), first.into(), last.max(first).into());
+                }
+            }
+            _ => {}
+        }
+    }
+    let area = span.map_or(0, |(r0, r1, c0, c1)| {
+        u64::from(r1 - r0 + 1).saturating_mul(u64::from(c1 - c0 + 1))
+    });
+    reserved.saturating_add(listed).saturating_add(area)
+}
+
+/// The cells a DIMENSIONS record makes calamine reserve; a reversed range counts as unbounded.
+fn dimensions_area(data: &[u8]) -> u64 {
+    let u16_at = |i: usize| u64::from(u16::from_le_bytes([data[i], data[i + 1]]));
+    let u32_at = |i: usize| {
+        u64::from(u32::from_le_bytes([
+            data[i],
+            data[i + 1],
+            data[i + 2],
+            data[i + 3],
+        ]))
+    };
+    let (first_row, last_row, mut first_col, last_col) = match data.len() {
+        10 => (u16_at(0), u16_at(2), u16_at(4), u16_at(6)),
+        14 | 16 => (u32_at(0), u32_at(4), u16_at(8), u16_at(10)),
+        _ => return 0,
+    };
+    if first_col > 0xFF || last_col < first_col {
+        first_col = 0;
+    }
+    if last_row < 1 || last_col < 1 {
+        return 1;
+    }
+    let rows = (last_row - 1)
+        .checked_sub(first_row)
+        .map_or(u64::MAX, |r| r + 1);
+    let cols = (last_col - 1)
+        .checked_sub(first_col)
+        .map_or(u64::MAX, |c| c + 1);
+    rows.saturating_mul(cols)
+}
+
+/// BIFF records: (type, data), until the stream ends or a length runs past it.
+struct Records<'a>(&'a [u8]);
+
+impl<'a> Iterator for Records<'a> {
+    type Item = (u16, &'a [u8]);
+
+    fn next(&mut self) -> Option<(u16, &'a [u8])> {
+        let head = self.0.get(..4)?;
+        let typ = u16::from_le_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_le_bytes([head[2], head[3]]));
+        let data = self.0.get(4..4 + len)?;
+        self.0 = &self.0[4 + len..];
+        Some((typ, data))
+    }
+}
+
+/// Just enough of the compound file format to find the workbook stream.
+struct Compound<'a> {
+    bytes: &'a [u8],
+    sector_size: usize,
+    fat: Vec<u32>,
+    entries: Vec<(String, u32, u64)>,
+    mini_fat_start: u32,
+    mini_cutoff: u64,
+}
+
+impl<'a> Compound<'a> {
+    fn new(bytes: &'a [u8]) -> Option<Compound<'a>> {
+        let u32_at = |i: usize| -> Option<u32> {
+            let b = bytes.get(i..i + 4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let shift = u16::from_le_bytes([*bytes.get(0x1E)?, *bytes.get(0x1F)?]);
+        if !(7..=16).contains(&shift) {
+            return None;
+        }
+        let mut compound = Compound {
+            bytes,
+            sector_size: 1 << shift,
+            fat: Vec::new(),
+            entries: Vec::new(),
+            mini_fat_start: u32_at(0x3C)?,
+            mini_cutoff: u64::from(u32_at(0x38)?),
+        };
+        let max_sectors = bytes.len() / compound.sector_size + 1;
+        // The FAT's own sectors: 109 listed in the header, then a chain of DIFAT sectors.
+        let mut fat_sectors: Vec<u32> = (0..109).filter_map(|i| u32_at(0x4C + 4 * i)).collect();
+        let mut difat = u32_at(0x44)?;
+        let mut hops = 0;
+        while difat < MAX_REGULAR_SECTOR && hops <= max_sectors {
+            let ids: Vec<u32> = compound
+                .sector(difat)?
+                .chunks_exact(4)
+                .map(le_u32)
+                .collect();
+            let (next, listed) = ids.split_last()?;
+            fat_sectors.extend_from_slice(listed);
+            difat = *next;
+            hops += 1;
+        }
+        for id in fat_sectors
+            .into_iter()
+            .filter(|id| *id < MAX_REGULAR_SECTOR)
+        {
+            if compound.fat.len() > max_sectors * compound.sector_size / 4 {
+                return None;
+            }
+            let entries: Vec<u32> = compound.sector(id)?.chunks_exact(4).map(le_u32).collect();
+            compound.fat.extend(entries);
+        }
+        let directory = compound.chain(u32_at(0x30)?, &compound.fat, None)?;
+        compound.entries = directory
+            .chunks_exact(128)
+            .map(|e| {
+                let name_len = usize::from(u16::from_le_bytes([e[64], e[65]])).min(64);
+                let units: Vec<u16> = e[..name_len.saturating_sub(2)]
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                let size = if shift == 9 {
+                    u64::from(le_u32(&e[120..124]))
+                } else {
+                    u64::from_le_bytes(e[120..128].try_into().unwrap_or([0; 8]))
+                };
+                (String::from_utf16_lossy(&units), le_u32(&e[116..120]), size)
+            })
+            .collect();
+        Some(compound)
+    }
+
+    /// Sector `id`, whole.
+    fn sector(&self, id: u32) -> Option<&'a [u8]> {
+        let start = (id as usize)
+            .checked_add(1)?
+            .checked_mul(self.sector_size)?;
+        self.bytes.get(start..start.checked_add(self.sector_size)?)
+    }
+
+    /// The bytes of a chain of sectors (regular ones when `mini` is None, else 64-byte sectors of
+    /// the mini stream), cut to `len` when given; None on a broken or looping chain.
+    fn chain(&self, start: u32, fat: &[u32], mini: Option<&[u8]>) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut id = start;
+        let mut hops = 0usize;
+        while id != END_OF_CHAIN {
+            if id >= MAX_REGULAR_SECTOR || hops > fat.len() {
+                return None;
+            }
+            match mini {
+                None => out.extend_from_slice(self.sector(id)?),
+                Some(stream) => {
+                    let at = (id as usize).checked_mul(64)?;
+                    out.extend_from_slice(stream.get(at..at + 64)?);
+                }
+            }
+            id = *fat.get(id as usize)?;
+            hops += 1;
+        }
+        Some(out)
+    }
+
+    /// The `Workbook` (or, in BIFF5, `Book`) stream.
+    fn workbook_stream(&self) -> Option<Vec<u8>> {
+        let (_, start, size) = self
+            .entries
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case("Workbook"))
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .find(|(n, _, _)| n.eq_ignore_ascii_case("Book"))
+            })?;
+        let mut stream = if *size < self.mini_cutoff {
+            let (_, root_start, _) = self.entries.first()?;
+            let mini_stream = self.chain(*root_start, &self.fat, None)?;
+            let mini_fat: Vec<u32> = self
+                .chain(self.mini_fat_start, &self.fat, None)?
+                .chunks_exact(4)
+                .map(le_u32)
+                .collect();
+            self.chain(*start, &mini_fat, Some(&mini_stream))?
+        } else {
+            self.chain(*start, &self.fat, None)?
+        };
+        stream.truncate(usize::try_from(*size).unwrap_or(usize::MAX));
+        Some(stream)
+    }
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(typ: u16, data: &[u8]) -> Vec<u8> {
+        let mut out = typ.to_le_bytes().to_vec();
+        out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn cell(typ: u16, row: u16, col: u16) -> Vec<u8> {
+        let mut data = row.to_le_bytes().to_vec();
+        data.extend_from_slice(&col.to_le_bytes());
+        data.extend_from_slice(&[0; 8]);
+        record(typ, &data)
+    }
+
+    fn dimensions(first_row: u32, last_row: u32, first_col: u16, last_col: u16) -> Vec<u8> {
+        let mut data = first_row.to_le_bytes().to_vec();
+        data.extend_from_slice(&last_row.to_le_bytes());
+        data.extend_from_slice(&first_col.to_le_bytes());
+        data.extend_from_slice(&last_col.to_le_bytes());
+        data.extend_from_slice(&[0, 0]);
+        record(0x0200, &data)
+    }
+
+    #[test]
+    fn a_sheet_costs_its_reserved_and_spanned_cells() {
+        let bof = record(0x0809, &[0, 6, 0x10, 0]);
+        let eof = record(0x000A, &[]);
+        let small = [
+            bof.clone(),
+            dimensions(0, 2, 0, 5),
+            cell(0x0203, 0, 0),
+            cell(0x0203, 1, 4),
+            eof.clone(),
+        ]
+        .concat();
+        // 2x5 reserved, 2 listed, 2x5 spanned.
+        assert_eq!(sheet_cost(&small), 10 + 2 + 10);
+        let far = [
+            bof.clone(),
+            cell(0x0203, 0, 0),
+            cell(0x0203, 65535, 255),
+            eof.clone(),
+        ]
+        .concat();
+        assert_eq!(sheet_cost(&far), 2 + 65536 * 256);
+        let reversed = [bof, dimensions(10, 2, 0, 5), eof].concat();
+        assert_eq!(sheet_cost(&reversed), u64::MAX);
+    }
+
+    #[test]
+    fn files_that_are_not_xls_are_named() {
+        let limits = Limits::default();
+        let err = check(b"PK\x03\x04rest", &limits).unwrap_err();
+        assert!(err.contains("is a zip"), "{err}");
+        let err = check(b"nomorAju;awb\n", &limits).unwrap_err();
+        assert!(err.contains("is text (CSV?)"), "{err}");
+    }
+}
