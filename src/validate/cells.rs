@@ -205,16 +205,16 @@ pub fn identifier_problem(text: &str, column: Column) -> Option<String> {
     if text.chars().any(char::is_whitespace) {
         return Some("contains a space".into());
     }
-    if let Some(quote) = text.chars().find(|c| QUOTES.contains(c)) {
-        return Some(format!(
-            "contains a quote ({quote}), which no {name} holds: the remains of a broken export? \
-             Type the value without quotes"
-        ));
-    }
     if let Some(first) = text.chars().next().filter(|c| FORMULA_STARTS.contains(c)) {
         return Some(format!(
             "looks like a spreadsheet formula (it starts with \"{first}\"); type the {name} \
              itself"
+        ));
+    }
+    if let Some(quote) = text.chars().find(|c| QUOTES.contains(c)) {
+        return Some(format!(
+            "contains a quote ({quote}), which no {name} holds: the remains of a broken export? \
+             Type the value without quotes"
         ));
     }
     if let Some(other) = text

@@ -6,6 +6,7 @@ mod util;
 
 mod escaping;
 mod faults;
+mod hostile;
 mod images_root;
 mod journal;
 mod manifest;
