@@ -7,6 +7,8 @@ pub mod commands;
 pub mod config;
 pub mod escape;
 pub mod exit;
+#[cfg(test)]
+mod fuzz;
 pub mod history;
 pub mod logging;
 pub mod manifest;

@@ -149,21 +149,30 @@ pub fn read_with(
         message,
     };
     let bytes = read_file(path, limits).map_err(unreadable)?;
-    let kind = reader_for(path, &bytes);
-    let rows = match kind {
-        Reader::Csv => csv::parse(&bytes, limits),
-        Reader::Sheet(format) => sheet::parse(&bytes, format, sheet, limits),
-    }
-    .map_err(unreadable)?;
+    let (kind, rows) = parse_bytes(path, &bytes, sheet, limits).map_err(unreadable)?;
     Ok(Manifest {
         path: path.to_path_buf(),
         sha256: hex::encode(Sha256::digest(&bytes)),
-        kind: match kind {
-            Reader::Csv => ManifestKind::Csv,
-            Reader::Sheet(_) => ManifestKind::Spreadsheet,
-        },
+        kind,
         rows,
     })
+}
+
+/// The rows of a manifest held in memory, `path` naming it (its extension chooses the reader).
+/// The error is the message that follows the file's name.
+pub fn parse_bytes(
+    path: &Path,
+    bytes: &[u8],
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<(ManifestKind, Vec<RawRow>), String> {
+    match reader_for(path, bytes) {
+        Reader::Csv => Ok((ManifestKind::Csv, csv::parse(bytes, limits)?)),
+        Reader::Sheet(format) => Ok((
+            ManifestKind::Spreadsheet,
+            sheet::parse(bytes, format, sheet, limits)?,
+        )),
+    }
 }
 
 /// The whole file, if it is a regular file within the size bound. A FIFO would block the read

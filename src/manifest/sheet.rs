@@ -443,6 +443,35 @@ mod tests {
     }
 
     #[test]
+    fn booleans_and_times_keep_their_type() {
+        let bytes = xlsx(|ws| {
+            header(ws, 0, 0);
+            ws.write_boolean(1, 1, true).unwrap();
+            let time = XFormat::new().set_num_format("hh:mm");
+            ws.write_number_with_format(1, 2, 0.75, &time).unwrap();
+        });
+        let rows = parse(&bytes, Format::Xlsx, None, &Limits::default()).unwrap();
+        assert_eq!(rows[0].cells[1], Cell::Bool(true));
+        assert_eq!(rows[0].cells[2], Cell::Time("18:00:00".into()));
+    }
+
+    #[test]
+    fn a_far_cell_is_read_past_and_a_long_cell_is_cut() {
+        let bytes = xlsx(|ws| {
+            header(ws, 0, 0);
+            ws.write_string(1, 0, "x".repeat(100)).unwrap();
+            ws.write_number(1_048_575, 16_383, 1.0).unwrap();
+        });
+        let limits = Limits {
+            max_cell_chars: 10,
+            ..Limits::default()
+        };
+        let rows = parse(&bytes, Format::Xlsx, None, &limits).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(matches!(rows[0].cells[0], Cell::TooLong { chars: 100, .. }));
+    }
+
+    #[test]
     fn garbage_is_not_a_workbook() {
         let err = parse(b"not a zip", Format::Xlsx, None, &Limits::default()).unwrap_err();
         assert!(

@@ -27,9 +27,13 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<(), String> {
             "is named like an Excel 97-2003 workbook (.xls) but {is}"
         ));
     }
-    // A compound file calamine cannot make sense of is reported by calamine itself.
+    // What this scan cannot follow is not handed to calamine either: it might read it differently.
     let Some(stream) = Compound::new(bytes).and_then(|c| c.workbook_stream()) else {
-        return Ok(());
+        return Err(
+            "cannot be read as an Excel 97-2003 workbook: its compound-file structure \
+                    is damaged, or holds no workbook stream"
+                .into(),
+        );
     };
     let bound = limits.max_sheet_cells;
     let mut total = 0u64;
@@ -171,7 +175,6 @@ struct Compound<'a> {
     fat: Vec<u32>,
     entries: Vec<(String, u32, u64)>,
     mini_fat_start: u32,
-    mini_cutoff: u64,
 }
 
 impl<'a> Compound<'a> {
@@ -190,7 +193,6 @@ impl<'a> Compound<'a> {
             fat: Vec::new(),
             entries: Vec::new(),
             mini_fat_start: u32_at(0x3C)?,
-            mini_cutoff: u64::from(u32_at(0x38)?),
         };
         let max_sectors = bytes.len() / compound.sector_size + 1;
         // The FAT's own sectors: 109 listed in the header, then a chain of DIFAT sectors.
@@ -238,12 +240,16 @@ impl<'a> Compound<'a> {
         Some(compound)
     }
 
-    /// Sector `id`, whole.
+    /// Sector `id`; the last one of a file may be cut short.
     fn sector(&self, id: u32) -> Option<&'a [u8]> {
         let start = (id as usize)
             .checked_add(1)?
             .checked_mul(self.sector_size)?;
-        self.bytes.get(start..start.checked_add(self.sector_size)?)
+        if start >= self.bytes.len() {
+            return None;
+        }
+        let end = start.saturating_add(self.sector_size).min(self.bytes.len());
+        Some(&self.bytes[start..end])
     }
 
     /// The bytes of a chain of sectors (regular ones when `mini` is None, else 64-byte sectors of
@@ -280,7 +286,8 @@ impl<'a> Compound<'a> {
                     .iter()
                     .find(|(n, _, _)| n.eq_ignore_ascii_case("Book"))
             })?;
-        let mut stream = if *size < self.mini_cutoff {
+        // calamine takes a stream under 4096 bytes from the mini stream, whatever the header says.
+        let mut stream = if *size < 4096 {
             let (_, root_start, _) = self.entries.first()?;
             let mini_stream = self.chain(*root_start, &self.fat, None)?;
             let mini_fat: Vec<u32> = self
