@@ -25,6 +25,7 @@ pub fn small_limits() -> Limits {
         max_columns: 40,
         max_unzipped_bytes: 4 << 20,
         max_sheet_cells: 20_000,
+        max_text_bytes: 64 << 10,
     }
 }
 

@@ -110,6 +110,7 @@ pub struct TableRows {
     limits: Limits,
     columns: Option<[usize; 5]>,
     rows: Vec<RawRow>,
+    text_bytes: u64,
 }
 
 impl TableRows {
@@ -118,6 +119,7 @@ impl TableRows {
             limits: *limits,
             columns: None,
             rows: Vec::new(),
+            text_bytes: 0,
         }
     }
 
@@ -147,6 +149,21 @@ impl TableRows {
         };
         let max_chars = self.limits.max_cell_chars;
         let cells = map.map(|i| capped(cell(i), max_chars));
+        let text: usize = cells
+            .iter()
+            .map(|c| match c {
+                Cell::Text(s) => s.len(),
+                _ => 0,
+            })
+            .sum();
+        self.text_bytes = self.text_bytes.saturating_add(text as u64);
+        if self.text_bytes > self.limits.max_text_bytes {
+            return Err(format!(
+                "holds more than {} bytes of text in its five columns, the bound ({})",
+                self.limits.max_text_bytes,
+                limits::VARIABLES[6]
+            ));
+        }
         if cells.iter().any(|c| *c != Cell::Empty) {
             if self.rows.len() >= self.limits.max_rows {
                 return Err(format!(
@@ -173,13 +190,32 @@ impl TableRows {
 /// by validation, and memory does not grow with it.
 fn capped(cell: Cell, max_chars: usize) -> Cell {
     match cell {
-        Cell::Text(s) if s.len() > max_chars && s.chars().count() > max_chars => Cell::TooLong {
-            chars: s.chars().count(),
-            head: s.chars().take(TOO_LONG_HEAD).collect(),
-        },
+        Cell::Text(s) if s.len() > max_chars => text_cell(&s, max_chars),
         cell => cell,
     }
 }
+
+/// A text cell: trimmed, empty when blank, and cut at the bound before anything is copied (a
+/// shared string may be huge and fill many cells).
+pub fn text_cell(text: &str, max_chars: usize) -> Cell {
+    let text = text.trim();
+    if text.is_empty() {
+        return Cell::Empty;
+    }
+    if text.len() > max_chars {
+        let chars = text.chars().count();
+        if chars > max_chars {
+            return Cell::TooLong {
+                chars,
+                head: text.chars().take(TOO_LONG_HEAD).collect(),
+            };
+        }
+    }
+    Cell::Text(text.to_string())
+}
+
+/// Characters of a header name kept: a longer one names no column anyway.
+pub const MAX_HEADER_NAME_CHARS: usize = 256;
 
 /// Characters of an over-long cell kept to recognise it by.
 const TOO_LONG_HEAD: usize = 24;

@@ -2,8 +2,8 @@
 //! systems: a 5 KB workbook can ask for billions of cells, a zip can inflate a thousandfold, and
 //! `/dev/zero` never ends. Every reader checks these bounds before it allocates, and a file beyond
 //! one is refused (exit 2) with a message naming the file, the bound and the variable that raises
-//! it. The defaults hold a manifest of 200,000 rows with room to spare and keep the process well
-//! under 300 MB.
+//! it. The defaults hold a manifest of 100,000 rows (the scale the run and its report are built
+//! for) and keep `validate` and `run` under 300 MB with any input.
 
 /// Excel's own sheet size: no genuine cell lies beyond it.
 pub const SHEET_MAX_ROWS: u64 = 1_048_576;
@@ -28,29 +28,34 @@ pub struct Limits {
     /// Cells a spreadsheet reader may hold at once (an XLS or ODS sheet is held whole, blank cells
     /// included), and strings in a workbook's shared-string table.
     pub max_sheet_cells: u64,
+    /// Bytes of text held at once: summed over the cells kept from the five columns, and over the
+    /// cells an XLS or ODS sheet expands to (one shared or repeated string can fill many cells).
+    pub max_text_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_file_bytes: 64 * 1024 * 1024,
-            max_rows: 200_000,
+            max_rows: 100_000,
             max_cell_chars: 4096,
             max_columns: SHEET_MAX_COLUMNS as usize,
             max_unzipped_bytes: 128 * 1024 * 1024,
-            max_sheet_cells: 2_000_000,
+            max_sheet_cells: 1_000_000,
+            max_text_bytes: 64 * 1024 * 1024,
         }
     }
 }
 
 /// The environment variable that sets each bound, and its place in [`Limits`].
-pub const VARIABLES: [&str; 6] = [
+pub const VARIABLES: [&str; 7] = [
     "KIRIM_XRAY_MAX_MANIFEST_BYTES",
     "KIRIM_XRAY_MAX_MANIFEST_ROWS",
     "KIRIM_XRAY_MAX_CELL_CHARS",
     "KIRIM_XRAY_MAX_MANIFEST_COLUMNS",
     "KIRIM_XRAY_MAX_UNZIPPED_BYTES",
     "KIRIM_XRAY_MAX_SHEET_CELLS",
+    "KIRIM_XRAY_MAX_MANIFEST_TEXT_BYTES",
 ];
 
 impl Limits {
@@ -80,6 +85,7 @@ impl Limits {
         limits.max_columns = to_usize(get(VARIABLES[3], limits.max_columns as u64)?);
         limits.max_unzipped_bytes = get(VARIABLES[4], limits.max_unzipped_bytes)?;
         limits.max_sheet_cells = get(VARIABLES[5], limits.max_sheet_cells)?;
+        limits.max_text_bytes = get(VARIABLES[6], limits.max_text_bytes)?;
         Ok(limits)
     }
 }

@@ -42,27 +42,38 @@ struct Table {
     width: u64,
 }
 
+/// The cell being read: its repeats, whether it holds a value, and the bytes of its tags and
+/// text (what its value can take once read).
+struct OpenCell {
+    repeats: u64,
+    filled: bool,
+    bytes: u64,
+}
+
 /// State of the row being read.
 #[derive(Default)]
 struct Row {
     repeats: u64,
     position: u64,
     pending_empty: u64,
+    /// Text of its filled cells, column repeats expanded.
+    text: u64,
 }
 
 fn scan(mut xml: impl BufRead, limits: &Limits) -> Result<(), String> {
     let bound = limits.max_sheet_cells;
     let mut total_kept = 0u64;
+    let mut total_text = 0u64;
     let mut table: Option<Table> = None;
     let mut row: Option<Row> = None;
-    // The cell being read: its repeats, and whether it holds a value.
-    let mut cell: Option<(u64, bool)> = None;
+    let mut cell: Option<OpenCell> = None;
     let mut tag = Vec::new();
     loop {
         // Text between tags: inside a cell, it is content.
-        let (more, text) = skip_text(&mut xml)?;
-        if let Some((_, filled)) = cell.as_mut() {
-            *filled |= text;
+        let (more, text, bytes) = skip_text(&mut xml)?;
+        if let Some(open) = cell.as_mut() {
+            open.filled |= text;
+            open.bytes = open.bytes.saturating_add(bytes);
         }
         if !more {
             break;
@@ -113,30 +124,61 @@ fn scan(mut xml: impl BufRead, limits: &Limits) -> Result<(), String> {
                         t.width = t.width.max(width);
                     }
                     t.rows_seen = t.rows_seen.saturating_add(repeats);
-                    if total_kept.saturating_add(t.row_cells) > bound {
-                        return Err(too_many(t, 0, bound));
+                    let area = t.rows_before_first.map_or(0, |first| {
+                        t.last_filled_end
+                            .saturating_sub(first)
+                            .saturating_mul(t.width)
+                    });
+                    if total_kept.saturating_add(t.row_cells).saturating_add(area) > bound {
+                        return Err(too_many(t, area, bound));
+                    }
+                    // Every repeat of a filled row is a copy of its text.
+                    total_text = total_text.saturating_add(r.text.saturating_mul(repeats));
+                    if total_text > limits.max_text_bytes {
+                        return Err(format!(
+                            "sheet \"{}\" would hold more than {} bytes of text once its \
+                             repeated rows and cells are expanded, the bound ({})",
+                            shorten(&t.name),
+                            limits.max_text_bytes,
+                            VARIABLES[6]
+                        ));
                     }
                 }
             }
             ("table:table-cell" | "table:covered-table-cell", kind) if row.is_some() => {
                 let repeats = parsed.number("table:number-columns-repeated");
                 let valued = parsed.has_value();
+                let bytes = tag.len() as u64;
                 match kind {
-                    Kind::Start => cell = Some((repeats, valued)),
-                    Kind::Empty => end_cell(row.as_mut(), repeats, valued),
+                    Kind::Start => {
+                        cell = Some(OpenCell {
+                            repeats,
+                            filled: valued,
+                            bytes,
+                        })
+                    }
+                    Kind::Empty => end_cell(
+                        row.as_mut(),
+                        OpenCell {
+                            repeats,
+                            filled: valued,
+                            bytes,
+                        },
+                    ),
                     Kind::End => {
-                        if let Some((repeats, filled)) = cell.take() {
-                            end_cell(row.as_mut(), repeats, filled);
+                        if let Some(open) = cell.take() {
+                            end_cell(row.as_mut(), open);
                         }
                     }
                 }
             }
             (_, Kind::Start | Kind::Empty) => {
                 // Any element inside a cell (text:p, text:span...) is content.
-                if let Some((_, filled)) = cell.as_mut()
+                if let Some(open) = cell.as_mut()
                     && !parsed.name.starts_with("table:")
                 {
-                    *filled = true;
+                    open.filled = true;
+                    open.bytes = open.bytes.saturating_add(tag.len() as u64);
                 }
             }
             _ => {}
@@ -146,11 +188,19 @@ fn scan(mut xml: impl BufRead, limits: &Limits) -> Result<(), String> {
 }
 
 /// A cell ends: filled cells move the row's position past themselves and the empty ones before.
-fn end_cell(row: Option<&mut Row>, repeats: u64, filled: bool) {
+fn end_cell(row: Option<&mut Row>, cell: OpenCell) {
     let Some(row) = row else {
         return;
     };
+    let OpenCell {
+        repeats,
+        filled,
+        bytes,
+    } = cell;
     if filled {
+        row.text = row
+            .text
+            .saturating_add(bytes.saturating_mul(repeats.min(SHEET_MAX_COLUMNS)));
         row.position = row
             .position
             .saturating_add(row.pending_empty)
@@ -182,24 +232,26 @@ fn too_many(table: &Table, area: u64, bound: u64) -> String {
     )
 }
 
-/// Skip text up to and including the next `<`: whether there is one, and whether the text held
-/// more than whitespace. The text is never kept.
-fn skip_text(xml: &mut impl BufRead) -> Result<(bool, bool), String> {
+/// Skip text up to and including the next `<`: whether there is one, whether the text held
+/// more than whitespace, and its length. The text is never kept.
+fn skip_text(xml: &mut impl BufRead) -> Result<(bool, bool, u64), String> {
     let mut text = false;
+    let mut length = 0u64;
     loop {
         let buffer = xml
             .fill_buf()
             .map_err(|err| format!("cannot be read as a spreadsheet: {err}"))?;
         if buffer.is_empty() {
-            return Ok((false, text));
+            return Ok((false, text, length));
         }
         let end = buffer.iter().position(|b| *b == b'<');
         let upto = end.unwrap_or(buffer.len());
         text |= buffer[..upto].iter().any(|b| !b.is_ascii_whitespace());
+        length += upto as u64;
         match end {
             Some(at) => {
                 xml.consume(at + 1);
-                return Ok((true, text));
+                return Ok((true, text, length));
             }
             None => xml.consume(upto),
         }
@@ -325,6 +377,7 @@ mod tests {
     fn scanned(content: &str, bound: u64) -> Result<(), String> {
         let limits = Limits {
             max_sheet_cells: bound,
+            max_text_bytes: u64::MAX,
             ..Limits::default()
         };
         scan(content.as_bytes(), &limits)
@@ -371,6 +424,31 @@ mod tests {
         );
         assert!(scanned(&sheet(&rows), 1_000_000).is_err());
         assert!(scanned(&sheet(&rows), 3_000_000).is_ok());
+    }
+
+    #[test]
+    fn a_long_string_repeated_is_counted_as_often_as_it_is_copied() {
+        let long = format!(
+            r#"<table:table-cell table:number-columns-repeated="10" office:value-type="string"><text:p>{}</text:p></table:table-cell>"#,
+            "x".repeat(4000)
+        );
+        let rows = format!(
+            r#"<table:table-row table:number-rows-repeated="1500">{long}</table:table-row>"#
+        );
+        let limits = Limits {
+            max_text_bytes: 64 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(scan(sheet(&rows).as_bytes(), &limits), Ok(()));
+        let limits = Limits {
+            max_text_bytes: 50 << 20,
+            ..Limits::default()
+        };
+        let err = scan(sheet(&rows).as_bytes(), &limits).unwrap_err();
+        assert!(
+            err.contains("bytes of text once its repeated rows and cells are expanded"),
+            "{err}"
+        );
     }
 
     #[test]

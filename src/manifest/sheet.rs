@@ -11,10 +11,12 @@
 use std::fmt::Display;
 use std::io::{Cursor, Read, Seek};
 
-use calamine::{Data, Ods, Range, Reader, SheetType, Xls, Xlsb, Xlsx, open_workbook_from_rs};
+use calamine::{
+    Data, DataRef, Ods, Range, Reader, SheetType, Xls, Xlsb, Xlsx, open_workbook_from_rs,
+};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
-use super::header::TableRows;
+use super::header::{MAX_HEADER_NAME_CHARS, TableRows, text_cell};
 use super::limits::{Limits, SHEET_MAX_COLUMNS, SHEET_MAX_ROWS, shorten};
 use super::{Cell, RawRow, ods_scan, xls_scan, zipped};
 
@@ -68,7 +70,7 @@ fn read_sheet(
                 .worksheet_cells_reader(&name)
                 .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
             let next = || match cells.next_cell() {
-                Ok(cell) => Ok(cell.map(|c| (c.get_position(), Data::from(c.get_value().clone())))),
+                Ok(cell) => Ok(cell.map(|c| (c.get_position(), c.get_value().clone()))),
                 Err(err) => Err(format!("cannot be read: {err}")),
             };
             stream_rows(next, limits).map_err(|err| in_sheet(err, &name, &names))
@@ -80,7 +82,7 @@ fn read_sheet(
                 .worksheet_cells_reader(&name)
                 .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
             let next = || match cells.next_cell() {
-                Ok(cell) => Ok(cell.map(|c| (c.get_position(), Data::from(c.get_value().clone())))),
+                Ok(cell) => Ok(cell.map(|c| (c.get_position(), c.get_value().clone()))),
                 Err(err) => Err(format!("cannot be read: {err}")),
             };
             stream_rows(next, limits).map_err(|err| in_sheet(err, &name, &names))
@@ -177,22 +179,23 @@ where
     Ok((name, names))
 }
 
-/// Rows from cells streamed in sheet order: each row is kept sparse (only its filled cells), so
-/// that neither a far cell nor a wide row costs memory. Rows must come in ascending order, as
-/// every spreadsheet program writes them.
-fn stream_rows(
-    mut next: impl FnMut() -> Result<Option<((u32, u32), Data)>, String>,
+/// Rows from cells streamed in sheet order: each row is kept sparse (only its filled cells, their
+/// strings still borrowed from the workbook), so that neither a far cell, nor a wide row, nor a
+/// huge shared string costs memory. Rows must come in ascending order, as every spreadsheet
+/// program writes them.
+fn stream_rows<'a>(
+    mut next: impl FnMut() -> Result<Option<((u32, u32), DataRef<'a>)>, String>,
     limits: &Limits,
 ) -> Result<Vec<RawRow>, String> {
     let mut table = TableRows::new(limits);
     let mut current: Option<u32> = None;
-    let mut cells: Vec<(u32, Data)> = Vec::new();
+    let mut cells: Vec<(u32, DataRef<'a>)> = Vec::new();
     loop {
         let item = next()?;
         if let Some(row) = current
             && item.as_ref().is_none_or(|((r, _), _)| *r != row)
         {
-            push_row(&mut table, row, &mut cells)?;
+            push_row(&mut table, row, &mut cells, limits)?;
         }
         let Some(((row, column), data)) = item else {
             break;
@@ -215,7 +218,7 @@ fn stream_rows(
             ));
         }
         current = Some(row);
-        if data != Data::Empty {
+        if !matches!(data, DataRef::Empty) {
             if cells.len() >= limits.max_columns {
                 return Err(format!(
                     "row {} has more than {} cells, the bound ({})",
@@ -230,14 +233,25 @@ fn stream_rows(
     table.finish()
 }
 
-fn push_row(table: &mut TableRows, row: u32, cells: &mut Vec<(u32, Data)>) -> Result<(), String> {
+fn push_row(
+    table: &mut TableRows,
+    row: u32,
+    cells: &mut Vec<(u32, DataRef<'_>)>,
+    limits: &Limits,
+) -> Result<(), String> {
     cells.sort_by_key(|(column, _)| *column);
     let row_number = row as usize + 1;
+    let max_chars = limits.max_cell_chars;
     let texts = || {
         let width = cells.last().map_or(0, |(c, _)| *c as usize + 1);
         let mut texts = vec![String::new(); width];
         for (column, data) in cells.iter() {
-            texts[*column as usize] = data.to_string();
+            texts[*column as usize] = match data {
+                // A header name longer than a cell can be matches no column: keep its start.
+                DataRef::String(s) => s.chars().take(MAX_HEADER_NAME_CHARS).collect(),
+                DataRef::SharedString(s) => s.chars().take(MAX_HEADER_NAME_CHARS).collect(),
+                other => Data::from(other.clone()).to_string(),
+            };
         }
         texts
     };
@@ -245,7 +259,11 @@ fn push_row(table: &mut TableRows, row: u32, cells: &mut Vec<(u32, Data)>) -> Re
         u32::try_from(index)
             .ok()
             .and_then(|i| cells.binary_search_by_key(&i, |(c, _)| *c).ok())
-            .map_or(Cell::Empty, |k| cell_of(&cells[k].1))
+            .map_or(Cell::Empty, |k| match &cells[k].1 {
+                DataRef::String(s) => text_cell(s, max_chars),
+                DataRef::SharedString(s) => text_cell(s, max_chars),
+                other => cell_of(&Data::from(other.clone()), max_chars),
+            })
     };
     table
         .push(row_number, texts, cell)
@@ -264,25 +282,30 @@ fn rows_of(range: &Range<Data>, limits: &Limits) -> Result<Vec<RawRow>, String> 
         table
             .push(
                 row,
-                || cells.iter().map(|c| c.to_string()).collect(),
-                |index| cells.get(index).map_or(Cell::Empty, cell_of),
+                || {
+                    cells
+                        .iter()
+                        .map(|c| match c {
+                            Data::String(s) => s.chars().take(MAX_HEADER_NAME_CHARS).collect(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                },
+                |index| {
+                    cells
+                        .get(index)
+                        .map_or(Cell::Empty, |c| cell_of(c, limits.max_cell_chars))
+                },
             )
             .map_err(|e| format!("row {row}: {e}"))?;
     }
     table.finish()
 }
 
-fn cell_of(data: &Data) -> Cell {
+fn cell_of(data: &Data, max_chars: usize) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
-        Data::String(s) => {
-            let s = s.trim();
-            if s.is_empty() {
-                Cell::Empty
-            } else {
-                Cell::Text(s.to_string())
-            }
-        }
+        Data::String(s) => text_cell(s, max_chars),
         Data::Float(f) => Cell::Number(*f),
         Data::Int(i) => Cell::Number(*i as f64),
         Data::Bool(b) => Cell::Bool(*b),

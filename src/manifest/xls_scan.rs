@@ -36,42 +36,185 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<(), String> {
         );
     };
     let bound = limits.max_sheet_cells;
-    let mut total = 0u64;
-    for (index, position) in sheet_positions(&stream).into_iter().enumerate() {
-        let cost = sheet_cost(stream.get(position..).unwrap_or_default());
-        total = total.saturating_add(cost);
+    let (positions, strings) = globals(&stream);
+    let (mut total, mut text) = (0u64, 0u64);
+    for (index, position) in positions.into_iter().enumerate() {
+        let cost = sheet_cost(stream.get(position..).unwrap_or_default(), &strings);
+        total = total.saturating_add(cost.cells);
+        text = text.saturating_add(cost.text);
         if total > bound {
             return Err(format!(
-                "would take more cells than the bound of {bound} ({}): sheet {} alone spans \
-                 {cost} cells from its first to its last",
+                "would take more cells than the bound of {bound} ({}): sheet {} spans {} cells \
+                 from its first to its last",
                 VARIABLES[5],
-                index + 1
+                index + 1,
+                cost.cells
+            ));
+        }
+        if text > limits.max_text_bytes {
+            return Err(format!(
+                "would hold more than {} bytes of text once its cells are read, the bound ({})",
+                limits.max_text_bytes, VARIABLES[6]
             ));
         }
     }
     Ok(())
 }
 
-/// The sheets' positions in the workbook stream (BoundSheet8 records of the globals).
-fn sheet_positions(stream: &[u8]) -> Vec<usize> {
+/// What a sheet costs calamine: cells (reserved, listed and spanned) and bytes of text (each
+/// cell holds its own copy of a shared string).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Cost {
+    cells: u64,
+    text: u64,
+}
+
+/// From the globals: the sheets' positions in the workbook stream (BoundSheet8 records), and the
+/// length in bytes (UTF-8, at most) of each string of the shared-string table.
+fn globals(stream: &[u8]) -> (Vec<usize>, Vec<u64>) {
     let mut positions = Vec::new();
-    for (typ, data) in Records(stream) {
+    let mut strings = Vec::new();
+    let mut records = Records(stream).peekable();
+    while let Some((typ, data)) = records.next() {
         match typ {
             0x0085 if data.len() >= 4 => {
                 positions.push(u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize);
+            }
+            0x00FC => {
+                let mut parts = vec![data.get(8..).unwrap_or_default()];
+                while let Some((0x003C, more)) = records.peek() {
+                    parts.push(more);
+                    records.next();
+                }
+                strings = string_lengths(&parts);
             }
             0x000A => break,
             _ => {}
         }
     }
-    positions
+    (positions, strings)
+}
+
+/// The lengths of the strings of an SST record and its CONTINUE records (MS-XLS 2.5.293
+/// XLUnicodeRichExtendedString): character count, flags, optional run and extension sizes, the
+/// characters (one or two bytes each, and a CONTINUE starts again with a flags byte), then runs and
+/// extension. A length is counted as 3 bytes per character, what UTF-8 may take.
+fn string_lengths(parts: &[&[u8]]) -> Vec<u64> {
+    let mut reader = Parts {
+        parts,
+        part: 0,
+        at: 0,
+    };
+    let mut lengths = Vec::new();
+    while let (Some(count), Some(flags)) = (reader.u16(), reader.byte()) {
+        let runs = if flags & 0x08 != 0 {
+            reader.u16()
+        } else {
+            Some(0)
+        };
+        let extension = if flags & 0x04 != 0 {
+            reader.u32()
+        } else {
+            Some(0)
+        };
+        let (Some(runs), Some(extension)) = (runs, extension) else {
+            break;
+        };
+        let mut wide = flags & 0x01 != 0;
+        let mut left = usize::from(count);
+        while left > 0 {
+            let room = reader.left_in_part() / if wide { 2 } else { 1 };
+            let take = left.min(room);
+            reader.skip_in_part(take * if wide { 2 } else { 1 });
+            left -= take;
+            if left > 0 {
+                // The characters go on in the next CONTINUE, after a new flags byte.
+                if !reader.next_part() {
+                    break;
+                }
+                match reader.byte() {
+                    Some(flags) => wide = flags & 0x01 != 0,
+                    None => break,
+                }
+            }
+        }
+        lengths.push(u64::from(count) * 3);
+        if !reader.skip(usize::from(runs) * 4 + extension as usize) {
+            break;
+        }
+    }
+    lengths
+}
+
+/// A cursor over an SST record's data and its CONTINUE records.
+struct Parts<'a> {
+    parts: &'a [&'a [u8]],
+    part: usize,
+    at: usize,
+}
+
+impl Parts<'_> {
+    fn left_in_part(&self) -> usize {
+        self.parts
+            .get(self.part)
+            .map_or(0, |p| p.len().saturating_sub(self.at))
+    }
+
+    fn skip_in_part(&mut self, n: usize) {
+        self.at += n;
+    }
+
+    fn next_part(&mut self) -> bool {
+        self.part += 1;
+        self.at = 0;
+        self.part < self.parts.len()
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        while self.left_in_part() == 0 {
+            if !self.next_part() {
+                return None;
+            }
+        }
+        let b = self.parts[self.part][self.at];
+        self.at += 1;
+        Some(b)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes([self.byte()?, self.byte()?]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes([
+            self.byte()?,
+            self.byte()?,
+            self.byte()?,
+            self.byte()?,
+        ]))
+    }
+
+    /// Skip `n` bytes across parts; false past the end.
+    fn skip(&mut self, mut n: usize) -> bool {
+        while n > 0 {
+            let here = self.left_in_part();
+            if here == 0 && !self.next_part() {
+                return false;
+            }
+            let take = n.min(self.left_in_part());
+            self.at += take;
+            n -= take;
+        }
+        true
+    }
 }
 
 /// The cells calamine would hold for the sheet starting here: the room its DIMENSIONS records
-/// reserve, the cells listed, and the rectangle they span.
-fn sheet_cost(sheet: &[u8]) -> u64 {
+/// reserve, the cells listed and the rectangle they span; and the text of its string cells.
+fn sheet_cost(sheet: &[u8], strings: &[u64]) -> Cost {
     let mut reserved = 0u64;
     let mut listed = 0u64;
+    let mut text = 0u64;
     let mut span: Option<(u32, u32, u32, u32)> = None;
     let mut seen_bof = false;
     let mut depth = 0usize;
@@ -96,11 +239,24 @@ fn sheet_cost(sheet: &[u8]) -> u64 {
             0x0809 => seen_bof = true,
             0x000A => break,
             0x0200 => reserved = reserved.saturating_add(dimensions_area(data)),
-            0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 => {
+            0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 | 0x0207 => {
                 if let (Some(row), Some(col)) = (u16_at(0), u16_at(2)) {
                     listed += 1;
-                    extend(row.into(), col.into(), col.into());
+                    if typ != 0x0207 {
+                        extend(row.into(), col.into(), col.into());
+                    }
                 }
+                text = text.saturating_add(match typ {
+                    // LabelSst: a copy of the shared string it points at.
+                    0x00FD => data
+                        .get(6..10)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                        .and_then(|i| strings.get(i).copied())
+                        .unwrap_or(0),
+                    // Label, RString, String: text held in the record itself.
+                    0x0204 | 0x00D6 | 0x0207 => data.len() as u64 * 3,
+                    _ => 0,
+                });
             }
             0x00BD => {
                 if let (Some(row), Some(first), Some(last)) = (
@@ -118,7 +274,10 @@ fn sheet_cost(sheet: &[u8]) -> u64 {
     let area = span.map_or(0, |(r0, r1, c0, c1)| {
         u64::from(r1 - r0 + 1).saturating_mul(u64::from(c1 - c0 + 1))
     });
-    reserved.saturating_add(listed).saturating_add(area)
+    Cost {
+        cells: reserved.saturating_add(listed).saturating_add(area),
+        text,
+    }
 }
 
 /// The cells a DIMENSIONS record makes calamine reserve; a reversed range counts as unbounded.
@@ -348,7 +507,7 @@ mod tests {
         ]
         .concat();
         // 2x5 reserved, 2 listed, 2x5 spanned.
-        assert_eq!(sheet_cost(&small), 10 + 2 + 10);
+        assert_eq!(sheet_cost(&small, &[]).cells, 10 + 2 + 10);
         let far = [
             bof.clone(),
             cell(0x0203, 0, 0),
@@ -356,9 +515,39 @@ mod tests {
             eof.clone(),
         ]
         .concat();
-        assert_eq!(sheet_cost(&far), 2 + 65536 * 256);
+        assert_eq!(sheet_cost(&far, &[]).cells, 2 + 65536 * 256);
         let reversed = [bof, dimensions(10, 2, 0, 5), eof].concat();
-        assert_eq!(sheet_cost(&reversed), u64::MAX);
+        assert_eq!(sheet_cost(&reversed, &[]).cells, u64::MAX);
+    }
+
+    #[test]
+    fn shared_strings_are_measured_across_continue_records() {
+        // "abc" (8-bit), then 5 wide characters split over a CONTINUE that restarts 8-bit, then
+        // a rich string with 1 run.
+        let first: Vec<u8> = [&[3, 0, 0][..], b"abc", &[5, 0, 1], &[b'x', 0, b'y', 0]].concat();
+        let second: Vec<u8> = [
+            &[0u8][..],
+            b"zuv",
+            &[2, 0, 0x08, 1, 0],
+            b"hi",
+            &[0, 0, 0, 0],
+        ]
+        .concat();
+        assert_eq!(string_lengths(&[&first, &second]), vec![9, 15, 6]);
+    }
+
+    #[test]
+    fn a_shared_string_counts_once_per_cell_that_points_at_it() {
+        let bof = record(0x0809, &[0, 6, 0x10, 0]);
+        let eof = record(0x000A, &[]);
+        let label = |row: u16| {
+            let mut data = row.to_le_bytes().to_vec();
+            data.extend_from_slice(&[0, 0, 0, 0]);
+            data.extend_from_slice(&0u32.to_le_bytes());
+            record(0x00FD, &data)
+        };
+        let sheet = [bof, label(0), label(1), label(2), eof].concat();
+        assert_eq!(sheet_cost(&sheet, &[196_605]).text, 3 * 196_605);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::model::{DocMeta, RowFields, Shipment};
 pub use images::sniff;
 pub use render::{
     describe_problem, format_problem, human_bytes, render_problems_table, render_totals,
+    write_problems_table,
 };
 
 /// Default of `--max-image-bytes`: 10 MiB.
