@@ -148,7 +148,7 @@ fn scan(mut xml: impl BufRead, limits: &Limits) -> Result<(), String> {
             ("table:table-cell" | "table:covered-table-cell", kind) if row.is_some() => {
                 let repeats = parsed.number("table:number-columns-repeated");
                 let valued = parsed.has_value();
-                let bytes = tag.len() as u64;
+                let bytes = parsed.value_bytes();
                 match kind {
                     Kind::Start => {
                         cell = Some(OpenCell {
@@ -178,7 +178,6 @@ fn scan(mut xml: impl BufRead, limits: &Limits) -> Result<(), String> {
                     && !parsed.name.starts_with("table:")
                 {
                     open.filled = true;
-                    open.bytes = open.bytes.saturating_add(tag.len() as u64);
                 }
             }
             _ => {}
@@ -296,6 +295,15 @@ fn read_tag(xml: &mut impl BufRead, tag: &mut Vec<u8>) -> Result<bool, String> {
     }
 }
 
+/// The attributes that give a cell its value.
+const VALUE_ATTRIBUTES: [&str; 5] = [
+    "office:value",
+    "office:string-value",
+    "office:date-value",
+    "office:time-value",
+    "office:boolean-value",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Start,
@@ -357,16 +365,19 @@ impl<'a> Tag<'a> {
     }
 
     fn has_value(&self) -> bool {
-        [
-            "office:value",
-            "office:string-value",
-            "office:date-value",
-            "office:time-value",
-            "office:boolean-value",
-            "office:value-type",
-        ]
-        .iter()
-        .any(|name| self.attribute(name).is_some())
+        VALUE_ATTRIBUTES
+            .iter()
+            .chain(&["office:value-type"])
+            .any(|name| self.attribute(name).is_some())
+    }
+
+    /// The length of the values the tag gives a cell (its text comes on top).
+    fn value_bytes(&self) -> u64 {
+        VALUE_ATTRIBUTES
+            .iter()
+            .filter_map(|name| self.attribute(name))
+            .map(|v| v.len() as u64)
+            .sum()
     }
 }
 
