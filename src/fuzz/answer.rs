@@ -11,6 +11,8 @@ mod pacer {
     pub use crate::api::pacer::MAX_PAUSE;
 }
 
+// The second build of the parser's file is deliberate: its own module is private to the client.
+#[allow(clippy::duplicate_mod)]
 #[path = "../api/answer.rs"]
 mod parser;
 
