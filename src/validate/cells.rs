@@ -101,14 +101,21 @@ pub fn check(column: Column, cell: &Cell, row: usize, today: NaiveDate) -> CellC
         Cell::Bool(_) => {
             report(
                 Severity::Error,
-                "is a TRUE/FALSE cell, not a value customs knows; type the value as text".into(),
+                format!(
+                    "is a TRUE/FALSE cell, not a value customs knows; {}",
+                    type_it(column)
+                ),
             );
             None
         }
         Cell::Time(_) => {
             report(
                 Severity::Error,
-                "is a time of day or a duration without a date; type the value as text".into(),
+                format!(
+                    "is a time of day or a duration without a date (a spreadsheet shows it as \
+                     1899-12-31); {}",
+                    type_it(column)
+                ),
             );
             None
         }
@@ -138,6 +145,14 @@ pub fn check(column: Column, cell: &Cell, row: usize, today: NaiveDate) -> CellC
 }
 
 type Report<'a> = dyn FnMut(Severity, String) + 'a;
+
+/// What to type instead of a cell of the wrong kind.
+fn type_it(column: Column) -> &'static str {
+    match column {
+        Column::TanggalBlAwb => "type the date as yyyy-MM-dd",
+        _ => "type the value as text",
+    }
+}
 
 /// nomorAju and nomorBlAwb. A number in nomorAju is always refused: a real nomorAju has 40+
 /// characters, so a numeric one has lost digits. A BL/AWB can be a plain number; it is accepted
