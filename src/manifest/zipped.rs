@@ -96,7 +96,6 @@ fn count_shared_strings(mut entry: impl Read, limits: &Limits) -> Result<(), Str
     // The last bytes of the previous chunk, so that a tag split between chunks is still seen.
     let mut carry: Vec<u8> = Vec::new();
     let mut strings = 0u64;
-    let mut declared_checked = false;
     loop {
         let n = entry
             .read(&mut buffer)
@@ -107,8 +106,7 @@ fn count_shared_strings(mut entry: impl Read, limits: &Limits) -> Result<(), Str
         let mut window = std::mem::take(&mut carry);
         let carried = window.len();
         window.extend_from_slice(&buffer[..n]);
-        if !declared_checked && let Some(declared) = declared_count(&window) {
-            declared_checked = true;
+        if let Some(declared) = declared_count(&window) {
             if declared > bound {
                 return Err(refuse(format!("declares {declared} shared strings")));
             }
@@ -127,7 +125,8 @@ fn count_shared_strings(mut entry: impl Read, limits: &Limits) -> Result<(), Str
         if strings > bound {
             return Err(refuse(format!("holds at least {strings} shared strings")));
         }
-        let keep = window.len().min(if declared_checked { 3 } else { 4096 });
+        // Enough of the end to hold a start tag cut in two.
+        let keep = window.len().min(4096);
         carry = window[window.len() - keep..].to_vec();
     }
     Ok(())
@@ -150,21 +149,48 @@ fn opens_element(before: &[u8]) -> bool {
     }
 }
 
-/// `uniqueCount` (or `count`) of the `<sst>` start tag, when the bytes hold the whole tag.
+/// `uniqueCount` (or `count`) of the `<sst>` start tag, when the bytes hold the whole tag: the
+/// larger of the two, as calamine reserves room for one of them.
 fn declared_count(bytes: &[u8]) -> Option<u64> {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(8192)]);
-    let start = text.find("sst ")?;
-    let tag = &text[start..start + text[start..].find('>')?];
-    ["uniqueCount=", "count="]
-        .iter()
-        .filter_map(|name| {
-            let at = tag.find(name)? + name.len();
-            let value = tag[at..].trim_start_matches(['"', '\'']);
-            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
-            // A count too long for u64 is as far beyond the bound as one can be.
-            Some(digits.parse::<u64>().unwrap_or(u64::MAX))
+    let text = String::from_utf8_lossy(bytes);
+    // Every tag named sst counts: the reader takes the first that is not self-closing.
+    text.match_indices("sst")
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + 3..].chars().next();
+            matches!(before, Some('<' | ':'))
+                && after.is_some_and(|c| c.is_whitespace() || c == '>' || c == '/')
+        })
+        .filter_map(|start| {
+            let tag = &text[start..start + text[start..].find('>')?];
+            ["uniqueCount", "count"]
+                .iter()
+                .filter_map(|name| attribute_number(tag, name))
+                .max()
         })
         .max()
+}
+
+/// The number an attribute holds (`name = "123"`, quotes of either kind, spaces allowed); a number
+/// too long for u64 is as far beyond any bound as one can be.
+fn attribute_number(tag: &str, name: &str) -> Option<u64> {
+    let mut rest = tag;
+    while let Some(at) = rest.find(name) {
+        let before_ok = rest[..at].ends_with(|c: char| c.is_whitespace());
+        let after = rest[at + name.len()..].trim_start();
+        if before_ok && let Some(value) = after.strip_prefix('=') {
+            let value = value
+                .trim_start()
+                .trim_start_matches(['"', '\''])
+                .trim_start()
+                .trim_start_matches('+');
+            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+            return (!digits.is_empty()).then(|| digits.parse::<u64>().unwrap_or(u64::MAX));
+        }
+        rest = &rest[at + name.len()..];
+    }
+    None
 }
 
 #[cfg(test)]
@@ -202,6 +228,18 @@ mod tests {
         );
         let huge = r#"<sst uniqueCount="99999999999999999999999"></sst>"#;
         assert!(counted(huge, 10).is_err());
+        // However the tag is written.
+        for tag in [
+            "<sst\n  uniqueCount = '4000000000'>",
+            "<x:sst count=\"1\" uniqueCount=\"+4000000000\">",
+            "<sst/><sst uniqueCount=\"4000000000\">",
+        ] {
+            assert!(counted(tag, 10).is_err(), "{tag}");
+        }
+        assert_eq!(
+            counted("<sst uniqueCount=\"3\"><si>a</si></sst>", 10),
+            Ok(())
+        );
     }
 
     #[test]
