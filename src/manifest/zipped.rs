@@ -240,6 +240,12 @@ mod tests {
             counted("<sst uniqueCount=\"3\"><si>a</si></sst>", 10),
             Ok(())
         );
+        // Far into the part, past the first chunk read.
+        let late = format!(
+            "<sst count=\"1\"/><!--{}--><sst uniqueCount=\"4000000000\">",
+            "x".repeat(100_000)
+        );
+        assert!(counted(&late, 10).is_err());
     }
 
     #[test]
