@@ -258,12 +258,14 @@ fn fuzz_ods_content_of_any_shape() {
 }
 
 /// Corpus workbooks that read (or are refused) in one piece, to be damaged byte by byte.
-const DAMAGED: [&str; 5] = [
+const DAMAGED: [&str; 7] = [
     "xlsx-boolean.xlsx",
     "xlsx-time-only.xlsx",
     "ods-blank-gap.ods",
+    "xls-boolean.xls",
     "xls-far-cell.xls",
     "xls-huge-dimensions.xls",
+    "xls-shared-string-amplified.xls",
 ];
 
 #[test]

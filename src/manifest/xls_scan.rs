@@ -379,14 +379,19 @@ impl<'a> Compound<'a> {
             let entries: Vec<u32> = compound.sector(id)?.chunks_exact(4).map(le_u32).collect();
             compound.fat.extend(entries);
         }
-        let directory = compound.chain(u32_at(0x30)?, &compound.fat, None)?;
+        // calamine reads the directory chain to its end, the mini stream and the mini FAT to the
+        // sizes the file declares: a chain that loops, or a size beyond the file, would make it
+        // read for ever.
+        let directory = compound.chain(u32_at(0x30)?, &compound.fat, None, usize::MAX)?;
+        let mini_fat_sectors = u32_at(0x40)? as usize;
         compound.entries = directory
             .chunks_exact(128)
             .map(|e| {
-                let name_len = usize::from(u16::from_le_bytes([e[64], e[65]])).min(64);
-                let units: Vec<u16> = e[..name_len.saturating_sub(2)]
+                // Named as calamine names it: all 32 UTF-16 units, cut at the first NUL.
+                let units: Vec<u16> = e[..64]
                     .chunks_exact(2)
                     .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .take_while(|u| *u != 0)
                     .collect();
                 let size = if shift == 9 {
                     u64::from(le_u32(&e[120..124]))
@@ -396,6 +401,13 @@ impl<'a> Compound<'a> {
                 (String::from_utf16_lossy(&units), le_u32(&e[116..120]), size)
             })
             .collect();
+        if mini_fat_sectors > 0 {
+            let (_, _, root_size) = compound.entries.first()?;
+            let mini_fat_size = mini_fat_sectors.checked_mul(compound.sector_size)?;
+            if *root_size > bytes.len() as u64 || mini_fat_size > bytes.len() {
+                return None;
+            }
+        }
         Some(compound)
     }
 
@@ -413,11 +425,11 @@ impl<'a> Compound<'a> {
 
     /// The bytes of a chain of sectors (regular ones when `mini` is None, else 64-byte sectors of
     /// the mini stream), cut to `len` when given; None on a broken or looping chain.
-    fn chain(&self, start: u32, fat: &[u32], mini: Option<&[u8]>) -> Option<Vec<u8>> {
+    fn chain(&self, start: u32, fat: &[u32], mini: Option<&[u8]>, limit: usize) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         let mut id = start;
         let mut hops = 0usize;
-        while id != END_OF_CHAIN {
+        while id != END_OF_CHAIN && out.len() < limit {
             if id >= MAX_REGULAR_SECTOR || hops > fat.len() {
                 return None;
             }
@@ -445,20 +457,25 @@ impl<'a> Compound<'a> {
                     .iter()
                     .find(|(n, _, _)| n.eq_ignore_ascii_case("Book"))
             })?;
+        if *size > self.bytes.len() as u64 {
+            return None;
+        }
+        let size = *size as usize;
         // calamine takes a stream under 4096 bytes from the mini stream, whatever the header says.
-        let mut stream = if *size < 4096 {
-            let (_, root_start, _) = self.entries.first()?;
-            let mini_stream = self.chain(*root_start, &self.fat, None)?;
+        let mut stream = if size < 4096 {
+            let (_, root_start, root_size) = self.entries.first()?;
+            let root_size = usize::try_from(*root_size).ok()?;
+            let mini_stream = self.chain(*root_start, &self.fat, None, root_size)?;
             let mini_fat: Vec<u32> = self
-                .chain(self.mini_fat_start, &self.fat, None)?
+                .chain(self.mini_fat_start, &self.fat, None, usize::MAX)?
                 .chunks_exact(4)
                 .map(le_u32)
                 .collect();
-            self.chain(*start, &mini_fat, Some(&mini_stream))?
+            self.chain(*start, &mini_fat, Some(&mini_stream), size)?
         } else {
-            self.chain(*start, &self.fat, None)?
+            self.chain(*start, &self.fat, None, size)?
         };
-        stream.truncate(usize::try_from(*size).unwrap_or(usize::MAX));
+        stream.truncate(size);
         Some(stream)
     }
 }

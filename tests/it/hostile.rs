@@ -277,6 +277,11 @@ const SPREADSHEETS: &[Case] = &[
         "ods-blank-gap.ods",
         &["would take more cells than the bound of 1000000 (KIRIM_XRAY_MAX_SHEET_CELLS)"],
     ),
+    invalid(
+        "xls-boolean.xls",
+        "nomorBlAwb",
+        &["TRUE", "is a TRUE/FALSE cell"],
+    ),
     unreadable(
         "xls-far-cell.xls",
         &["would take more cells than the bound of 1000000 (KIRIM_XRAY_MAX_SHEET_CELLS)"],
