@@ -106,10 +106,10 @@ fn count_shared_strings(mut entry: impl Read, limits: &Limits) -> Result<(), Str
         let mut window = std::mem::take(&mut carry);
         let carried = window.len();
         window.extend_from_slice(&buffer[..n]);
-        if let Some(declared) = declared_count(&window) {
-            if declared > bound {
-                return Err(refuse(format!("declares {declared} shared strings")));
-            }
+        if let Some(declared) = declared_count(&window)
+            && declared > bound
+        {
+            return Err(refuse(format!("declares {declared} shared strings")));
         }
         // Count "si" element starts that begin in this chunk (not in the carried bytes).
         for i in 1..window.len().saturating_sub(2) {
