@@ -3,7 +3,7 @@
 //! `/dev/zero` never ends. Every reader checks these bounds before it allocates, and a file beyond
 //! one is refused (exit 2) with a message naming the file, the bound and the variable that raises
 //! it. The defaults hold a manifest of 100,000 rows (the scale the run and its report are built
-//! for) and keep `validate` and `run` under 300 MB with any input.
+//! for); docs/manifest.md "Bounds" gives the memory measured at their edge.
 
 /// Excel's own sheet size: no genuine cell lies beyond it.
 pub const SHEET_MAX_ROWS: u64 = 1_048_576;
