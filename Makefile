@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Everything they need they install.
 CARGO ?= cargo
 
-.PHONY: all build tools fmt lint test demo bench soak man clean
+.PHONY: all build tools fmt lint test fuzz demo bench soak man clean
 
 all: build
 
@@ -24,6 +24,14 @@ lint: tools
 
 test: lint
 	$(CARGO) test --all-targets --locked
+
+# The fuzz targets (src/fuzz/: the CSV reader, the spreadsheet readers, the API answer parser).
+# `make test` runs each for a fixed, small number of cases; this runs each for FUZZ_SECONDS on
+# fresh random cases, one after the other.
+FUZZ_SECONDS ?= 180
+
+fuzz:
+	KIRIM_XRAY_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --lib --locked fuzz:: -- --test-threads 1 --nocapture
 
 demo:
 	bash scripts/demo.sh

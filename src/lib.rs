@@ -8,6 +8,8 @@ pub mod config;
 pub mod config_sources;
 pub mod escape;
 pub mod exit;
+#[cfg(test)]
+mod fuzz;
 pub mod history;
 pub mod logging;
 pub mod manifest;

@@ -8,7 +8,7 @@ use crate::config::{Need, Settings};
 use crate::exit::Exit;
 use crate::manifest::{self, Manifest, ManifestKind};
 use crate::validate::{
-    self, CheckedRow, Problem, Totals, ValidateOptions, render_problems_table, render_totals,
+    self, CheckedRow, Problem, Totals, ValidateOptions, render_totals, write_problems_table,
 };
 
 pub fn validate(args: ValidateArgs) -> Exit {
@@ -50,15 +50,25 @@ pub fn validate(args: ValidateArgs) -> Exit {
         )
     };
     let rows = validate::validate(&manifest, &options);
+    // The raw cells are not needed past validation; a large manifest's memory goes with them.
+    let had_rows = !manifest.rows.is_empty();
+    let manifest = Manifest {
+        rows: Vec::new(),
+        ..manifest
+    };
     let totals = Totals::of(&rows);
-    match args.format {
-        OutputFormat::Table => print!("{}", table(&manifest, &rows, &totals)),
-        OutputFormat::Json => println!(
-            "{}",
-            crate::escape::json_controls(&json(&manifest, &rows, &totals))
-        ),
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match args.format {
+        OutputFormat::Table => write_table(&mut out, &manifest, &rows, &totals),
+        OutputFormat::Json => write_json(&mut out, &manifest, &rows, &totals),
     }
-    if manifest.rows.is_empty() {
+    .and_then(|()| std::io::Write::flush(&mut out));
+    drop(out);
+    if let Err(err) = written {
+        crate::eprintln_escaped!("kirim-xray validate: cannot write the report: {err}");
+        return Exit::Usage;
+    }
+    if !had_rows {
         // A nightly export with no rows is far more often a broken export than a day without
         // shipments: say so, and let the exit code call for attention.
         crate::eprintln_escaped!(
@@ -74,30 +84,52 @@ pub fn validate(args: ValidateArgs) -> Exit {
     }
 }
 
-/// The problems table, then the totals.
-pub fn table(manifest: &Manifest, rows: &[CheckedRow], totals: &Totals) -> String {
+/// The problems table, then the totals, written line by line.
+fn write_table(
+    out: &mut impl std::io::Write,
+    manifest: &Manifest,
+    rows: &[CheckedRow],
+    totals: &Totals,
+) -> std::io::Result<()> {
     let name = manifest.display_name();
     let problems: Vec<&Problem> = rows.iter().flat_map(|r| &r.problems).collect();
-    let mut out = render_problems_table(&name, &problems);
-    if !out.is_empty() {
-        out.push('\n');
+    write_problems_table(out, &name, &problems)?;
+    if !problems.is_empty() {
+        writeln!(out)?;
     }
-    out.push_str(&render_totals(&name, totals));
-    out.push('\n');
-    out
+    writeln!(out, "{}", render_totals(&name, totals))
 }
 
-fn json(manifest: &Manifest, rows: &[CheckedRow], totals: &Totals) -> String {
-    let rows: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
+/// The JSON report, written row by row so that memory does not grow with the manifest: the same
+/// text `serde_json::to_string_pretty` gives for the whole document.
+fn write_json(
+    out: &mut impl std::io::Write,
+    manifest: &Manifest,
+    rows: &[CheckedRow],
+    totals: &Totals,
+) -> std::io::Result<()> {
+    let head = json!({
+        "path": manifest.path.display().to_string(),
+        "sha256": manifest.sha256,
+        "kind": match manifest.kind {
+            ManifestKind::Csv => "csv",
+            ManifestKind::Spreadsheet => "spreadsheet",
+        },
+    });
+    writeln!(out, "{{")?;
+    writeln!(out, "  \"manifest\": {},", indented(&head, 2)?)?;
+    if rows.is_empty() {
+        writeln!(out, "  \"rows\": [],")?;
+    } else {
+        writeln!(out, "  \"rows\": [")?;
+        for (i, r) in rows.iter().enumerate() {
             let (photos, bytes) = r.shipment.as_ref().map_or((0, 0), |s| {
                 (
                     s.images.len(),
                     s.images.iter().map(|i| i.bytes).sum::<u64>(),
                 )
             });
-            json!({
+            let row = json!({
                 "row": r.row,
                 "status": if r.is_valid() { "valid" } else { "invalid" },
                 "nomorAju": r.fields.nomor_aju,
@@ -108,21 +140,54 @@ fn json(manifest: &Manifest, rows: &[CheckedRow], totals: &Totals) -> String {
                 "photos": photos,
                 "bytes": bytes,
                 "problems": r.problems,
-            })
-        })
-        .collect();
-    let value = json!({
-        "manifest": {
-            "path": manifest.path.display().to_string(),
-            "sha256": manifest.sha256,
-            "kind": match manifest.kind {
-                ManifestKind::Csv => "csv",
-                ManifestKind::Spreadsheet => "spreadsheet",
-            },
-        },
-        "rows": rows,
-        "totals": totals,
-    });
-    // Serialising a Value built from strings and numbers cannot fail.
-    serde_json::to_string_pretty(&value).unwrap_or_default()
+            });
+            let comma = if i + 1 < rows.len() { "," } else { "" };
+            writeln!(out, "    {}{comma}", indented(&row, 4)?)?;
+        }
+        writeln!(out, "  ],")?;
+    }
+    let totals = serde_json::to_value(totals).map_err(std::io::Error::other)?;
+    writeln!(out, "  \"totals\": {}", indented(&totals, 2)?)?;
+    writeln!(out, "}}")
+}
+
+/// A value pretty-printed, its lines after the first indented by `by` spaces.
+fn indented(value: &serde_json::Value, by: usize) -> std::io::Result<String> {
+    let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    Ok(text.replace('\n', &format!("\n{}", " ".repeat(by))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streamed_report_is_the_pretty_document() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("f")).unwrap();
+        std::fs::write(dir.path().join("f/a.gif"), b"GIF89a....").unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(
+            &path,
+            "nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder\n\
+             AJU1,BL1,2026-11-20,009000,f\n\
+             AJU2,BL2,2026-02-30,9000,gone\n",
+        )
+        .unwrap();
+        let manifest = crate::manifest::read(&path, None).unwrap();
+        let options = ValidateOptions::new(&path, None, None);
+        let rows = validate::validate(&manifest, &options);
+        for rows in [&rows[..], &[]] {
+            let totals = Totals::of(rows);
+            let mut out = Vec::new();
+            write_json(&mut out, &manifest, rows, &totals).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed["rows"].as_array().unwrap().len(), rows.len());
+            assert_eq!(
+                text,
+                format!("{}\n", serde_json::to_string_pretty(&parsed).unwrap())
+            );
+        }
+    }
 }

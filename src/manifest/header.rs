@@ -1,6 +1,7 @@
 //! Header matching: spreadsheets written by hand name the same column many ways, so names match
 //! case-, space- and underscore-insensitively, with the aliases of DESIGN "Manifest".
 
+use super::limits::{self, Limits, shorten};
 use super::{Cell, Column, RawRow};
 
 /// Accepted names per column, already normalised (see [`normalise`]).
@@ -51,8 +52,8 @@ pub fn map_headers(names: &[String]) -> Result<[usize; 5], String> {
         if let Some(first) = *slot {
             return Err(format!(
                 "the headers \"{}\" and \"{}\" both name the column {}; keep one of them",
-                names[first].trim(),
-                name.trim(),
+                shorten(names[first].trim()),
+                shorten(name.trim()),
                 column.name()
             ));
         }
@@ -64,12 +65,21 @@ pub fn map_headers(names: &[String]) -> Result<[usize; 5], String> {
         .map(|c| c.name())
         .collect();
     if !missing.is_empty() {
-        let listed: Vec<String> = names
+        // A hostile header can have thousands of columns: list a few, each cut short.
+        const LISTED: usize = 12;
+        let found: Vec<&str> = names
             .iter()
             .map(|n| n.trim())
             .filter(|n| !n.is_empty())
-            .map(|n| format!("\"{n}\""))
             .collect();
+        let mut listed: Vec<String> = found
+            .iter()
+            .take(LISTED)
+            .map(|n| format!("\"{}\"", shorten(n)))
+            .collect();
+        if found.len() > LISTED {
+            listed.push(format!("and {} more", found.len() - LISTED));
+        }
         let listed = if listed.is_empty() {
             "none".to_string()
         } else {
@@ -93,17 +103,29 @@ pub fn map_headers(names: &[String]) -> Result<[usize; 5], String> {
 
 /// The table rule both readers share: the first non-blank line is the header; after it, a line
 /// with at least one of the five cells filled is a row, and blank ones are skipped; a file with no
-/// header at all is an error.
-#[derive(Debug, Default)]
+/// header at all is an error. The bounds on rows, columns and cell length are kept here, so that
+/// every reader keeps them alike.
+#[derive(Debug)]
 pub struct TableRows {
+    limits: Limits,
     columns: Option<[usize; 5]>,
     rows: Vec<RawRow>,
+    text_bytes: u64,
 }
 
 impl TableRows {
+    pub fn new(limits: &Limits) -> TableRows {
+        TableRows {
+            limits: *limits,
+            columns: None,
+            rows: Vec::new(),
+            text_bytes: 0,
+        }
+    }
+
     /// One line of the file at spreadsheet row `row`: `texts` gives its cells as text (read only
     /// while the header is still to be found), `cell(i)` its typed cell at position `i`. Fails
-    /// only on a header that does not name the five columns.
+    /// on a header that does not name the five columns, and beyond the bounds on rows and columns.
     pub fn push(
         &mut self,
         row: usize,
@@ -112,13 +134,45 @@ impl TableRows {
     ) -> Result<(), String> {
         let Some(map) = self.columns else {
             let names = texts();
+            if names.len() > self.limits.max_columns {
+                return Err(format!(
+                    "the header row has {} columns, over the bound of {} ({})",
+                    names.len(),
+                    self.limits.max_columns,
+                    limits::VARIABLES[3]
+                ));
+            }
             if !names.iter().all(|n| n.trim().is_empty()) {
                 self.columns = Some(map_headers(&names)?);
             }
             return Ok(());
         };
-        let cells = map.map(cell);
+        let max_chars = self.limits.max_cell_chars;
+        let cells = map.map(|i| capped(cell(i), max_chars));
+        let text: usize = cells
+            .iter()
+            .map(|c| match c {
+                Cell::Text(s) => s.len(),
+                _ => 0,
+            })
+            .sum();
+        self.text_bytes = self.text_bytes.saturating_add(text as u64);
+        if self.text_bytes > self.limits.max_text_bytes {
+            return Err(format!(
+                "holds more than {} bytes of text in its five columns, the bound ({})",
+                self.limits.max_text_bytes,
+                limits::VARIABLES[6]
+            ));
+        }
         if cells.iter().any(|c| *c != Cell::Empty) {
+            if self.rows.len() >= self.limits.max_rows {
+                return Err(format!(
+                    "has more than {} data rows, the bound ({}); split the manifest or raise the \
+                     bound",
+                    self.limits.max_rows,
+                    limits::VARIABLES[1]
+                ));
+            }
             self.rows.push(RawRow { row, cells });
         }
         Ok(())
@@ -131,6 +185,40 @@ impl TableRows {
         }
     }
 }
+
+/// A text cell over the length bound keeps only its length and first characters: it is refused
+/// by validation, and memory does not grow with it.
+fn capped(cell: Cell, max_chars: usize) -> Cell {
+    match cell {
+        Cell::Text(s) if s.len() > max_chars => text_cell(&s, max_chars),
+        cell => cell,
+    }
+}
+
+/// A text cell: trimmed, empty when blank, and cut at the bound before anything is copied (a
+/// shared string may be huge and fill many cells).
+pub fn text_cell(text: &str, max_chars: usize) -> Cell {
+    let text = text.trim();
+    if text.is_empty() {
+        return Cell::Empty;
+    }
+    if text.len() > max_chars {
+        let chars = text.chars().count();
+        if chars > max_chars {
+            return Cell::TooLong {
+                chars,
+                head: text.chars().take(TOO_LONG_HEAD).collect(),
+            };
+        }
+    }
+    Cell::Text(text.to_string())
+}
+
+/// Characters of a header name kept: a longer one names no column anyway.
+pub const MAX_HEADER_NAME_CHARS: usize = 256;
+
+/// Characters of an over-long cell kept to recognise it by.
+const TOO_LONG_HEAD: usize = 24;
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,17 @@
 //! a number that lost its leading zeros from a code typed as text.
 
 mod csv;
+mod guard;
 mod header;
+mod limits;
+mod ods_scan;
 mod sheet;
+mod xls_scan;
+mod zipped;
 
+pub use limits::{Limits, SHEET_MAX_COLUMNS, SHEET_MAX_ROWS};
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -59,6 +67,16 @@ pub enum Cell {
     DateTime(NaiveDateTime),
     /// A spreadsheet error cell such as `#N/A`.
     Error(String),
+    /// A TRUE/FALSE cell.
+    Bool(bool),
+    /// A time of day or a duration, without a date, as the spreadsheet shows it.
+    Time(String),
+    /// A text cell longer than the bound (`max_cell_chars`): its length in characters and its
+    /// first characters; the rest is not kept.
+    TooLong {
+        chars: usize,
+        head: String,
+    },
 }
 
 /// One data row of the manifest.
@@ -110,28 +128,120 @@ impl Manifest {
 }
 
 /// Read a manifest, choosing the reader by the file's extension (or, without a known extension,
-/// by its first bytes). The file is read once; its sha256 is taken from the same bytes.
+/// by its first bytes), within the bounds of the `KIRIM_XRAY_MAX_*` variables. The file is read
+/// once; its sha256 is taken from the same bytes.
 pub fn read(path: &Path, sheet: Option<&str>) -> Result<Manifest, ManifestError> {
+    let limits = Limits::from_env().map_err(|message| ManifestError::Unreadable {
+        path: path.to_path_buf(),
+        message: format!("cannot be read with these bounds: {message}"),
+    })?;
+    read_with(path, sheet, &limits)
+}
+
+/// [`read`] within the given bounds.
+pub fn read_with(
+    path: &Path,
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<Manifest, ManifestError> {
     let unreadable = |message: String| ManifestError::Unreadable {
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|err| unreadable(format!("cannot be read: {err}")))?;
-    let kind = reader_for(path, &bytes);
-    let rows = match kind {
-        Reader::Csv => csv::parse(&bytes),
-        Reader::Sheet(format) => sheet::parse(&bytes, format, sheet),
-    }
-    .map_err(unreadable)?;
+    let bytes = read_file(path, limits).map_err(unreadable)?;
+    let (kind, rows) = parse_bytes(path, &bytes, sheet, limits).map_err(unreadable)?;
     Ok(Manifest {
         path: path.to_path_buf(),
         sha256: hex::encode(Sha256::digest(&bytes)),
-        kind: match kind {
-            Reader::Csv => ManifestKind::Csv,
-            Reader::Sheet(_) => ManifestKind::Spreadsheet,
-        },
+        kind,
         rows,
     })
+}
+
+/// The rows of a manifest held in memory, `path` naming it (its extension chooses the reader).
+/// The error is the message that follows the file's name.
+pub fn parse_bytes(
+    path: &Path,
+    bytes: &[u8],
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<(ManifestKind, Vec<RawRow>), String> {
+    match reader_for(path, bytes) {
+        Reader::Csv => Ok((ManifestKind::Csv, csv::parse(bytes, limits)?)),
+        Reader::Sheet(format) => Ok((
+            ManifestKind::Spreadsheet,
+            sheet::parse(bytes, format, sheet, limits)?,
+        )),
+    }
+}
+
+/// The whole file, if it is a regular file within the size bound. A FIFO would block the read
+/// forever and a device such as /dev/zero never ends, so the kind is checked before opening, and
+/// again on the open file (the path may have changed in between).
+fn read_file(path: &Path, limits: &Limits) -> Result<Vec<u8>, String> {
+    let check = |meta: &std::fs::Metadata| -> Result<(), String> {
+        if !meta.is_file() {
+            return Err(format!(
+                "is {}, not a regular file; a manifest must be a regular file",
+                file_kind(meta)
+            ));
+        }
+        if meta.len() > limits.max_file_bytes {
+            return Err(too_big(meta.len(), limits));
+        }
+        Ok(())
+    };
+    let meta = std::fs::metadata(path).map_err(|err| format!("cannot be read: {err}"))?;
+    check(&meta)?;
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot be read: {err}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|err| format!("cannot be read: {err}"))?;
+    check(&meta)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limits.max_file_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot be read: {err}"))?;
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(too_big(bytes.len() as u64, limits));
+    }
+    Ok(bytes)
+}
+
+fn too_big(len: u64, limits: &Limits) -> String {
+    format!(
+        "is {len} bytes, over the bound of {} bytes for a manifest ({})",
+        limits.max_file_bytes,
+        limits::VARIABLES[0]
+    )
+}
+
+#[cfg(unix)]
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_char_device() {
+        "a character device (such as /dev/zero)"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(not(unix))]
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    if meta.is_dir() {
+        "a folder"
+    } else {
+        "not a file"
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +322,7 @@ mod tests {
         std::fs::write(&broken, b"nomorAju,nomorBlAwb\n").unwrap();
         let err = read(&broken, None).unwrap_err().to_string();
         assert!(
-            err.contains("broken.xlsx: cannot be opened as a spreadsheet"),
+            err.contains("broken.xlsx: is named like an Excel workbook (.xlsx) but is text"),
             "{err}"
         );
     }

@@ -2,15 +2,23 @@
 //! a number stays a number, so that validation can tell a code that lost its leading zeros from
 //! one typed as text, and a date cell from text that only looks like one. Formula cells arrive as
 //! their cached value; error cells (`#N/A`) stay errors.
+//!
+//! A workbook is checked before calamine reads it (`zipped.rs`, `ods_scan.rs`, `xls_scan.rs`), and
+//! XLSX and XLSB sheets are streamed cell by cell rather than laid out as one dense range, so that
+//! a stray cell at XFD1048576 costs nothing. Whatever still makes calamine panic is caught and
+//! reported as an unreadable file.
 
 use std::fmt::Display;
 use std::io::{Cursor, Read, Seek};
 
-use calamine::{Data, Ods, Range, Reader, SheetType, Xls, Xlsb, Xlsx, open_workbook_from_rs};
+use calamine::{
+    Data, DataRef, Ods, Range, Reader, SheetType, Xls, Xlsb, Xlsx, open_workbook_from_rs,
+};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
-use super::header::TableRows;
-use super::{Cell, RawRow};
+use super::header::{MAX_HEADER_NAME_CHARS, TableRows, text_cell};
+use super::limits::{Limits, SHEET_MAX_COLUMNS, SHEET_MAX_ROWS, shorten};
+use super::{Cell, RawRow, ods_scan, xls_scan, zipped};
 
 /// Which calamine reader to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,43 +30,125 @@ pub enum Format {
 }
 
 /// Read the first worksheet (or the one named `sheet`) of a workbook held in memory.
-pub fn parse(bytes: &[u8], format: Format, sheet: Option<&str>) -> Result<Vec<RawRow>, String> {
-    let cursor = Cursor::new(bytes);
-    let range = match format {
-        Format::Xlsx => pick_sheet(open_workbook_from_rs::<Xlsx<_>, _>(cursor), sheet),
-        Format::Xlsb => pick_sheet(open_workbook_from_rs::<Xlsb<_>, _>(cursor), sheet),
-        Format::Xls => pick_sheet(open_workbook_from_rs::<Xls<_>, _>(cursor), sheet),
-        Format::Ods => pick_sheet(open_workbook_from_rs::<Ods<_>, _>(cursor), sheet),
-    }?;
-    let (range, name, names) = range;
-    rows_of(&range).map_err(|err| {
-        let others: Vec<String> = names
-            .iter()
-            .filter(|n| **n != name)
-            .map(|n| format!("\"{n}\""))
-            .collect();
-        if others.is_empty() {
-            format!("sheet \"{name}\" {err}")
-        } else {
-            format!(
-                "sheet \"{name}\" {err} (other sheets: {}; choose one with --sheet NAME)",
-                others.join(", ")
-            )
+pub fn parse(
+    bytes: &[u8],
+    format: Format,
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<RawRow>, String> {
+    match format {
+        Format::Xls => xls_scan::check(bytes, limits)?,
+        Format::Ods => {
+            zipped::check(bytes, format, limits)?;
+            ods_scan::check(bytes, limits)?;
         }
-    })
+        Format::Xlsx | Format::Xlsb => zipped::check(bytes, format, limits)?,
+    }
+    match super::guard::quietly(|| read_sheet(bytes, format, sheet, limits)) {
+        Ok(result) => result,
+        Err(panic) => Err(format!(
+            "cannot be read: malformed content stopped the spreadsheet reader (\"{}\"); a cell \
+             reference beyond a sheet's {SHEET_MAX_ROWS} rows and {SHEET_MAX_COLUMNS} columns, \
+             or a count out of range?",
+            shorten(&panic)
+        )),
+    }
 }
 
-/// A sheet's cells, its name, and the names of every sheet.
-type PickedSheet = (Range<Data>, String, Vec<String>);
+fn read_sheet(
+    bytes: &[u8],
+    format: Format,
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<RawRow>, String> {
+    let cursor = Cursor::new(bytes);
+    match format {
+        Format::Xlsx => {
+            let mut workbook = open::<_, Xlsx<_>, _>(open_workbook_from_rs(cursor))?;
+            let (name, names) = pick_sheet(&mut workbook, sheet)?;
+            let mut cells = workbook
+                .worksheet_cells_reader(&name)
+                .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
+            let next = || match cells.next_cell() {
+                Ok(cell) => Ok(cell.map(|c| (c.get_position(), c.get_value().clone()))),
+                Err(err) => Err(format!("cannot be read: {err}")),
+            };
+            stream_rows(next, limits).map_err(|err| in_sheet(err, &name, &names))
+        }
+        Format::Xlsb => {
+            let mut workbook = open::<_, Xlsb<_>, _>(open_workbook_from_rs(cursor))?;
+            let (name, names) = pick_sheet(&mut workbook, sheet)?;
+            let mut cells = workbook
+                .worksheet_cells_reader(&name)
+                .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
+            let next = || match cells.next_cell() {
+                Ok(cell) => Ok(cell.map(|c| (c.get_position(), c.get_value().clone()))),
+                Err(err) => Err(format!("cannot be read: {err}")),
+            };
+            stream_rows(next, limits).map_err(|err| in_sheet(err, &name, &names))
+        }
+        Format::Xls => {
+            let workbook = open::<_, Xls<_>, _>(open_workbook_from_rs(cursor))?;
+            whole_range(workbook, sheet, limits)
+        }
+        Format::Ods => {
+            let workbook = open::<_, Ods<_>, _>(open_workbook_from_rs(cursor))?;
+            whole_range(workbook, sheet, limits)
+        }
+    }
+}
 
-fn pick_sheet<RS, R, E>(workbook: Result<R, E>, sheet: Option<&str>) -> Result<PickedSheet, String>
+fn open<RS, R, E: Display>(workbook: Result<R, E>) -> Result<R, String>
 where
     RS: Read + Seek,
     R: Reader<RS, Error = E>,
-    E: Display,
 {
-    let mut workbook =
-        workbook.map_err(|err| format!("cannot be opened as a spreadsheet: {err}"))?;
+    workbook.map_err(|err| format!("cannot be opened as a spreadsheet: {err}"))
+}
+
+/// A sheet-level error with the sheet named, and the other sheets listed.
+fn in_sheet(err: String, name: &str, names: &[String]) -> String {
+    let others: Vec<String> = names
+        .iter()
+        .filter(|n| *n != name)
+        .take(10)
+        .map(|n| format!("\"{}\"", shorten(n)))
+        .collect();
+    if others.is_empty() {
+        format!("sheet \"{}\" {err}", shorten(name))
+    } else {
+        format!(
+            "sheet \"{}\" {err} (other sheets: {}; choose one with --sheet NAME)",
+            shorten(name),
+            others.join(", ")
+        )
+    }
+}
+
+/// XLS and ODS workbooks are read whole by calamine; their size was checked before.
+fn whole_range<RS, R>(
+    mut workbook: R,
+    sheet: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<RawRow>, String>
+where
+    RS: Read + Seek,
+    R: Reader<RS>,
+    R::Error: Display,
+{
+    let (name, names) = pick_sheet(&mut workbook, sheet)?;
+    let range = workbook
+        .worksheet_range(&name)
+        .map_err(|err| format!("sheet \"{}\" cannot be read: {err}", shorten(&name)))?;
+    rows_of(&range, limits).map_err(|err| in_sheet(err, &name, &names))
+}
+
+/// The sheet to read and the names of every sheet.
+fn pick_sheet<RS, R>(workbook: &mut R, sheet: Option<&str>) -> Result<(String, Vec<String>), String>
+where
+    RS: Read + Seek,
+    R: Reader<RS>,
+{
     let names = workbook.sheet_names();
     let name = match sheet {
         Some(wanted) => names
@@ -66,10 +156,12 @@ where
             .find(|n| n.as_str() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "has no sheet named \"{wanted}\" (sheets: {})",
+                    "has no sheet named \"{}\" (sheets: {})",
+                    shorten(wanted),
                     names
                         .iter()
-                        .map(|n| format!("\"{n}\""))
+                        .take(10)
+                        .map(|n| format!("\"{}\"", shorten(n)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
@@ -84,49 +176,150 @@ where
             .or_else(|| names.first().cloned())
             .ok_or("has no worksheet")?,
     };
-    let range = workbook
-        .worksheet_range(&name)
-        .map_err(|err| format!("sheet \"{name}\" cannot be read: {err}"))?;
-    Ok((range, name, names))
+    Ok((name, names))
+}
+
+/// Rows from cells streamed in sheet order: each row is kept sparse (only its filled cells, their
+/// strings still borrowed from the workbook), so that neither a far cell, nor a wide row, nor a
+/// huge shared string costs memory. Rows must come in ascending order, as every spreadsheet
+/// program writes them.
+fn stream_rows<'a>(
+    mut next: impl FnMut() -> Result<Option<((u32, u32), DataRef<'a>)>, String>,
+    limits: &Limits,
+) -> Result<Vec<RawRow>, String> {
+    let mut table = TableRows::new(limits);
+    let mut current: Option<u32> = None;
+    let mut cells: Vec<(u32, DataRef<'a>)> = Vec::new();
+    loop {
+        let item = next()?;
+        if let Some(row) = current
+            && item.as_ref().is_none_or(|((r, _), _)| *r != row)
+        {
+            push_row(&mut table, row, &mut cells, limits)?;
+        }
+        let Some(((row, column), data)) = item else {
+            break;
+        };
+        if u64::from(row) >= SHEET_MAX_ROWS || u64::from(column) >= SHEET_MAX_COLUMNS {
+            return Err(format!(
+                "has a cell at row {}, column {}, beyond the largest sheet ({SHEET_MAX_ROWS} \
+                 rows, {SHEET_MAX_COLUMNS} columns)",
+                u64::from(row) + 1,
+                u64::from(column) + 1
+            ));
+        }
+        if let Some(previous) = current
+            && row < previous
+        {
+            return Err(format!(
+                "lists row {} after row {}: its rows are out of order",
+                row + 1,
+                previous + 1
+            ));
+        }
+        current = Some(row);
+        if !matches!(data, DataRef::Empty) {
+            if cells.len() >= limits.max_columns {
+                return Err(format!(
+                    "row {} has more than {} cells, the bound ({})",
+                    row + 1,
+                    limits.max_columns,
+                    super::limits::VARIABLES[3]
+                ));
+            }
+            cells.push((column, data));
+        }
+    }
+    table.finish()
+}
+
+fn push_row(
+    table: &mut TableRows,
+    row: u32,
+    cells: &mut Vec<(u32, DataRef<'_>)>,
+    limits: &Limits,
+) -> Result<(), String> {
+    cells.sort_by_key(|(column, _)| *column);
+    let row_number = row as usize + 1;
+    let max_chars = limits.max_cell_chars;
+    let texts = || {
+        let width = cells.last().map_or(0, |(c, _)| *c as usize + 1);
+        let mut texts = vec![String::new(); width];
+        for (column, data) in cells.iter() {
+            texts[*column as usize] = match data {
+                // A header name longer than a cell can be matches no column: keep its start.
+                DataRef::String(s) => s.chars().take(MAX_HEADER_NAME_CHARS).collect(),
+                DataRef::SharedString(s) => s.chars().take(MAX_HEADER_NAME_CHARS).collect(),
+                other => Data::from(other.clone()).to_string(),
+            };
+        }
+        texts
+    };
+    let cell = |index: usize| {
+        u32::try_from(index)
+            .ok()
+            .and_then(|i| cells.binary_search_by_key(&i, |(c, _)| *c).ok())
+            .map_or(Cell::Empty, |k| match &cells[k].1 {
+                DataRef::String(s) => text_cell(s, max_chars),
+                DataRef::SharedString(s) => text_cell(s, max_chars),
+                other => cell_of(&Data::from(other.clone()), max_chars),
+            })
+    };
+    table
+        .push(row_number, texts, cell)
+        .map_err(|e| format!("row {row_number}: {e}"))?;
+    cells.clear();
+    Ok(())
 }
 
 /// The header is the first non-blank row; row numbers are the sheet's own, whatever blank rows and
 /// columns come before the table.
-fn rows_of(range: &Range<Data>) -> Result<Vec<RawRow>, String> {
+fn rows_of(range: &Range<Data>, limits: &Limits) -> Result<Vec<RawRow>, String> {
     let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut table = TableRows::default();
+    let mut table = TableRows::new(limits);
     for (offset, cells) in range.rows().enumerate() {
         let row = first_row + offset + 1;
         table
             .push(
                 row,
-                || cells.iter().map(|c| c.to_string()).collect(),
-                |index| cells.get(index).map_or(Cell::Empty, cell_of),
+                || {
+                    cells
+                        .iter()
+                        .map(|c| match c {
+                            Data::String(s) => s.chars().take(MAX_HEADER_NAME_CHARS).collect(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                },
+                |index| {
+                    cells
+                        .get(index)
+                        .map_or(Cell::Empty, |c| cell_of(c, limits.max_cell_chars))
+                },
             )
             .map_err(|e| format!("row {row}: {e}"))?;
     }
     table.finish()
 }
 
-fn cell_of(data: &Data) -> Cell {
+fn cell_of(data: &Data, max_chars: usize) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
-        Data::String(s) | Data::DurationIso(s) => {
-            let s = s.trim();
-            if s.is_empty() {
-                Cell::Empty
-            } else {
-                Cell::Text(s.to_string())
-            }
-        }
+        Data::String(s) => text_cell(s, max_chars),
         Data::Float(f) => Cell::Number(*f),
         Data::Int(i) => Cell::Number(*i as f64),
-        Data::Bool(b) => Cell::Text(if *b { "TRUE" } else { "FALSE" }.into()),
+        Data::Bool(b) => Cell::Bool(*b),
+        // A serial below 1 is a time of day without a date (Excel shows 1899-12-31 or 1900-01-00).
+        Data::DateTime(dt) if dt.is_datetime() && dt.as_f64() < 1.0 => match dt.as_datetime() {
+            Some(t) => Cell::Time(t.time().format("%H:%M:%S").to_string()),
+            None => Cell::Number(dt.as_f64()),
+        },
         Data::DateTime(dt) if dt.is_datetime() => dt
             .as_datetime()
             .map_or(Cell::Number(dt.as_f64()), date_cell),
         // A duration ([hh]:mm) is not a calendar date.
-        Data::DateTime(dt) => Cell::Number(dt.as_f64()),
+        Data::DateTime(dt) => Cell::Time(format!("{} days", dt.as_f64())),
+        Data::DurationIso(s) => Cell::Time(s.clone()),
         Data::DateTimeIso(s) => iso_cell(s),
         Data::Error(err) => Cell::Error(err.to_string()),
     }
@@ -153,128 +346,5 @@ fn iso_cell(s: &str) -> Cell {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rust_xlsxwriter::{ExcelDateTime, Format as XFormat, Formula, Workbook};
-
-    fn xlsx(build: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) -> Vec<u8> {
-        let mut workbook = Workbook::new();
-        build(workbook.add_worksheet());
-        workbook.save_to_buffer().unwrap()
-    }
-
-    fn header(ws: &mut rust_xlsxwriter::Worksheet, row: u32, col: u16) {
-        for (i, name) in [
-            "nomorAju",
-            "nomorBlAwb",
-            "tanggalBlAwb",
-            "kodeKantor",
-            "folder",
-        ]
-        .iter()
-        .enumerate()
-        {
-            ws.write_string(row, col + i as u16, *name).unwrap();
-        }
-    }
-
-    #[test]
-    fn cells_keep_their_type() {
-        let bytes = xlsx(|ws| {
-            header(ws, 0, 0);
-            let date = XFormat::new().set_num_format("yyyy-mm-dd");
-            ws.write_string(1, 0, " AJU1 ").unwrap();
-            ws.write_number(1, 1, 123456789.0).unwrap();
-            ws.write_datetime_with_format(
-                1,
-                2,
-                ExcelDateTime::from_ymd(2026, 11, 17).unwrap(),
-                &date,
-            )
-            .unwrap();
-            ws.write_number(1, 3, 9000.0).unwrap();
-            ws.write_string(1, 4, "img/a").unwrap();
-        });
-        let rows = parse(&bytes, Format::Xlsx, None).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].row, 2);
-        assert_eq!(
-            rows[0].cells,
-            [
-                Cell::Text("AJU1".into()),
-                Cell::Number(123456789.0),
-                Cell::Date(NaiveDate::from_ymd_opt(2026, 11, 17).unwrap()),
-                Cell::Number(9000.0),
-                Cell::Text("img/a".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn leading_blank_rows_and_columns_keep_sheet_row_numbers() {
-        let bytes = xlsx(|ws| {
-            header(ws, 2, 1);
-            for (row, aju) in [(3, "A1"), (5, "A2")] {
-                ws.write_string(row, 1, aju).unwrap();
-            }
-        });
-        let rows = parse(&bytes, Format::Xlsx, None).unwrap();
-        let numbers: Vec<usize> = rows.iter().map(|r| r.row).collect();
-        // Header on sheet row 3; data on rows 4 and 6; blank row 5 skipped.
-        assert_eq!(numbers, vec![4, 6]);
-        assert_eq!(rows[0].cells[0], Cell::Text("A1".into()));
-    }
-
-    #[test]
-    fn formulas_give_their_cached_value_and_errors_stay_errors() {
-        let bytes = xlsx(|ws| {
-            header(ws, 0, 0);
-            ws.write_formula(1, 0, Formula::new("=\"AJU\"&\"1\"").set_result("AJU1"))
-                .unwrap();
-            ws.write_formula(1, 1, Formula::new("=NA()").set_result("#N/A"))
-                .unwrap();
-        });
-        let rows = parse(&bytes, Format::Xlsx, None).unwrap();
-        assert_eq!(rows[0].cells[0], Cell::Text("AJU1".into()));
-        assert_eq!(rows[0].cells[1], Cell::Error("#N/A".into()));
-    }
-
-    #[test]
-    fn sheet_by_name_or_the_first() {
-        let mut workbook = Workbook::new();
-        let first = workbook.add_worksheet().set_name("Notes").unwrap();
-        first.write_string(0, 0, "read me").unwrap();
-        let second = workbook.add_worksheet().set_name("Manifest").unwrap();
-        header(second, 0, 0);
-        second.write_string(1, 0, "A1").unwrap();
-        let bytes = workbook.save_to_buffer().unwrap();
-
-        let rows = parse(&bytes, Format::Xlsx, Some("Manifest")).unwrap();
-        assert_eq!(rows.len(), 1);
-        let err = parse(&bytes, Format::Xlsx, None).unwrap_err();
-        assert!(err.contains("missing required columns"), "{err}");
-        let err = parse(&bytes, Format::Xlsx, Some("Nope")).unwrap_err();
-        assert!(
-            err.contains(r#"no sheet named "Nope" (sheets: "Notes", "Manifest")"#),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn date_times_and_iso_text() {
-        let dt = NaiveDate::from_ymd_opt(2026, 11, 17)
-            .unwrap()
-            .and_hms_opt(10, 30, 0)
-            .unwrap();
-        assert_eq!(date_cell(dt), Cell::DateTime(dt));
-        assert_eq!(iso_cell("2026-11-17"), Cell::Date(dt.date()));
-        assert_eq!(iso_cell("2026-11-17T00:00:00"), Cell::Date(dt.date()));
-        assert_eq!(iso_cell("2026-11-17T10:30:00"), Cell::DateTime(dt));
-    }
-
-    #[test]
-    fn garbage_is_not_a_workbook() {
-        let err = parse(b"not a zip", Format::Xlsx, None).unwrap_err();
-        assert!(err.contains("cannot be opened as a spreadsheet"), "{err}");
-    }
-}
+#[path = "sheet_tests.rs"]
+mod tests;

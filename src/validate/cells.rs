@@ -11,6 +11,29 @@ use crate::manifest::{Cell, Column};
 /// Largest integer a spreadsheet number (an f64) holds exactly.
 const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
 
+/// Longest nomorAju: the API's sample (`012345678901234500000020250930CNTESTXRAY3CN1`) has 44
+/// characters, 22 (NPWP) + 8 (date) + the BL/AWB (11 there) + 3; with a BL/AWB at its bound of 35,
+/// that is 68, rounded up.
+pub const MAX_AJU_CHARS: usize = 70;
+/// Longest nomorBlAwb: 35 characters, the usual bound of a transport document number
+/// (UN/EDIFACT an..35); IATA air waybills have 11 digits, sea bills of lading up to about 20.
+pub const MAX_BL_AWB_CHARS: usize = 35;
+/// Longest folder cell: a path far longer than any real one is a broken export.
+pub const MAX_FOLDER_CHARS: usize = 1024;
+/// The earliest tanggalBlAwb accepted: X-ray photos are sent for current consignments, and the
+/// dates a spreadsheet makes of a time-only or zero cell (1899-12-31, 1900-01-01, 1904-01-01) or
+/// of a lost century (0025-09-30) all lie before it.
+pub const EARLIEST_DATE: (i32, u32, u32) = (2020, 1, 1);
+
+/// Characters a nomorAju or nomorBlAwb may hold besides ASCII letters and digits.
+const ID_PUNCTUATION: &str = "-_./";
+/// What a formula starts with, in a spreadsheet or in a CSV file opened by one.
+const FORMULA_STARTS: [char; 4] = ['=', '+', '-', '@'];
+/// Quotes, straight and typographic.
+const QUOTES: [char; 7] = [
+    '"', '\'', '`', '\u{201C}', '\u{201D}', '\u{2018}', '\u{2019}',
+];
+
 /// What one cell gave: the normalised value (None when it is unusable), and its problems.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellCheck {
@@ -28,6 +51,9 @@ pub fn display(cell: &Cell) -> String {
         Cell::Number(f) => number_text(*f),
         Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
         Cell::DateTime(dt) => dt.format("%Y-%m-%d %H:%M:%S").to_string(),
+        Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Cell::Time(t) => t.clone(),
+        Cell::TooLong { chars, head } => format!("{head}... ({chars} characters)"),
     }
 }
 
@@ -72,9 +98,40 @@ pub fn check(column: Column, cell: &Cell, row: usize, today: NaiveDate) -> CellC
             );
             None
         }
+        Cell::Bool(_) => {
+            report(
+                Severity::Error,
+                format!(
+                    "is a TRUE/FALSE cell, not a value customs knows; {}",
+                    type_it(column)
+                ),
+            );
+            None
+        }
+        Cell::Time(_) => {
+            report(
+                Severity::Error,
+                format!(
+                    "is a time of day or a duration without a date (a spreadsheet shows it as \
+                     1899-12-31); {}",
+                    type_it(column)
+                ),
+            );
+            None
+        }
+        Cell::TooLong { chars, .. } => {
+            report(
+                Severity::Error,
+                format!(
+                    "is {chars} characters long, over the bound for one cell \
+                     (KIRIM_XRAY_MAX_CELL_CHARS); only its start is shown"
+                ),
+            );
+            None
+        }
         _ => match column {
-            Column::NomorAju => identifier(cell, false, &mut report),
-            Column::NomorBlAwb => identifier(cell, true, &mut report),
+            Column::NomorAju => identifier(cell, Column::NomorAju, &mut report),
+            Column::NomorBlAwb => identifier(cell, Column::NomorBlAwb, &mut report),
             Column::TanggalBlAwb => date(cell, today, &mut report),
             Column::KodeKantor => office_code(cell, &mut report),
             Column::Folder => folder(cell, &mut report),
@@ -89,10 +146,21 @@ pub fn check(column: Column, cell: &Cell, row: usize, today: NaiveDate) -> CellC
 
 type Report<'a> = dyn FnMut(Severity, String) + 'a;
 
+/// What to type instead of a cell of the wrong kind.
+fn type_it(column: Column) -> &'static str {
+    match column {
+        Column::TanggalBlAwb => "type the date as yyyy-MM-dd",
+        _ => "type the value as text",
+    }
+}
+
 /// nomorAju and nomorBlAwb. A number in nomorAju is always refused: a real nomorAju has 40+
 /// characters, so a numeric one has lost digits. A BL/AWB can be a plain number; it is accepted
-/// when it is an exact integer (below 2^53), with a warning.
-fn identifier(cell: &Cell, number_allowed: bool, report: &mut Report) -> Option<String> {
+/// when it is an exact integer (below 2^53), with a warning. Text must keep to the documented
+/// characters and length: anything else (quotes, a formula, a pasted paragraph) would reach customs
+/// as it is, and a too-long value can be stored but never looked up again.
+fn identifier(cell: &Cell, column: Column, report: &mut Report) -> Option<String> {
+    let number_allowed = column == Column::NomorBlAwb;
     let text = match cell {
         Cell::Text(s) => s.clone(),
         Cell::Number(f) => match exact_integer(*f, EXACT_INTEGER_LIMIT) {
@@ -124,25 +192,67 @@ fn identifier(cell: &Cell, number_allowed: bool, report: &mut Report) -> Option<
             );
             return None;
         }
-        Cell::Empty | Cell::Error(_) => return None,
+        _ => return None,
     };
-    // Invisible characters pasted from web pages are as wrong as control characters, and harder
-    // to see in the spreadsheet.
-    let unseen =
-        |c: char| c.is_control() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}');
-    if text.chars().any(unseen) {
-        report(
-            Severity::Error,
-            "contains a control or invisible character (a tab, a line break, a zero-width space?)"
-                .into(),
-        );
-        return None;
-    }
-    if text.chars().any(char::is_whitespace) {
-        report(Severity::Error, "contains a space".into());
+    let problem = identifier_problem(&text, column);
+    if let Some(message) = problem {
+        report(Severity::Error, message);
         return None;
     }
     Some(text)
+}
+
+/// What is wrong with a nomorAju or nomorBlAwb typed as text, if anything.
+pub fn identifier_problem(text: &str, column: Column) -> Option<String> {
+    let name = column.name();
+    let max = if column == Column::NomorAju {
+        MAX_AJU_CHARS
+    } else {
+        MAX_BL_AWB_CHARS
+    };
+    if text.chars().any(unseen) {
+        return Some(
+            "contains a control or invisible character (a tab, a line break, a zero-width \
+             space?)"
+                .into(),
+        );
+    }
+    if text.chars().any(char::is_whitespace) {
+        return Some("contains a space".into());
+    }
+    if let Some(first) = text.chars().next().filter(|c| FORMULA_STARTS.contains(c)) {
+        return Some(format!(
+            "looks like a spreadsheet formula (it starts with \"{first}\"); type the {name} \
+             itself"
+        ));
+    }
+    if let Some(quote) = text.chars().find(|c| QUOTES.contains(c)) {
+        return Some(format!(
+            "contains a quote ({quote}), which no {name} holds: the remains of a broken export? \
+             Type the value without quotes"
+        ));
+    }
+    if let Some(other) = text
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !ID_PUNCTUATION.contains(*c))
+    {
+        return Some(format!(
+            "contains \"{other}\", which no {name} holds (letters, digits and - _ . / only)"
+        ));
+    }
+    let chars = text.chars().count();
+    if chars > max {
+        return Some(format!(
+            "is {chars} characters long; a {name} has at most {max}"
+        ));
+    }
+    None
+}
+
+/// Invisible characters pasted from web pages are as wrong as control characters, and harder
+/// to see in the spreadsheet.
+fn unseen(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 /// tanggalBlAwb: strict `yyyy-MM-dd` text, or a date cell; not after tomorrow.
@@ -174,11 +284,27 @@ fn date(cell: &Cell, today: NaiveDate, report: &mut Report) -> Option<String> {
             report(
                 Severity::Warning,
                 format!(
-                    "has a time of day; only the date {} is sent",
+                    "has the time {} as well, which is dropped: only the date {} is sent",
+                    dt.time().format("%H:%M:%S"),
                     dt.date().format("%Y-%m-%d")
                 ),
             );
             dt.date()
+        }
+        Cell::Number(f) if f.is_finite() && f.fract() != 0.0 => {
+            // 45000.75 is a date and a time: which day was meant is not certain (a time zone
+            // may have moved it), so it is not guessed.
+            let shown = serial_date(*f).map_or(String::new(), |d| {
+                format!(" ({} and a time of day)", d.format("%Y-%m-%d"))
+            });
+            report(
+                Severity::Error,
+                format!(
+                    "is a number with a fraction{shown}; type the date as yyyy-MM-dd, or format \
+                     the column as a date"
+                ),
+            );
+            return None;
         }
         Cell::Number(f) => match serial_date(*f) {
             Some(d) => {
@@ -200,8 +326,22 @@ fn date(cell: &Cell, today: NaiveDate, report: &mut Report) -> Option<String> {
                 return None;
             }
         },
-        Cell::Empty | Cell::Error(_) => return None,
+        _ => return None,
     };
+    let (y, m, d) = EARLIEST_DATE;
+    if let Some(earliest) = NaiveDate::from_ymd_opt(y, m, d)
+        && date < earliest
+    {
+        report(
+            Severity::Error,
+            format!(
+                "is before {}, the earliest BL/AWB date accepted (a spreadsheet shows \
+                 1899-12-31 or 1900-01-01 for a time-only or zero cell)",
+                earliest.format("%Y-%m-%d")
+            ),
+        );
+        return None;
+    }
     let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
     if date > tomorrow {
         report(
@@ -262,14 +402,20 @@ fn office_code(cell: &Cell, report: &mut Report) -> Option<String> {
             );
             None
         }
-        Cell::Empty | Cell::Error(_) => None,
+        _ => None,
     }
 }
 
 /// folder: a path, relative to the images root.
 fn folder(cell: &Cell, report: &mut Report) -> Option<String> {
     match cell {
-        Cell::Text(s) => Some(s.clone()),
+        Cell::Text(s) => match folder_problem(s) {
+            Some(message) => {
+                report(Severity::Error, message);
+                None
+            }
+            None => Some(s.clone()),
+        },
         Cell::Number(f) => match exact_integer(*f, EXACT_INTEGER_LIMIT) {
             Some(digits) => {
                 report(
@@ -287,8 +433,32 @@ fn folder(cell: &Cell, report: &mut Report) -> Option<String> {
             report(Severity::Error, "is a date cell, not a folder name".into());
             None
         }
-        Cell::Empty | Cell::Error(_) => None,
+        _ => None,
     }
+}
+
+/// What is wrong with a folder cell, if anything: it is a path on this machine, so most
+/// characters are fine, but not control characters, quotes or a formula.
+fn folder_problem(text: &str) -> Option<String> {
+    if text.chars().any(unseen) {
+        return Some("contains a control or invisible character (a tab, a line break?)".into());
+    }
+    if text.contains('"') {
+        return Some("contains a quote (\"): the remains of a broken export?".into());
+    }
+    if let Some(first) = text.chars().next().filter(|c| matches!(c, '=' | '+' | '@')) {
+        return Some(format!(
+            "looks like a spreadsheet formula (it starts with \"{first}\"); type the folder \
+             itself"
+        ));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_FOLDER_CHARS {
+        return Some(format!(
+            "is {chars} characters long; a folder has at most {MAX_FOLDER_CHARS}"
+        ));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -77,7 +77,9 @@ fn date_cells_and_serial_numbers_become_dates() {
     assert_eq!(value.as_deref(), Some("2026-11-17"));
     assert_eq!(
         problems,
-        vec!["Warning: has a time of day; only the date 2026-11-17 is sent"]
+        vec![
+            "Warning: has the time 09:30:00 as well, which is dropped: only the date 2026-11-17 is sent"
+        ]
     );
     // 46343 is 2026-11-17 in the 1900 date system.
     let (value, problems) = outcome(T, Cell::Number(46343.0));
@@ -232,4 +234,139 @@ fn text_shows_the_fixed_value_or_the_cell() {
         .unwrap();
     assert_eq!(display(&Cell::DateTime(dt)), "2026-03-01 00:00:00");
     assert_eq!(display(&Cell::Number(12.5)), "12.5");
+}
+
+#[test]
+fn booleans_times_and_over_long_cells_are_errors_in_every_column() {
+    let cases = [
+        (Cell::Bool(true), "TRUE", "is a TRUE/FALSE cell"),
+        (
+            Cell::Time("18:00:00".into()),
+            "18:00:00",
+            "is a time of day or a duration",
+        ),
+        (
+            Cell::TooLong {
+                chars: 10240,
+                head: "AAAA".into(),
+            },
+            "AAAA... (10240 characters)",
+            "is 10240 characters long, over the bound for one cell",
+        ),
+    ];
+    for column in Column::ALL {
+        for (cell, shown, message) in &cases {
+            let c = run(column, cell.clone());
+            assert_eq!(c.value, None, "{column:?} {cell:?}");
+            assert_eq!(c.text, *shown);
+            assert_eq!(c.problems.len(), 1);
+            assert!(
+                c.problems[0].message.starts_with(message),
+                "{:?}",
+                c.problems
+            );
+            assert_eq!(c.problems[0].severity, Severity::Error);
+        }
+    }
+}
+
+#[test]
+fn identifiers_keep_to_their_charset_and_length() {
+    use Column::{NomorAju as A, NomorBlAwb as B};
+    let aju = "012345678901234500000020250930CNTESTXRAY3CN1";
+    assert_eq!(outcome(A, text(aju)), ok(aju));
+    for good in ["123-45678901", "MAEU.123/45", "BL_1"] {
+        assert_eq!(outcome(B, text(good)), ok(good));
+    }
+    let error = |column, value: &str| {
+        let (v, problems) = outcome(column, text(value));
+        assert_eq!(v, None, "{value}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        problems[0].clone()
+    };
+    assert_eq!(
+        error(A, "=HYPERLINK(\"http://x\",\"A\")"),
+        "Error: looks like a spreadsheet formula (it starts with \"=\"); type the nomorAju itself"
+    );
+    for start in ["+62", "-1", "@SUM(A1)"] {
+        assert!(
+            error(B, start).contains("looks like a spreadsheet formula"),
+            "{start}"
+        );
+    }
+    assert!(error(A, "\"CNTEST\"XRAY1").starts_with("Error: contains a quote (\")"));
+    assert!(error(B, "BL\u{201C}1").starts_with("Error: contains a quote (\u{201C})"));
+    assert_eq!(
+        error(A, "AJU#1"),
+        "Error: contains \"#\", which no nomorAju holds (letters, digits and - _ . / only)"
+    );
+    assert!(error(B, "BL\u{e9}").contains("\"\u{e9}\", which no nomorBlAwb holds"));
+    let at_bound = "A".repeat(MAX_AJU_CHARS);
+    assert_eq!(outcome(A, text(&at_bound)), ok(&at_bound));
+    assert_eq!(
+        error(A, &"A".repeat(MAX_AJU_CHARS + 1)),
+        "Error: is 71 characters long; a nomorAju has at most 70"
+    );
+    assert_eq!(
+        error(B, &"B".repeat(MAX_BL_AWB_CHARS + 1)),
+        "Error: is 36 characters long; a nomorBlAwb has at most 35"
+    );
+}
+
+#[test]
+fn implausible_dates_and_numbers_with_a_time_are_refused() {
+    use Column::TanggalBlAwb as T;
+    for early in [
+        "1899-12-31",
+        "1900-01-01",
+        "1970-01-01",
+        "2019-12-31",
+        "0025-09-30",
+    ] {
+        let (value, problems) = outcome(T, text(early));
+        assert_eq!(value, None, "{early}");
+        assert!(problems[0].contains("is before 2020-01-01"), "{problems:?}");
+    }
+    assert_eq!(outcome(T, text("2020-01-01")), ok("2020-01-01"));
+    let (value, problems) = outcome(T, Cell::Number(1.0));
+    assert_eq!(value, None);
+    assert!(
+        problems.iter().any(|p| p.contains("is before 2020-01-01")),
+        "{problems:?}"
+    );
+    // 46346.75 is 2026-11-20 at 18:00: the day is not guessed.
+    let (value, problems) = outcome(T, Cell::Number(46346.75));
+    assert_eq!(value, None);
+    assert_eq!(
+        problems,
+        vec![
+            "Error: is a number with a fraction (2026-11-20 and a time of day); type the date as \
+             yyyy-MM-dd, or format the column as a date"
+        ]
+    );
+}
+
+#[test]
+fn folder_cells_without_controls_quotes_or_formulas() {
+    use Column::Folder as F;
+    assert_eq!(outcome(F, text("images/O'Brien 2")), ok("images/O'Brien 2"));
+    for (bad, says) in [
+        (
+            "images/\u{1b}[31m",
+            "contains a control or invisible character",
+        ),
+        ("images/\"x\"", "contains a quote (\")"),
+        ("=cmd|' /C calc'!A0", "looks like a spreadsheet formula"),
+        ("@x", "looks like a spreadsheet formula"),
+    ] {
+        let (value, problems) = outcome(F, text(bad));
+        assert_eq!(value, None, "{bad}");
+        assert!(problems[0].contains(says), "{bad}: {problems:?}");
+    }
+    let (value, problems) = outcome(F, text(&"x".repeat(MAX_FOLDER_CHARS + 1)));
+    assert_eq!(value, None);
+    assert!(
+        problems[0].contains("a folder has at most 1024"),
+        "{problems:?}"
+    );
 }

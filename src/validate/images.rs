@@ -191,6 +191,10 @@ pub fn scan(row: usize, folder: &str, dir: &Path, max_image_bytes: u64) -> Scan 
             ));
             continue;
         }
+        if let Some(message) = name_problem(&name) {
+            photo_errors.push(photo_problem(&name, message));
+            continue;
+        }
         if meta.len() > max_image_bytes {
             photo_errors.push(photo_problem(
                 &name,
@@ -222,6 +226,37 @@ pub fn scan(row: usize, folder: &str, dir: &Path, max_image_bytes: u64) -> Scan 
     }
     scan.problems.extend(photo_errors);
     scan
+}
+
+/// Longest photo file name: the name is the key customs keeps the photo by (`namaFile`), and
+/// travels in the upload's Content-Disposition header.
+pub const MAX_PHOTO_NAME_CHARS: usize = 128;
+
+/// What is wrong with a photo's file name, if anything: it goes into a multipart header as it is,
+/// so a control character (a line break could end the header) or a quote is refused, as is a
+/// name too long for customs to keep.
+fn name_problem(name: &str) -> Option<String> {
+    let unseen =
+        |c: char| c.is_control() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}');
+    if name.chars().any(unseen) {
+        return Some(
+            "has a control or invisible character in its name (a line break, ESC?); rename the \
+             file"
+                .into(),
+        );
+    }
+    if let Some(c) = name.chars().find(|c| matches!(c, '"' | '\\')) {
+        return Some(format!(
+            "has {c} in its name, which cannot travel in the upload's file name; rename the file"
+        ));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_PHOTO_NAME_CHARS {
+        return Some(format!(
+            "has a name of {chars} characters; a photo name has at most {MAX_PHOTO_NAME_CHARS}"
+        ));
+    }
+    None
 }
 
 /// "2 files that are not photos: a.txt, notes/"

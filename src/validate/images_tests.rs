@@ -193,3 +193,32 @@ fn hashing_streams_the_whole_file() {
     assert_eq!(image.content_type, "image/jpeg");
     assert_eq!(image.name, "a.jpg");
 }
+
+#[test]
+fn photo_names_must_be_printable_quoteless_and_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("{}.png", "x".repeat(MAX_PHOTO_NAME_CHARS));
+    for name in [
+        "ok.png",
+        "a\r\nb.png",
+        "esc\u{1b}[2J.png",
+        "q\"uote.png",
+        "back\\slash.png",
+        &long,
+    ] {
+        write(dir.path(), name, PNG);
+    }
+    let scan = scan(3, "f", dir.path(), 1 << 20);
+    let photos: Vec<&str> = scan.photos.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(photos, ["ok.png"]);
+    let text = messages(&scan).join("\n");
+    for expected in [
+        "photo \"a\\r\\nb.png\": has a control or invisible character in its name",
+        "photo \"esc\\u{1b}[2J.png\": has a control or invisible character in its name",
+        "photo \"q\\\"uote.png\": has \" in its name, which cannot travel in the upload's file name",
+        "photo \"back\\\\slash.png\": has \\ in its name",
+        "has a name of 132 characters; a photo name has at most 128",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}

@@ -21,6 +21,7 @@ pub use cells::display as cell_text;
 pub use images::sniff;
 pub use render::{
     describe_problem, format_problem, human_bytes, render_problems_table, render_totals,
+    write_problems_table,
 };
 
 /// Default of `--max-image-bytes`: 10 MiB.

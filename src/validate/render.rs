@@ -39,51 +39,62 @@ pub fn describe_problem(problem: &Problem) -> String {
 /// An aligned table of problems: row, severity, column (or `photo`), value, message; titled with
 /// the manifest's name. Empty when there is no problem.
 pub fn render_problems_table(manifest_name: &str, problems: &[&Problem]) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and the table is UTF-8.
+    let _ = write_problems_table(&mut out, manifest_name, problems);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`render_problems_table`], written line by line: a manifest with a million problems is not
+/// held as one text. The column widths are measured in a first pass.
+pub fn write_problems_table(
+    out: &mut impl std::io::Write,
+    manifest_name: &str,
+    problems: &[&Problem],
+) -> std::io::Result<()> {
     if problems.is_empty() {
-        return String::new();
+        return Ok(());
     }
     let header = ["ROW", "SEVERITY", "COLUMN", "VALUE", "MESSAGE"];
-    let lines: Vec<[String; 5]> = problems
-        .iter()
-        .map(|p| {
-            [
-                p.row.to_string(),
-                match p.severity {
-                    Severity::Error => "error".to_string(),
-                    Severity::Warning => "warning".to_string(),
-                },
-                p.column.unwrap_or("photo").to_string(),
-                escape_control(&shorten(&p.value)).into_owned(),
-                escape_control(&p.message).into_owned(),
-            ]
-        })
-        .collect();
+    let line = |p: &Problem| -> [String; 5] {
+        [
+            p.row.to_string(),
+            match p.severity {
+                Severity::Error => "error".to_string(),
+                Severity::Warning => "warning".to_string(),
+            },
+            p.column.unwrap_or("photo").to_string(),
+            escape_control(&shorten(&p.value)).into_owned(),
+            escape_control(&p.message).into_owned(),
+        ]
+    };
     let mut widths = header.map(|h| h.chars().count());
-    for line in &lines {
-        for (width, cell) in widths.iter_mut().zip(line) {
+    for p in problems {
+        for (width, cell) in widths.iter_mut().zip(line(p)) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let count = problems.len();
-    let manifest_name = escape_control(manifest_name);
-    let mut out = format!(
-        "{manifest_name}: {count} problem{}\n",
+    writeln!(
+        out,
+        "{}: {count} problem{}",
+        escape_control(manifest_name),
         if count == 1 { "" } else { "s" }
-    );
+    )?;
     let header = header.map(str::to_string);
-    for line in std::iter::once(&header).chain(&lines) {
+    let lines = std::iter::once(header).chain(problems.iter().map(|p| line(p)));
+    for cells in lines {
         let mut text = String::new();
-        for (i, (cell, width)) in line.iter().zip(widths).enumerate() {
-            if i + 1 == line.len() {
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
                 text.push_str(cell);
             } else {
                 text.push_str(&format!("{cell:<width$}  "));
             }
         }
-        out.push_str(text.trim_end());
-        out.push('\n');
+        writeln!(out, "{}", text.trim_end())?;
     }
-    out
+    Ok(())
 }
 
 /// Cut a long value in the middle of nowhere but keep both ends, which identify it. The caller

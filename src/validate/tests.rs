@@ -239,13 +239,14 @@ fn csv_and_xlsx_give_identical_validated_rows() {
 fn valid_row() -> impl Strategy<Value = (String, String, NaiveDate, String, String)> {
     (
         "[0-9A-Z]{1,44}",
-        "[0-9A-Za-z/.-]{1,20}",
-        (0u64..3000).prop_map(|days| {
-            NaiveDate::from_ymd_opt(2018, 1, 1).unwrap() + chrono::Days::new(days)
+        "[0-9A-Za-z][0-9A-Za-z/.-]{0,19}",
+        (0u64..2400).prop_map(|days| {
+            NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(days)
         }),
         "[0-9]{6}",
-        // Inner spaces, commas, semicolons and quotes are kept; surrounding ones would be trimmed.
-        "[a-z0-9_]([a-z0-9_ ,;\"'-]{0,12}[a-z0-9_])?",
+        // Inner spaces, commas, semicolons and apostrophes are kept; surrounding ones would be
+        // trimmed. (A double quote in a folder cell is refused.)
+        "[a-z0-9_]([a-z0-9_ ,;'-]{0,12}[a-z0-9_])?",
     )
 }
 

@@ -9,6 +9,7 @@ mod by_document;
 mod doctor;
 mod escaping;
 mod faults;
+mod hostile;
 mod images_root;
 mod journal;
 mod manifest;

@@ -383,7 +383,10 @@ fn unreadable_manifests_exit_2_with_one_line_naming_the_file() {
             "latin1.csv: is not UTF-8 text (the first bad byte is on line 3)",
         ),
         (no_column, "columns found: \"aju\", \"awb\", \"tanggal\""),
-        (garbage, "broken.xlsx: cannot be opened as a spreadsheet"),
+        (
+            garbage,
+            "broken.xlsx: is named like an Excel workbook (.xlsx) but is text (CSV?)",
+        ),
     ];
     for (path, expected) in cases {
         let out = validate(&[path.to_str().unwrap()]);
