@@ -12,6 +12,7 @@ pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod pipeline;
+pub mod positional;
 pub mod report;
 pub mod runfolder;
 pub mod sandbox;

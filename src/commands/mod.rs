@@ -3,6 +3,7 @@
 
 pub mod earlier;
 pub mod locks;
+pub mod outputs;
 pub mod reconcile;
 pub mod report;
 pub mod resume;
@@ -10,4 +11,5 @@ pub mod retry;
 pub mod run;
 pub mod selection;
 pub mod shared;
+pub mod staged;
 pub mod validate;

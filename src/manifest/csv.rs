@@ -12,7 +12,16 @@ const SAVE_AS_UTF8: &str = "save it as UTF-8: in Excel \"Save As\" > \"CSV UTF-8
      in LibreOffice \"Save As\" > Text CSV with the character set \"Unicode (UTF-8)\"";
 
 /// Parse a whole CSV file into raw rows; the error explains what is wrong with the file.
+#[cfg(test)]
 pub fn parse(bytes: &[u8]) -> Result<Vec<RawRow>, String> {
+    let mut rows = Vec::new();
+    parse_each(bytes, &mut |r| rows.push(r))?;
+    Ok(rows)
+}
+
+/// Parse a whole CSV file, giving each data row to `each` as it is read; returns how many there
+/// were. The error explains what is wrong with the file.
+pub fn parse_each(bytes: &[u8], each: &mut dyn FnMut(RawRow)) -> Result<usize, String> {
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
         return Err(format!(
             "is UTF-16 text (Excel's \"Unicode Text\"), not UTF-8; {SAVE_AS_UTF8}"
@@ -34,7 +43,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawRow>, String> {
         .delimiter(delimiter)
         .from_reader(text.as_bytes());
 
-    let mut table = TableRows::default();
+    let mut table = TableRows::new(each);
     // A quoted field may span lines; a spreadsheet still shows such a record as one row, so the
     // row number is the record's line minus the line breaks inside earlier records.
     let mut breaks_inside_records = 0usize;

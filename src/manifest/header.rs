@@ -93,14 +93,22 @@ pub fn map_headers(names: &[String]) -> Result<[usize; 5], String> {
 
 /// The table rule both readers share: the first non-blank line is the header; after it, a line
 /// with at least one of the five cells filled is a row, and blank ones are skipped; a file with no
-/// header at all is an error.
-#[derive(Debug, Default)]
-pub struct TableRows {
+/// header at all is an error. Rows go to `each` as they are read, never into a list.
+pub struct TableRows<'a> {
     columns: Option<[usize; 5]>,
-    rows: Vec<RawRow>,
+    each: &'a mut dyn FnMut(RawRow),
+    rows: usize,
 }
 
-impl TableRows {
+impl<'a> TableRows<'a> {
+    pub fn new(each: &'a mut dyn FnMut(RawRow)) -> TableRows<'a> {
+        TableRows {
+            columns: None,
+            each,
+            rows: 0,
+        }
+    }
+
     /// One line of the file at spreadsheet row `row`: `texts` gives its cells as text (read only
     /// while the header is still to be found), `cell(i)` its typed cell at position `i`. Fails
     /// only on a header that does not name the five columns.
@@ -119,12 +127,14 @@ impl TableRows {
         };
         let cells = map.map(cell);
         if cells.iter().any(|c| *c != Cell::Empty) {
-            self.rows.push(RawRow { row, cells });
+            self.rows += 1;
+            (self.each)(RawRow { row, cells });
         }
         Ok(())
     }
 
-    pub fn finish(self) -> Result<Vec<RawRow>, String> {
+    /// How many data rows there were.
+    pub fn finish(self) -> Result<usize, String> {
         match self.columns {
             Some(_) => Ok(self.rows),
             None => Err("is empty: there is no header row".into()),

@@ -22,7 +22,21 @@ pub enum Format {
 }
 
 /// Read the first worksheet (or the one named `sheet`) of a workbook held in memory.
+#[cfg(test)]
 pub fn parse(bytes: &[u8], format: Format, sheet: Option<&str>) -> Result<Vec<RawRow>, String> {
+    let mut rows = Vec::new();
+    parse_each(bytes, format, sheet, &mut |r| rows.push(r))?;
+    Ok(rows)
+}
+
+/// [`parse`], giving each data row to `each` as it is read; returns how many there were. The
+/// sheet itself is loaded whole by calamine (see docs/manifest.md for what that costs).
+pub fn parse_each(
+    bytes: &[u8],
+    format: Format,
+    sheet: Option<&str>,
+    each: &mut dyn FnMut(RawRow),
+) -> Result<usize, String> {
     let cursor = Cursor::new(bytes);
     let range = match format {
         Format::Xlsx => pick_sheet(open_workbook_from_rs::<Xlsx<_>, _>(cursor), sheet),
@@ -31,7 +45,7 @@ pub fn parse(bytes: &[u8], format: Format, sheet: Option<&str>) -> Result<Vec<Ra
         Format::Ods => pick_sheet(open_workbook_from_rs::<Ods<_>, _>(cursor), sheet),
     }?;
     let (range, name, names) = range;
-    rows_of(&range).map_err(|err| {
+    rows_of(&range, each).map_err(|err| {
         let others: Vec<String> = names
             .iter()
             .filter(|n| **n != name)
@@ -92,9 +106,9 @@ where
 
 /// The header is the first non-blank row; row numbers are the sheet's own, whatever blank rows and
 /// columns come before the table.
-fn rows_of(range: &Range<Data>) -> Result<Vec<RawRow>, String> {
+fn rows_of(range: &Range<Data>, each: &mut dyn FnMut(RawRow)) -> Result<usize, String> {
     let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut table = TableRows::default();
+    let mut table = TableRows::new(each);
     for (offset, cells) in range.rows().enumerate() {
         let row = first_row + offset + 1;
         table

@@ -32,12 +32,12 @@ fn row(row: usize, cells: [&str; 5]) -> RawRow {
 }
 
 fn manifest(rows: Vec<RawRow>) -> Manifest {
-    Manifest {
-        path: PathBuf::from("m.csv"),
-        sha256: String::new(),
-        kind: ManifestKind::Csv,
+    Manifest::from_rows(
+        PathBuf::from("m.csv"),
+        String::new(),
+        ManifestKind::Csv,
         rows,
-    }
+    )
 }
 
 fn folder_with_photo(root: &Path, name: &str) {
