@@ -155,22 +155,11 @@ pub fn write_summaries(
     let summary = Summary::of(info, tally);
     write_summary_json(run_dir, &summary)?;
     write_atomic(run_dir, SUMMARY_TXT, summary.to_text(tally).as_bytes())?;
-    write_report_html(run_dir, &summary, rows)?;
+    // report.html reads the rows twice itself, one at a time.
+    write_atomic_with(run_dir, REPORT_HTML, |file| {
+        html::write(file, &summary, || rows.rows())
+    })?;
     Ok(summary)
-}
-
-/// report.html.
-fn write_report_html(
-    run_dir: &Path,
-    summary: &Summary,
-    rows: &dyn RowSource,
-) -> anyhow::Result<()> {
-    let rows: Vec<RowResult> = rows.rows()?.collect::<anyhow::Result<_>>()?;
-    write_atomic(
-        run_dir,
-        REPORT_HTML,
-        html::render(summary, &rows).as_bytes(),
-    )
 }
 
 /// summary.json alone: written when a run starts too, so that a folder whose run was killed

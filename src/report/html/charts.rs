@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{Esc, colour, meaning};
+use super::{Esc, colour, meaning, thousands};
 use crate::model::RowStatus;
 use crate::report::summary::Summary;
 
@@ -49,7 +49,7 @@ fn bar_chart(h: &mut String, title: &str, bars: &[Bar<'_>], note_w: usize) {
              <text x=\"{count_x:.1}\" y=\"{text_y}\" font-weight=\"bold\">{}</text>",
             Esc(b.label),
             b.colour,
-            b.value
+            thousands(b.value)
         );
         if !b.note.is_empty() {
             let _ = write!(
@@ -107,7 +107,7 @@ pub(super) fn section(h: &mut String, summary: &Summary) {
         let _ = write!(
             h,
             "<p><span class=\"no\">{}</span> local photo{} not on the server (see the rows needing attention).</p>",
-            p.local - p.on_server,
+            thousands(p.local - p.on_server),
             if p.local - p.on_server == 1 {
                 " is"
             } else {

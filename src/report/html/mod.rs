@@ -1,20 +1,37 @@
-//! report.html: the auditors' report. One self-contained file — no script, no external font,
-//! stylesheet or image, and a Content-Security-Policy that forbids loading any — so it opens the
-//! same from a USB stick years later. It answers, per row and per photo, what was sent, when, and
-//! what the server holds, with the sha256 an auditor can check with `sha256sum`.
+//! report.html: the auditors' report. One self-contained file — no external font, stylesheet,
+//! image or script, and a Content-Security-Policy that allows only the page's own script (by its
+//! sha256) — so it opens the same from a USB stick years later, and opens at any size.
 //!
-//! Order of the page: the run's facts, charts (inline SVG) and request counts, the rows needing
-//! attention, then every row with its photos folded in `<details>` so 10,000 rows stay readable.
-//! Every text from the manifest, the file system or the server is escaped on the way in
-//! ([`Esc`]); the page is built in one `String` with `write!`, so its cost is linear in its size.
+//! Order of the page: the verdict (exit code, rows per status, photos, what needs attention),
+//! the rows needing attention in full with their photos (the first [`ATTENTION_CAP`], and the
+//! page says so when there are more), a search that finds any row by nomorAju or BL/AWB with its
+//! photos and sha256, then the charts, the run's facts and the request counts. Every row is in the page, but as
+//! compact text ([`data`]) that the search decodes on demand: the HTML of 100,000 rows would be
+//! more than a browser can open.
+//!
+//! The rows are read twice, one at a time: once for the rows needing attention (all the page
+//! keeps of them is the HTML of the first [`ATTENTION_CAP`] and the counts), once to write the
+//! compact rows. Memory does not grow with the rows, so the rows can come from the journal on
+//! disk as well as from a slice. Every text from the manifest, the file system or the server is
+//! escaped on the way in ([`Esc`], and [`data`]'s own escapes).
 
 mod charts;
+mod data;
+mod find;
 mod header;
 mod rows;
+mod style;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_browser;
+mod verdict;
 
+use std::borrow::Borrow;
 use std::fmt::{self, Write as _};
+use std::io::{self, Write};
+
+use anyhow::Context;
 
 use crate::model::{RowResult, RowStatus};
 use crate::report::summary::Summary;
@@ -81,93 +98,153 @@ fn meaning(status: RowStatus) -> &'static str {
 
 /// The status as a coloured badge.
 fn badge(h: &mut String, status: RowStatus) {
-    let _ = write!(
-        h,
-        "<span class=\"st\" style=\"background:{}\">{status}</span>",
-        colour(status)
-    );
+    let _ = write!(h, "<span class=\"st st-{status}\">{status}</span>");
 }
 
-const STYLE: &str = "\
-:root{color-scheme:light}\
-body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif;margin:24px;color:#1b1b1b;background:#fff}\
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:2px solid #ddd;padding-bottom:3px}\
-h3{font-size:14px;margin:16px 0 6px}\
-nav{margin:6px 0 14px}nav a{margin-right:14px}\
-table{border-collapse:collapse;margin:6px 0}\
-th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}\
-thead th{background:#f2f2f2;position:sticky;top:0}\
-table.facts th{background:#f7f7f7;white-space:nowrap;font-weight:600}\
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
-code,.m{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:12px}\
-.h{user-select:all;word-break:break-all}\
-.id{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:12px;overflow-wrap:break-word}\
-.msg{white-space:pre-wrap;overflow-wrap:anywhere}th.wide{width:30%}\
-.st{display:inline-block;color:#fff;font-weight:700;font-size:12px;padding:1px 6px;border-radius:3px;white-space:nowrap}\
-.no{color:#b00020;font-weight:700}.muted{color:#666}\
-.side{display:flex;flex-wrap:wrap;gap:12px 40px;align-items:flex-start}.side>*{margin-top:0}\
-table.rows,table.attention{width:100%}table.rows>tbody{border-top:2px solid #bbb}\
-tr.ph>td{padding:0 6px 4px 28px;border-top:none;background:#fafafa}\
-details>summary{cursor:pointer;color:#1a4f8a;padding:2px 0}details.settings>summary{font-weight:600}\
-table.img{margin:2px 0 6px;background:#fff}table.img td,table.img th{font-size:12px}\
-.help{background:#f4f8fc;border:1px solid #c9d9ea;padding:6px 10px;max-width:70em}\
-@media print{\
-@page{size:A4 landscape;margin:10mm}\
-body{margin:0;font-size:10px}nav,.noprint{display:none}\
-*{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
-thead th{position:static}\
-h2,h3{break-after:avoid}tr,svg,.side>div,table.facts,table.req{break-inside:avoid}\
-a{color:inherit;text-decoration:none}\
-details::details-content{content-visibility:visible;display:block}\
-details>summary{color:#000}\
-code,.m,.id,table.img td,table.img th{font-size:9px}.h{white-space:nowrap;word-break:normal}\
-}";
+/// `n` with thousands separators: 100,000.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut s = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            s.push(',');
+        }
+        s.push(c);
+    }
+    s
+}
 
-/// The whole page for a run: `summary` for the facts and counts, `rows` in manifest order.
+/// How many rows needing attention the page shows in full (about 2 KB each); the rest are found
+/// with the search.
+pub const ATTENTION_CAP: usize = 1_000;
+
+/// What the first pass over the rows learns.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub rows: usize,
+    pub photos: usize,
+    /// Rows that did not end MATCH, per status.
+    pub attention: std::collections::BTreeMap<RowStatus, usize>,
+    /// The HTML of the first [`ATTENTION_CAP`] of them.
+    pub shown: String,
+    pub shown_rows: usize,
+}
+
+impl Scan {
+    pub fn attention_total(&self) -> usize {
+        self.attention.values().sum()
+    }
+}
+
+/// Write the page for a run to `out`: `summary` for the facts and counts, and `rows`, which
+/// gives the run's rows in manifest order each time it is called (it is called twice), one at
+/// a time. Nothing kept grows with the number of rows.
+pub fn write<W, F, I, R>(out: W, summary: &Summary, mut rows: F) -> anyhow::Result<()>
+where
+    W: Write,
+    F: FnMut() -> anyhow::Result<I>,
+    I: IntoIterator<Item = anyhow::Result<R>>,
+    R: Borrow<RowResult>,
+{
+    let mut scan = Scan::default();
+    for r in rows()? {
+        let r = r?;
+        let r = r.borrow();
+        scan.rows += 1;
+        scan.photos += r.images.len();
+        if r.status != RowStatus::Match {
+            *scan.attention.entry(r.status).or_default() += 1;
+            if scan.shown_rows < ATTENTION_CAP {
+                rows::shown(&mut scan.shown, scan.shown_rows, r);
+                scan.shown_rows += 1;
+            }
+        }
+    }
+
+    let mut w = io::BufWriter::with_capacity(1 << 16, out);
+    w.write_all(top(summary, &scan).as_bytes())?;
+    let mut encoder = data::Encoder::new();
+    let mut line = String::new();
+    let mut written = 0;
+    for r in rows()? {
+        line.clear();
+        encoder.encode(r?.borrow(), &mut line);
+        w.write_all(line.as_bytes())?;
+        written += 1;
+    }
+    if written != scan.rows {
+        anyhow::bail!(
+            "the run's rows changed while report.html was written ({} rows, then {written})",
+            scan.rows
+        );
+    }
+    w.write_all(find::end().as_bytes())?;
+    w.flush().context("cannot write report.html")?;
+    Ok(())
+}
+
+/// Write the page for rows held in memory.
+pub fn write_slice<W: Write>(out: W, summary: &Summary, rows: &[RowResult]) -> anyhow::Result<()> {
+    write(out, summary, || Ok(rows.iter().map(Ok)))
+}
+
+/// The whole page as a string, for rows held in memory.
 pub fn render(summary: &Summary, rows: &[RowResult]) -> String {
-    let photos: usize = rows.iter().map(|r| r.images.len()).sum();
-    // Roughly what a row and a photo take, so the page is built without regrowing much.
-    let mut h = String::with_capacity(16_384 + rows.len() * 900 + photos * 400);
-    let run_dir = summary.run.run_dir.display().to_string();
-    let attention = rows.iter().filter(|r| r.status != RowStatus::Match).count();
+    let mut page = Vec::new();
+    // Writing into a Vec cannot fail, nor can a slice change between the two passes.
+    let _ = write_slice(&mut page, summary, rows);
+    String::from_utf8(page).unwrap_or_default()
+}
 
+/// Everything before the compact rows: head, verdict, rows needing attention, the search, the
+/// charts, the run's facts and requests, and the opening of the rows' element.
+fn top(summary: &Summary, scan: &Scan) -> String {
+    let mut h = String::with_capacity(32_768 + scan.shown.len());
+    let run_dir = summary.run.run_dir.display().to_string();
+    let attention = scan.attention_total();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    // The page may load nothing at all: no script, no font, no image, no stylesheet from
-    // elsewhere. A browser enforcing this keeps even a mistake in escaping harmless.
-    h.push_str(
+    // The page may load nothing at all and run only its own script: no font, no image, no
+    // stylesheet or script from elsewhere. A browser enforcing this keeps even a mistake in
+    // escaping harmless.
+    let _ = write!(
+        h,
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
-         style-src 'unsafe-inline'\">\
+         style-src 'unsafe-inline'; script-src '{}'\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        find::script_hash()
     );
     let _ = write!(
         h,
         "<meta name=\"generator\" content=\"kirim-xray {}\"><title>kirim-xray report: {}</title>\
-         <style>{STYLE}</style></head><body>",
+         <style>{}</style></head><body>",
         Esc(&summary.version),
-        Esc(&run_dir)
+        Esc(&run_dir),
+        style::sheet()
     );
     h.push('\n');
     let _ = write!(
         h,
         "<h1>X-ray photo report</h1><div class=\"muted\">kirim-xray {} · run folder <span class=\"m\">{}</span></div>\
-         <nav><a href=\"#run\">Run</a><a href=\"#charts\">Rows and photos</a>\
-         <a href=\"#requests\">Requests</a><a href=\"#attention\">Rows needing attention ({attention})</a>\
-         <a href=\"#rows\">All rows ({})</a></nav>",
+         <nav><a href=\"#verdict\">Verdict</a><a href=\"#attention\">Rows needing attention ({})</a>\
+         <a href=\"#find\">Find a row ({})</a><a href=\"#charts\">Rows and photos</a>\
+         <a href=\"#run\">Run</a><a href=\"#requests\">Requests</a></nav>",
         Esc(&summary.version),
         Esc(&run_dir),
-        rows.len()
+        thousands(attention),
+        thousands(scan.rows)
     );
     h.push('\n');
-    header::facts(&mut h, summary);
+    verdict::section(&mut h, summary, scan);
+    rows::attention(&mut h, scan);
     h.push_str(
         "<p class=\"help\">To check a photo or the manifest, run <code>sha256sum FILE</code> \
          (macOS <code>shasum -a 256 FILE</code>, Windows <code>certutil -hashfile FILE SHA256</code>): \
          it must print the sha256 shown here. One click selects a whole digest.</p>\n",
     );
+    find::section(&mut h, scan.rows);
     charts::section(&mut h, summary);
+    header::facts(&mut h, summary);
     charts::requests(&mut h, summary);
-    rows::attention(&mut h, rows, attention);
-    rows::all(&mut h, rows);
-    h.push_str("</body></html>\n");
+    find::open_rows(&mut h, scan.rows, scan.photos);
     h
 }

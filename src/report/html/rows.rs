@@ -1,13 +1,12 @@
-//! The rows of report.html: first the rows needing attention (every row that did not end MATCH,
-//! with its message and the names missing on or extra on the server), then every row, each with
-//! its photos — file, bytes, full sha256, content type, how and when it was sent, whether the
-//! server lists it and the server's waktuRekam. Photos sit in a `<details>` per row (open for
-//! rows needing attention) so a 10,000-row page stays readable; print unfolds them all.
+//! The rows needing attention in report.html, each in full: its cells, its message, the names
+//! missing on or extra on the server, and its photos — file, bytes, full sha256, content type,
+//! how and when it was sent, whether the server lists it and the server's waktuRekam. At most
+//! [`ATTENTION_CAP`] rows, and the page says how many more the search finds.
 
 use std::fmt::Write as _;
 
-use super::{Esc, badge};
-use crate::model::{ImageResult, RowResult, RowStatus};
+use super::{ATTENTION_CAP, Esc, Scan, badge, thousands};
+use crate::model::{ImageResult, RowResult};
 use crate::report::tables::time;
 
 /// "2 / 2 / 1": local / sent / on server (— when no get answered).
@@ -21,78 +20,72 @@ fn counts(h: &mut String, r: &RowResult) {
     }
 }
 
-/// Names joined by ", ", each escaped, in monospace; "—" when there are none.
-fn names(h: &mut String, list: &[String]) {
-    if list.is_empty() {
-        h.push_str("<td class=\"muted\">—</td>");
-        return;
-    }
-    h.push_str("<td class=\"id\">");
-    join(h, list);
-    h.push_str("</td>");
-}
-
-pub(super) fn attention(h: &mut String, rows: &[RowResult], count: usize) {
+pub(super) fn attention(h: &mut String, scan: &Scan) {
+    let total = scan.attention_total();
     let _ = write!(
         h,
-        "<h2 id=\"attention\">Rows needing attention ({count})</h2>"
+        "<h2 id=\"attention\">Rows needing attention ({})</h2>",
+        thousands(total)
     );
-    if count == 0 {
+    if total == 0 {
         h.push_str("<p>None: every row ended MATCH.</p>\n");
         return;
     }
-    h.push_str(
-        "<p class=\"noprint\">Every row that did not end MATCH. The row number links to the row \
-         and its photos below.</p>\
-         <table class=\"attention\"><thead><tr><th class=\"n\">row</th><th>status</th><th>nomorAju</th>\
-         <th>nomorBlAwb</th><th>action</th><th class=\"n\">local / sent / on server</th>\
-         <th class=\"wide\">message</th><th>missing on server</th><th>extra on server</th></tr></thead><tbody>",
-    );
-    for r in rows.iter().filter(|r| r.status != RowStatus::Match) {
+    if total > scan.shown_rows {
         let _ = write!(
             h,
-            "<tr data-row=\"{0}\"><td class=\"n\"><a href=\"#row-{0}\">{0}</a></td><td>",
-            r.row
+            "<p class=\"cap\">Showing the first {} of {} rows needing attention, in manifest \
+             order (at most {} are shown in full); every row can be found with \
+             <a href=\"#find\">Find a row</a> (status: needing attention), and all are in \
+             results.csv.</p>",
+            thousands(scan.shown_rows),
+            thousands(total),
+            thousands(ATTENTION_CAP)
         );
-        badge(h, r.status);
+    } else {
+        let which = if total == 1 {
+            "The row".to_string()
+        } else {
+            format!("All {} rows", thousands(total))
+        };
         let _ = write!(
             h,
-            "</td><td class=\"id\">{}</td><td class=\"id\">{}</td><td>{}</td>",
-            Esc(&r.fields.nomor_aju),
-            Esc(&r.fields.nomor_bl_awb),
-            Esc(&r.action)
+            "<p>{which} that did not end MATCH, in manifest order, each with its photos. Row \
+             numbers are the spreadsheet's (header = 1).</p>"
         );
-        counts(h, r);
-        let _ = write!(h, "<td class=\"msg\">{}</td>", Esc(&r.message));
-        names(h, &r.missing_on_server);
-        names(h, &r.extra_on_server);
-        h.push_str("</tr>");
     }
-    h.push_str("</tbody></table>\n");
+    h.push_str("<div class=\"attention\"><div class=\"chunk\">");
+    table_head(h);
+    h.push_str(&scan.shown);
+    h.push_str("</table></div></div>\n");
+}
+
+/// Rows shown in full go in tables of this many, each of which the browser lays out only when
+/// it scrolls into view (`content-visibility`): one table of 1,000 rows with their photo tables
+/// takes seconds to lay out before anything shows.
+const CHUNK: usize = 50;
+
+fn table_head(h: &mut String) {
+    h.push_str(
+        "<table class=\"rows\"><thead><tr><th class=\"n\">row</th><th>status</th><th>nomorAju</th>\
+         <th>nomorBlAwb</th><th>tanggalBlAwb</th><th>kodeKantor</th><th>folder</th><th>action</th>\
+         <th class=\"n\">local / sent / on server</th><th class=\"n\">tries / requests</th>\
+         <th>message</th></tr></thead>",
+    );
+}
+
+/// Add the `index`th row needing attention (0-based) to the rows shown in full.
+pub(super) fn shown(h: &mut String, index: usize, r: &RowResult) {
+    if index > 0 && index.is_multiple_of(CHUNK) {
+        h.push_str("</table></div><div class=\"chunk\">");
+        table_head(h);
+    }
+    row(h, r);
 }
 
 const ROW_COLUMNS: usize = 11;
 
-pub(super) fn all(h: &mut String, rows: &[RowResult]) {
-    let _ = write!(h, "<h2 id=\"rows\">All rows ({})</h2>", rows.len());
-    if rows.is_empty() {
-        h.push_str("<p>This run has no rows.</p>\n");
-        return;
-    }
-    h.push_str(
-        "<p class=\"noprint\">In manifest order; row numbers are the spreadsheet's (header = 1). \
-         Open a row's photos to see each file's sha256; images.csv holds the same lines.</p>\
-         <table class=\"rows\"><thead><tr><th class=\"n\">row</th><th>status</th><th>nomorAju</th>\
-         <th>nomorBlAwb</th><th>tanggalBlAwb</th><th>kodeKantor</th><th>folder</th><th>action</th>\
-         <th class=\"n\">local / sent / on server</th><th class=\"n\">tries / requests</th>\
-         <th class=\"wide\">message</th></tr></thead>",
-    );
-    for r in rows {
-        row(h, r);
-    }
-    h.push_str("</table>\n");
-}
-
+/// One row in full, as a `<tbody>`: its cells, then its photos.
 fn row(h: &mut String, r: &RowResult) {
     let f = &r.fields;
     let _ = write!(
@@ -148,14 +141,9 @@ fn join(h: &mut String, list: &[String]) {
 
 /// The second line of a row: its timing, the server's npwpPemberitahu and the photo table.
 fn photos(h: &mut String, r: &RowResult) {
-    let open = if r.status == RowStatus::Match {
-        ""
-    } else {
-        " open"
-    };
     let _ = write!(
         h,
-        "<tr class=\"ph\"><td colspan=\"{ROW_COLUMNS}\"><details{open}><summary>{} photo{}",
+        "<tr class=\"ph\"><td colspan=\"{ROW_COLUMNS}\"><details open><summary>{} photo{}",
         r.images.len(),
         if r.images.len() == 1 { "" } else { "s" }
     );

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# report.html at scale, without any API: builds the report of a synthetic run of ROWS rows with
+# PHOTOS photos each (examples/report_size.rs), then prints
+#  - its size (target: at most 15 MB at 100,000 rows × 2 photos),
+#  - the writer's time and peak memory, at ROWS and at a tenth of them (flat = bounded),
+#  - where Chromium is installed: the time headless Chromium takes to open and render it
+#    (a screenshot), beside its time for an empty page, and the time to open it with a search by
+#    nomorAju (report.html#q=…), which must show the row with its photos' sha256 (checked in the
+#    DOM Chromium dumps).
+# Exits non-zero when the size is over 15 MB, the render takes 10 s or more, or the search fails.
+#
+#   bash scripts/report-size.sh [ROWS] [PHOTOS] [SECONDS_PER_ROW]
+#   KEEP=dir bash scripts/report-size.sh        # keep report.html and the screenshots in dir
+#
+# SECONDS_PER_ROW spaces the rows' timestamps: 0.00042 (default) is the issue's run against the
+# sandbox (100,000 rows in 42 s); 0.2 is a night at 5 requests a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rows=${1:-100000}
+photos=${2:-2}
+per_row=${3:-0.00042}
+limit=15000000
+
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+
+echo "==> building the report_size example (release)"
+cargo build --release --locked --quiet --example report_size
+bin=target/release/examples/report_size
+
+if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    work=$(cd "$KEEP" && pwd)
+else
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+fi
+page="$work/report.html"
+
+# measure ROWS OUT: runs the writer, sets $size $seconds $rss_kb and the search target.
+measure() {
+    /usr/bin/time -f "%M" -o "$work/rss" "$bin" "$2" "$1" "$photos" "$per_row" >"$work/out"
+    rss_kb=$(tail -n 1 "$work/rss")
+    size=$(sed -n 's/^size=\([0-9]*\) .*/\1/p' "$work/out")
+    seconds=$(sed -n 's/.* seconds=\([0-9.]*\)$/\1/p' "$work/out")
+    aju=$(sed -n 's/^find: nomorAju=\([^ ]*\) .*/\1/p' "$work/out")
+    sha=$(sed -n 's/.* sha256=\([0-9a-f]*\)$/\1/p' "$work/out")
+}
+
+small=$((rows / 10))
+measure "$small" "$work/small.html"
+small_rss=$rss_kb
+measure "$rows" "$page"
+rm -f "$work/small.html"
+
+failed=0
+echo
+printf 'rows × photos       %s × %s (timestamps %s s apart)\n' "$rows" "$photos" "$per_row"
+printf 'report.html         %s bytes (%s MB; target ≤ 15 MB)\n' "$size" "$(awk "BEGIN{printf \"%.2f\", $size/1e6}")"
+printf 'bytes per row       %s\n' "$((size / (rows > 0 ? rows : 1)))"
+printf 'writer              %s s, peak RSS %s MB (at %s rows: %s MB)\n' "$seconds" \
+    "$(awk "BEGIN{printf \"%.1f\", $rss_kb/1024}")" "$small" "$(awk "BEGIN{printf \"%.1f\", $small_rss/1024}")"
+[ "$size" -le "$limit" ] || { echo "FAIL: report.html is over 15 MB"; failed=1; }
+
+chromium=${KIRIM_XRAY_CHROMIUM:-}
+if [ -z "$chromium" ]; then
+    for name in chromium chromium-browser google-chrome google-chrome-stable; do
+        if command -v "$name" >/dev/null 2>&1; then chromium=$(command -v "$name"); break; fi
+    done
+fi
+if [ -z "$chromium" ]; then
+    echo "Chromium            not installed: render and search not measured (apt-get install chromium)"
+    exit "$failed"
+fi
+
+# browser OUTPUT_FLAG URL: one headless Chromium, in a fresh profile; prints its wall time in s
+# and leaves its standard output in $work/browser.out.
+browser() {
+    local profile; profile=$(mktemp -d)
+    local start end
+    start=$(date +%s.%N)
+    "$chromium" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$profile" \
+        --window-size=1280,900 "$1" "$2" >"$work/browser.out" 2>/dev/null
+    end=$(date +%s.%N)
+    rm -rf "$profile"
+    awk "BEGIN{printf \"%.2f\", $end - $start}"
+}
+
+printf '<!DOCTYPE html><title>empty</title><p>empty</p>' >"$work/empty.html"
+empty=$(browser --screenshot="$work/empty.png" "file://$work/empty.html")
+render=$(browser --screenshot="$work/report.png" "file://$page")
+printf 'Chromium            %s\n' "$("$chromium" --version 2>/dev/null | head -n 1)"
+printf 'render (screenshot) %s s; an empty page takes %s s (start-up); load average %s\n' \
+    "$render" "$empty" "$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo '?')"
+awk "BEGIN{exit !($render < 10)}" || { echo "FAIL: rendering took 10 s or more"; failed=1; }
+
+# The search as a reader sees it (render, then decode and show the row), timed; then the same
+# page's DOM after the search, to check what it shows (untimed: dumping 13 MB of DOM is slow).
+search=$(browser --screenshot="$work/search.png" "file://$page#q=$aju")
+browser --dump-dom "file://$page#q=$aju" >/dev/null
+matches=$(grep -o '<p id="kx-out"[^<]*' "$work/browser.out" | sed 's/.*>//' || true)
+if grep -q "<code class=\"h\">$sha</code>" "$work/browser.out" && [ "$matches" = "1 row matches." ]; then
+    printf 'search              #q=%s: "%s", its sha256 %s… shown; render + search %s s\n' \
+        "$aju" "$matches" "${sha:0:16}" "$search"
+else
+    echo "FAIL: searching #q=$aju did not show the row's sha256 (said: ${matches:-nothing})"
+    failed=1
+fi
+rm -f "$work/browser.out" "$work/empty.html" "$work/empty.png" "$work/out" "$work/rss"
+if [ -n "${KEEP:-}" ]; then echo "kept in $work: report.html, report.png, search.png"; fi
+exit "$failed"
