@@ -493,3 +493,41 @@ fn a_row_finishing_while_the_run_gives_up_is_journaled_only_if_the_outputs_have_
     );
     assert_eq!(in_flight[0].message, IN_FLIGHT_MESSAGE);
 }
+
+/// Rows are taken from their source one at a time, as workers are free: however many rows the
+/// run has, no more of them are out of the source at once than the threads can carry. (The
+/// source of a run reads the validated rows from disk.)
+#[test]
+fn rows_are_taken_from_their_source_only_as_workers_are_free() {
+    use std::sync::atomic::AtomicUsize;
+    let taken = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let most = AtomicUsize::new(0);
+    let rows = (2..402).map(|row| {
+        let out = taken.fetch_add(1, Ordering::SeqCst) + 1 - finished.load(Ordering::SeqCst);
+        most.fetch_max(out, Ordering::SeqCst);
+        valid(row)
+    });
+    execute_bounded(
+        rows,
+        2,
+        &Cancel::new(),
+        &LosingApi::new(usize::MAX),
+        Bound {
+            grace: Duration::from_secs(600),
+            abandon: Box::new(|_| panic!("no signal, no abandon")),
+        },
+        matched,
+        |_| {
+            finished.fetch_add(1, Ordering::SeqCst);
+        },
+    )
+    .unwrap();
+    assert_eq!(finished.into_inner(), 400);
+    let most = most.into_inner();
+    assert!(
+        most <= Slots::threads(2),
+        "{most} rows out of the source at once, for {} threads",
+        Slots::threads(2)
+    );
+}
