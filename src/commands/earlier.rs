@@ -121,7 +121,7 @@ pub struct ByDocument {
     pub unmatched: Vec<usize>,
 }
 
-/// Find the journal's rows (last line of each) in `manifest` by nomorAju. About 40 bytes a row
+/// Find the journal's rows (last line of each) in `manifest` by nomorAju. Under 100 bytes a row
 /// of the manifest and of the journal are held while matching.
 pub fn by_document(journal: &JournalIndex, manifest: &Manifest) -> Result<ByDocument, String> {
     let mut manifest_ajus: Vec<(usize, [u8; 16])> = Vec::with_capacity(manifest.row_count);

@@ -153,7 +153,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         tracing::warn!("{e:#}");
     }
     // Where each row processed now went in the journal.
-    let done: Mutex<Vec<(usize, LineAt)>> = Mutex::new(Vec::new());
+    let done: Mutex<Vec<(usize, LineAt)>> = Mutex::new(Vec::with_capacity(todo.rows));
     let record = |r: &RowResult| {
         if let Some(at) = append(&journal, r) {
             done.lock()
@@ -269,13 +269,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         }
         _ => None,
     };
-    let rows = RunRows::of(
-        journal_path.clone(),
-        kept.clone(),
-        &todo,
-        take_done(),
-        &not_reached,
-    );
+    let rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_reached);
     finish(&run_dir, &mut info, &rows, exit)
 }
 
