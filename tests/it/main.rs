@@ -11,6 +11,7 @@ mod faults;
 mod images_root;
 mod journal;
 mod manifest;
+mod outputs;
 mod rerun;
 mod run;
 mod sandbox;
