@@ -245,18 +245,22 @@ impl Journal {
                 nomor_aju: short_digest(&row.fields.nomor_aju),
             })
         })?;
-        // The last line of a row wins: a stable sort keeps file order among a row's lines.
-        entries.sort_by_key(|e| e.row);
-        let mut last: Vec<IndexEntry> = Vec::with_capacity(entries.len());
-        for e in entries {
-            match last.last_mut() {
-                Some(prev) if prev.row == e.row => *prev = e,
-                _ => last.push(e),
+        // The last line of a row wins: among a row's lines, file order is the order of their
+        // places. Sorted and thinned in place, so that the index is never held twice.
+        entries.sort_unstable_by_key(|e| (e.row, e.at.offset));
+        let mut kept = 0;
+        for i in 0..entries.len() {
+            if kept > 0 && entries[kept - 1].row == entries[i].row {
+                entries[kept - 1] = entries[i];
+            } else {
+                entries[kept] = entries[i];
+                kept += 1;
             }
         }
-        last.shrink_to_fit();
+        entries.truncate(kept);
+        entries.shrink_to_fit();
         Ok(JournalIndex {
-            entries: last,
+            entries,
             unreadable,
         })
     }
