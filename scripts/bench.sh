@@ -5,8 +5,8 @@
 #
 #  memory     peak RSS (/usr/bin/time -v) of `run` and `validate` at 10,000 rows of 2 photos, and
 #             with --large at 100,000 rows too (and their ratio: flat means bounded); validate of
-#             the same rows as an .xlsx; run with 1 MiB photos against 48 MiB photos (bodies are
-#             streamed, never held whole)
+#             the same rows as an .xlsx; `report` rebuilding the run folder from its journal; run
+#             with 1 MiB photos against 48 MiB photos (bodies are streamed, never held whole)
 #  report     report.html's size (at 100,000 rows with --large)
 #  rate       --rate 20 --burst 1: the most requests the sandbox saw in any one-second window,
 #             and the achieved rate against the configured one
@@ -94,7 +94,7 @@ check() { # condition-exit-code message
 
 sizes=(10000)
 $large && sizes+=(100000)
-declare -A run_rss validate_rss xlsx_rss html_bytes
+declare -A run_rss validate_rss xlsx_rss report_rss html_bytes
 for n in "${sizes[@]}"; do
     echo "==> memory: $n rows of 2 photos (making the photos the first time)"
     manifest "$work/m$n" "$n" 2 1024 xlsx
@@ -109,9 +109,11 @@ for n in "${sizes[@]}"; do
         check 1 "the $n-row run did not end with every row MATCH"
     html_bytes[$n]=$(stat -c %s "$work/m$n/runs/latest/report.html")
     stop_sandbox
-    printf '    validate %s, validate .xlsx %s, run %s (%ss), report.html %s bytes\n' \
-        "$(mib "${validate_rss[$n]}")" "$(mib "${xlsx_rss[$n]}")" "$(mib "${run_rss[$n]}")" "$secs" \
-        "${html_bytes[$n]}"
+    measured "$bin" report "$work/m$n/runs/latest"
+    report_rss[$n]=$rss_kib
+    printf '    validate %s, validate .xlsx %s, run %s, report %s, report.html %s bytes\n' \
+        "$(mib "${validate_rss[$n]}")" "$(mib "${xlsx_rss[$n]}")" "$(mib "${run_rss[$n]}")" \
+        "$(mib "${report_rss[$n]}")" "${html_bytes[$n]}"
     rm -rf "$work/m$n"
 done
 
@@ -200,10 +202,14 @@ done
 for n in "${sizes[@]}"; do
     row "peak RSS validate, $n rows (.xlsx)" "$(mib "${xlsx_rss[$n]}")" "calamine loads the sheet"
 done
+for n in "${sizes[@]}"; do
+    row "peak RSS report (from the journal), $n rows" "$(mib "${report_rss[$n]}")"
+done
 if $large; then
     row "ratio run 100k / 10k" "$(ratio "${run_rss[10000]}" "${run_rss[100000]}")" "1.00 = flat"
     row "ratio validate 100k / 10k (CSV)" "$(ratio "${validate_rss[10000]}" "${validate_rss[100000]}")" "1.00 = flat"
     row "ratio validate 100k / 10k (.xlsx)" "$(ratio "${xlsx_rss[10000]}" "${xlsx_rss[100000]}")"
+    row "ratio report 100k / 10k" "$(ratio "${report_rss[10000]}" "${report_rss[100000]}")"
 fi
 for n in "${sizes[@]}"; do
     row "report.html, $n rows" "$(mib $((html_bytes[$n] / 1024)))" "$([ "$n" = 100000 ] && echo 'target <= 15 MB')"
