@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Everything they need they install.
 CARGO ?= cargo
 
-.PHONY: all build tools fmt lint test demo bench bench-large clean
+.PHONY: all build tools fmt lint test demo bench bench-large soak man clean
 
 all: build
 
@@ -19,12 +19,19 @@ fmt: tools
 lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	# The lean production build, without the sandbox (and so without axum and tokio).
+	$(CARGO) clippy --lib --bins --no-default-features --locked -- -D warnings
 
 test: lint
 	$(CARGO) test --all-targets --locked
 
 demo:
 	bash scripts/demo.sh
+
+# Man pages from the clap definitions: target/man/kirim-xray.1 and one page per command.
+# View with `man target/man/kirim-xray.1`; install with `install -m 0644 target/man/*.1 /usr/local/share/man/man1/`.
+man:
+	$(CARGO) run --quiet --locked -- man --dir target/man
 
 # Every figure side by side (docs/benchmarks.md); bench-large adds the 100,000-row run (about
 # 1.3 GB of photos in the temporary folder, and some minutes).
@@ -33,6 +40,10 @@ bench:
 
 bench-large:
 	bash scripts/bench.sh --large
+
+# Every gateway fault at once, with kills and resumes, for about five minutes (not part of test).
+soak:
+	bash scripts/soak.sh
 
 clean:
 	$(CARGO) clean

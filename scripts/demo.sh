@@ -17,6 +17,9 @@ bin="${CARGO_TARGET_DIR:-target}/release/kirim-xray"
 
 echo "==> starting the sandbox (state in $state)"
 sandbox_out="$out/sandbox.stdout"
+# Created (and emptied) before the sandbox starts: the loop below must never read a missing file,
+# nor the address of an earlier demo's sandbox.
+: >"$sandbox_out"
 "$bin" sandbox --bind 127.0.0.1:0 --documents samples/documents.csv --state-dir "$state" \
     >"$sandbox_out" 2>"$out/sandbox.log" &
 sandbox_pid=$!

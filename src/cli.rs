@@ -3,7 +3,6 @@
 //! or the config file are `Option`s here, so that `config.rs` can apply the precedence
 //! flags > `KIRIM_XRAY_*` environment > `kirim-xray.toml` > defaults.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -34,7 +33,18 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Rebuild report.html (and the other outputs) of a run folder from its journal
     Report(ReportArgs),
+    /// Before the first night: settings and their sources, credentials, DNS, TLS, login, token
+    /// refresh, a probe get, the clock, the out folder and its locks (exit 0 all well, 2 a local
+    /// problem, 3 the gateway cannot be used)
+    Doctor(DoctorArgs),
+    /// Print each setting in force and where it came from: flag, environment, file or default
+    Config(ConfigArgs),
+    /// Print shell completions for bash, zsh, fish or powershell
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a folder
+    Man(ManArgs),
     /// Serve a local, faithful simulation of the customs API
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
 }
 
@@ -126,8 +136,9 @@ pub struct RunArgs {
     /// With --resume: accept a manifest that changed since the run started
     #[arg(long, requires = "resume")]
     pub force: bool,
-    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12
-    #[arg(long, value_name = "LIST")]
+    /// Only these manifest rows, as spreadsheet row numbers: 5-9,12. Not with --resume: a resumed
+    /// run goes on over the rows it started with
+    #[arg(long, value_name = "LIST", conflicts_with = "resume")]
     pub rows: Option<String>,
     #[command(flatten)]
     pub manifest_args: ManifestArgs,
@@ -149,6 +160,9 @@ pub struct ValidateArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Settings file (default: ./kirim-xray.toml when it exists), read as `run` reads it
+    #[arg(long, value_name = "FILE", env = "KIRIM_XRAY_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub manifest_args: ManifestArgs,
 }
@@ -188,11 +202,45 @@ pub struct ReportArgs {
     pub run_dir: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also validate this manifest and print its plan (nothing is sent for it)
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    #[command(flatten)]
+    pub manifest_args: ManifestArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub manifest_args: ManifestArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print completions for
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write kirim-xray.1 and one kirim-xray-COMMAND.1 per command into DIR instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
+    pub bind: std::net::SocketAddr,
     /// CSV `username,password` of users accepted besides demo / demo
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
@@ -256,4 +304,53 @@ pub struct SandboxArgs {
     /// Seconds sent in the Retry-After header of every 429
     #[arg(long, default_value_t = 1, value_name = "SECONDS")]
     pub retry_after: u64,
+}
+
+/// The ids of the arguments of `subcommand` that this process's own command line gave (not the
+/// environment, not a default), e.g. `rate` for `--rate 2`: for `config` and `doctor`, which say
+/// where each setting came from. Empty when the command line is not that subcommand's.
+pub fn given_on_command_line(subcommand: &str) -> std::collections::BTreeSet<String> {
+    use clap::CommandFactory;
+    use clap::parser::ValueSource;
+    let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) else {
+        return Default::default();
+    };
+    let Some(sub) = matches.subcommand_matches(subcommand) else {
+        return Default::default();
+    };
+    sub.ids()
+        .filter(|id| sub.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
+/// Shell completions, generated from the same definitions as the parser.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "kirim-xray", out);
+}
+
+/// The man page of the whole tool (roff), generated from the same definitions as the parser.
+pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// `kirim-xray.1` and one `kirim-xray-COMMAND.1` per command, written into `dir`.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks names, conflicts and requirements of every subcommand here, not only for
+        // the arguments a test happens to pass.
+        super::Cli::command().debug_assert();
+    }
 }

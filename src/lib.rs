@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_sources;
 pub mod escape;
 pub mod exit;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod pipeline;
 pub mod positional;
 pub mod report;
 pub mod runfolder;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod sync;
 pub mod validate;
@@ -33,6 +35,11 @@ pub fn run(cli: Cli) -> Exit {
         Command::Retry(args) => commands::retry::retry(args),
         Command::Reconcile(args) => commands::reconcile::reconcile(args),
         Command::Report(args) => commands::report::report(args),
+        Command::Doctor(args) => commands::doctor::doctor(args),
+        Command::Config(args) => commands::config_cmd::config(args),
+        Command::Completions(args) => commands::shell::completions(args),
+        Command::Man(args) => commands::shell::man(args),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => match sandbox::main(&args) {
             Ok(()) => Exit::Ok,
             Err(err) => {

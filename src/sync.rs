@@ -1,7 +1,7 @@
 //! The per-row protocol (DESIGN "Per-row protocol"): the server's state is the truth and file
 //! names are the key, so no photo is ever sent twice. Written over the `Api` trait so that every
-//! outcome can be injected in unit tests. Read it top to bottom: upload, the steps it takes after
-//! each kind of answer, then verify.
+//! outcome can be injected in unit tests. Read it top to bottom: upload and the steps it takes after
+//! each kind of answer; then `verify.rs`: the verifying get and the row's result.
 //!
 //! The rules that shape everything here:
 //! - After an answer that does not say for sure what the server did (timeout, 5xx, a gateway's
@@ -21,11 +21,12 @@ use crate::api::{Api, ApiError, ServerRecord, UploadAnswer, UploadOk};
 mod idle;
 mod plan;
 mod verdict;
+mod verify;
 mod view;
-use crate::model::{LocalImage, RowFields, RowResult, RowStatus, SentIn, Shipment};
+use crate::model::{LocalImage, RowResult, RowStatus, SentIn, Shipment};
 pub use idle::{Idle, set_thread_wait};
+use plan::Budget;
 pub use plan::{changed_since_validation, compare, split_requests};
-use verdict::{Verdict, image_results, judge, plural};
 use view::{Existence, ServerView, foreign};
 
 #[derive(Debug, Clone)]
@@ -126,35 +127,6 @@ fn unclear(err: &ApiError) -> bool {
 /// Nothing reached the server, or it said "not now": the same request may simply go again.
 fn repeatable(err: &ApiError) -> bool {
     matches!(err, ApiError::NotSent(_) | ApiError::Throttled { .. })
-}
-
-/// The retries left for one request. A 429 is a clear "not now" (every worker is already
-/// paused), an unclear or unsent try is a fault: each kind gets `retries` of its own, so that a
-/// gateway that throttles now and then does not eat the budget meant for real faults.
-#[derive(Debug, Default)]
-struct Budget {
-    faults: u32,
-    throttles: u32,
-}
-
-impl Budget {
-    /// Count one more retry of this kind; `None` when its budget is spent. Else the backoff
-    /// exponent for this retry.
-    fn spend(&mut self, err: &ApiError, limit: u32) -> Option<u32> {
-        let used = match err {
-            ApiError::Throttled { .. } => &mut self.throttles,
-            _ => &mut self.faults,
-        };
-        if *used >= limit {
-            return None;
-        }
-        *used += 1;
-        Some(*used - 1)
-    }
-
-    fn tries(&self) -> u32 {
-        1 + self.faults + self.throttles
-    }
 }
 
 /// The state of one row while the protocol runs.
@@ -492,190 +464,6 @@ impl<'a> RowRun<'a> {
             }
             other => other.to_string(),
         })
-    }
-
-    /// get, retried on ambiguous, unsent and throttled outcomes.
-    fn fetch(&mut self) -> Result<Option<ServerRecord>, ApiError> {
-        let mut budget = Budget::default();
-        loop {
-            self.requests += 1;
-            match self.api.get(&self.shipment.meta.nomor_aju) {
-                Ok(answer) => {
-                    tracing::debug!(
-                        row = self.row(),
-                        endpoint = "get",
-                        photos = answer.as_ref().map(|r| r.detail.len()),
-                        "answered"
-                    );
-                    if let Some(npwp) = answer.as_ref().and_then(|r| r.npwp_pemberitahu.clone()) {
-                        self.npwp = Some(npwp);
-                    }
-                    self.fresh_get = Some(answer.clone());
-                    return Ok(answer);
-                }
-                Err(err) if unclear(&err) || repeatable(&err) => {
-                    let Some(step) = budget.spend(&err, self.settings.retries) else {
-                        tracing::debug!(row = self.row(), endpoint = "get", "gave up: {err}");
-                        return Err(err);
-                    };
-                    self.retries += 1;
-                    tracing::warn!(
-                        row = self.row(),
-                        endpoint = "get",
-                        "retry {}: {err}",
-                        budget.tries() - 1
-                    );
-                    let s = self.settings;
-                    s.idle
-                        .wait(idle::backoff(s.backoff_base, s.backoff_cap, step));
-                }
-                Err(err) => {
-                    tracing::debug!(row = self.row(), endpoint = "get", "gave up: {err}");
-                    return Err(err);
-                }
-            }
-        }
-    }
-
-    /// The record verify judges by: the latest get if nothing was sent after it, else a new
-    /// one. While photos the server acknowledged are not listed (a lagging read), get again a
-    /// settle time later, a bounded number of times: never send them again.
-    fn verify(&mut self) -> Result<ServerRecord, ApiError> {
-        let mut record = match self.fresh_get.take() {
-            Some(answer) => answer,
-            None => self.fetch()?,
-        };
-        for _ in 0..self.settings.settle_checks {
-            let listed = |name: &str| {
-                record
-                    .as_ref()
-                    .is_some_and(|r| r.detail.iter().any(|p| p.nama_file == name))
-            };
-            let waiting = record
-                .as_ref()
-                .is_none_or(|r| foreign(&self.shipment.meta, r).is_none())
-                && self.sent.keys().any(|name| !listed(name));
-            if !waiting {
-                break;
-            }
-            tracing::debug!(
-                row = self.row(),
-                "acknowledged photos not listed yet: asking again"
-            );
-            self.settings.idle.wait(self.settings.settle);
-            record = self.fetch()?;
-        }
-        Ok(record.unwrap_or_default())
-    }
-
-    /// Verify if the upload phase got that far, and fill the whole result.
-    fn finish(mut self, ending: Ending) -> RowResult {
-        let shipment = self.shipment;
-        let (status, mut message, record, verdict) = match ending {
-            Ending::Verify => match self.verify() {
-                Ok(record) => {
-                    let v = judge(&shipment.meta, &shipment.images, &record, |name| {
-                        self.sent.contains_key(name)
-                    });
-                    let status = v.status.unwrap_or(RowStatus::Mismatch);
-                    (status, v.message.clone(), Some(record), v)
-                }
-                Err(err) => (
-                    RowStatus::Failed,
-                    format!("could not verify: {err}"),
-                    None,
-                    Verdict::default(),
-                ),
-            },
-            Ending::NotFound(text) => (RowStatus::NotFound, text, None, Verdict::default()),
-            Ending::Foreign(text) => {
-                let verdict = Verdict {
-                    foreign: true,
-                    ..Verdict::default()
-                };
-                (RowStatus::Mismatch, text, None, verdict)
-            }
-            // A get answered after the last upload still tells the truth about the server.
-            Ending::Failed(text) => {
-                let record = self.fresh_get.take().flatten();
-                let verdict = record
-                    .as_ref()
-                    .filter(|r| foreign(&shipment.meta, r).is_some())
-                    .map(|_| Verdict {
-                        foreign: true,
-                        ..Verdict::default()
-                    })
-                    .unwrap_or_default();
-                (RowStatus::Failed, text, record, verdict)
-            }
-        };
-        let uploaded = self.sent.len();
-        if matches!(status, RowStatus::Match | RowStatus::Mismatch) && !verdict.foreign {
-            let summary = if uploaded > 0 {
-                format!(
-                    "{uploaded} photo{} sent in {} request{}",
-                    plural(uploaded),
-                    self.carrying_requests,
-                    plural(self.carrying_requests as usize)
-                )
-            } else {
-                format!("all {} photos already on the server", shipment.images.len())
-            };
-            message = if message.is_empty() {
-                summary
-            } else if uploaded > 0 {
-                format!("{message}; {summary}")
-            } else {
-                message
-            };
-        }
-        let used = |endpoint: SentIn| {
-            self.ended_on == Some(endpoint) || self.sent.values().any(|(how, _)| *how == endpoint)
-        };
-        let action = match (used(SentIn::Kirim), used(SentIn::Add)) {
-            (true, true) => "kirim+add",
-            (true, false) => "kirim",
-            (false, true) => "add",
-            (false, false) => "none",
-        };
-        let images = image_results(
-            &shipment.images,
-            &self.sent,
-            &self.sent_sha256,
-            record.as_ref(),
-            &verdict,
-        );
-        tracing::debug!(
-            row = shipment.row,
-            status = status.as_str(),
-            action,
-            "{message}"
-        );
-        let own_record = record.as_ref().filter(|_| !verdict.foreign);
-        RowResult {
-            row: shipment.row,
-            fields: RowFields {
-                nomor_aju: shipment.meta.nomor_aju.clone(),
-                nomor_bl_awb: shipment.meta.nomor_bl_awb.clone(),
-                tanggal_bl_awb: shipment.meta.tanggal_bl_awb.clone(),
-                kode_kantor: shipment.meta.kode_kantor.clone(),
-                folder: shipment.folder.clone(),
-            },
-            status,
-            action: action.to_string(),
-            local_count: shipment.images.len(),
-            uploaded,
-            server_count: own_record.map(|r| r.detail.len()),
-            missing_on_server: verdict.missing,
-            extra_on_server: verdict.extra,
-            npwp_pemberitahu: self.npwp.clone(),
-            attempts: 1 + self.retries,
-            requests: self.requests,
-            message,
-            started_at: Some(self.started_at),
-            finished_at: Some(Utc::now()),
-            images,
-        }
     }
 }
 

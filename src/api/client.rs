@@ -186,6 +186,13 @@ impl HttpApi {
         Ok(api)
     }
 
+    /// Renew the token now, as after a 401: update-token while a refresh token is usable, else
+    /// a new login. `doctor` uses it to prove renewal works before a long run needs it; the
+    /// stats then tell which of the two was asked and what it answered.
+    pub fn renew_token(&self) -> Result<(), ApiError> {
+        self.auth.refused(self.auth.generation(), self.wire())
+    }
+
     pub fn stats(&self) -> ApiStats {
         self.stats.snapshot()
     }

@@ -12,6 +12,7 @@ mod transport;
 mod upload;
 pub use client::{ConnectError, HttpApi};
 pub use stats::ApiStats;
+pub use transport::error_chain;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,6 +1,8 @@
 //! One module per subcommand: each turns its flags into settings, does the work and decides the
 //! exit code.
 
+pub mod config_cmd;
+pub mod doctor;
 pub mod earlier;
 pub mod locks;
 pub mod outputs;
@@ -11,5 +13,6 @@ pub mod retry;
 pub mod run;
 pub mod selection;
 pub mod shared;
+pub mod shell;
 pub mod staged;
 pub mod validate;

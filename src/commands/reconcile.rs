@@ -35,6 +35,14 @@ pub fn reconcile(args: ReconcileArgs) -> Exit {
             return Exit::Usage;
         }
     };
+    if prepared.rows.rows == 0 {
+        // As for `run`: an export with no rows is more likely broken than a quiet day.
+        crate::eprintln_escaped!(
+            "kirim-xray: {} has no data rows: nothing to reconcile",
+            args.manifest.display()
+        );
+        return Exit::RowsNeedAttention;
+    }
     let started_at = Utc::now();
     let (_lock, run_dir) = match shared::open_new_run(&settings, &log, started_at) {
         Ok(opened) => opened,

@@ -7,44 +7,48 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use super::staged::Staged;
-use crate::cli::{OutputFormat, ValidateArgs};
+use crate::cli::{ApiArgs, OutputFormat, ValidateArgs};
+use crate::config::{Need, Settings};
 use crate::exit::Exit;
 use crate::manifest::{self, Manifest, ManifestKind};
 use crate::validate::{self, CheckedRow, ProblemTable, Totals, ValidateOptions, render_totals};
 
 pub fn validate(args: ValidateArgs) -> Exit {
-    let manifest_args = &args.manifest_args;
-    if let Some(root) = &manifest_args.images_root
+    // The settings as `run` loads them (flags > environment > settings file > defaults), so that
+    // `validate` and `run --dry-run` can never disagree about the images root or the sheet.
+    let api = ApiArgs {
+        config: args.config.clone(),
+        ..ApiArgs::default()
+    };
+    let settings = match Settings::load(&api, &args.manifest_args, Need::Offline) {
+        Ok(settings) => settings,
+        Err(e) => {
+            crate::eprintln_escaped!("kirim-xray validate: {e}");
+            return Exit::Usage;
+        }
+    };
+    if let Some(root) = &settings.images_root
         && !root.is_dir()
     {
         crate::eprintln_escaped!(
-            "kirim-xray validate: --images-root {}: not a folder",
+            "kirim-xray validate: images root {}: not a folder",
             root.display()
         );
         return Exit::Usage;
     }
-    let manifest = match manifest::read(&args.manifest, manifest_args.sheet.as_deref()) {
+    let manifest = match manifest::read(&args.manifest, settings.sheet.as_deref()) {
         Ok(manifest) => manifest,
         Err(err) => {
             crate::eprintln_escaped!("kirim-xray validate: {err}");
             return Exit::Usage;
         }
     };
-    let lookup = |name: &str| std::env::var(name).ok();
-    let allow_outside_root =
-        match crate::config::env_switch("KIRIM_XRAY_ALLOW_OUTSIDE_ROOT", &lookup) {
-            Ok(from_env) => manifest_args.allow_outside_root || from_env.unwrap_or(false),
-            Err(e) => {
-                crate::eprintln_escaped!("kirim-xray validate: {e}");
-                return Exit::Usage;
-            }
-        };
     let options = ValidateOptions {
-        allow_outside_root,
+        allow_outside_root: settings.allow_outside_root,
         ..ValidateOptions::new(
             &args.manifest,
-            manifest_args.images_root.as_deref(),
-            manifest_args.max_image_bytes,
+            settings.images_root.as_deref(),
+            Some(settings.max_image_bytes),
         )
     };
     let written = match args.format {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::api::ServerRecord;
+use crate::api::{ApiError, ServerRecord};
 use crate::model::LocalImage;
 
 /// Split `images` (in order) into requests of at most `max_images` images and `max_bytes`
@@ -76,5 +76,34 @@ pub fn changed_since_validation(
              (images.csv holds the sha256 of the bytes sent)",
             names.join(", ")
         )),
+    }
+}
+
+/// The retries left for one request. A 429 is a clear "not now" (every worker is already
+/// paused), an unclear or unsent try is a fault: each kind gets `retries` of its own, so that a
+/// gateway that throttles now and then does not eat the budget meant for real faults.
+#[derive(Debug, Default)]
+pub struct Budget {
+    faults: u32,
+    throttles: u32,
+}
+
+impl Budget {
+    /// Count one more retry of this kind; `None` when its budget is spent. Else the backoff
+    /// exponent for this retry.
+    pub fn spend(&mut self, err: &ApiError, limit: u32) -> Option<u32> {
+        let used = match err {
+            ApiError::Throttled { .. } => &mut self.throttles,
+            _ => &mut self.faults,
+        };
+        if *used >= limit {
+            return None;
+        }
+        *used += 1;
+        Some(*used - 1)
+    }
+
+    pub fn tries(&self) -> u32 {
+        1 + self.faults + self.throttles
     }
 }

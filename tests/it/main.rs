@@ -6,12 +6,15 @@ mod util;
 
 mod api;
 mod by_document;
+mod doctor;
 mod escaping;
 mod faults;
 mod images_root;
 mod journal;
 mod manifest;
+mod operator;
 mod outputs;
 mod rerun;
 mod run;
 mod sandbox;
+mod settings;

@@ -74,8 +74,13 @@ pub struct SlowRun {
 }
 
 pub fn start_slow_run(n: usize, journaled: usize) -> SlowRun {
+    start_slow_run_with(n, journaled, "20")
+}
+
+/// [`start_slow_run`] against a sandbox that answers every request `latency_ms` late.
+pub fn start_slow_run_with(n: usize, journaled: usize, latency_ms: &str) -> SlowRun {
     let dir = TestDir::new();
-    let sandbox = Sandbox::start(&["--latency-ms", "20"]);
+    let sandbox = Sandbox::start(&["--latency-ms", latency_ms]);
     let rows: Vec<RowSpec> = (1..=n).map(|i| RowSpec::valid(i, 1)).collect();
     let manifest = write_manifest(&dir, &rows);
     let arg = manifest.to_str().expect("utf-8 path");
@@ -475,15 +480,26 @@ fn a_second_signal_stops_at_once_and_the_journal_still_rebuilds_the_run() {
         rows,
         child,
         ..
-    } = start_slow_run(100, 3);
+    } = start_slow_run_with(12, 3, "1000");
     signal(&child, "-TERM");
     std::thread::sleep(Duration::from_millis(50));
     signal(&child, "-TERM");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(143), "{}", describe(&out));
+    // The rows in flight each wait a second per request: only the second signal can have
+    // ended the run this early, before the outputs were written.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("second signal, stopping now"),
+        "{}",
+        describe(&out)
+    );
+    let run_dir = latest(&dir);
+    assert!(
+        !run_dir.join("results.csv").exists(),
+        "the hard stop writes no outputs: `report` rebuilds them"
+    );
 
     // Every journal line is whole: the hard stop never tears one.
-    let run_dir = latest(&dir);
     let text = std::fs::read_to_string(run_dir.join("journal.jsonl")).expect("journal");
     assert!(text.ends_with('\n'));
     for line in text.lines() {
@@ -499,7 +515,7 @@ fn a_second_signal_stops_at_once_and_the_journal_still_rebuilds_the_run() {
         .expect("report");
     assert_eq!(report.status.code(), Some(0), "{}", describe(&report));
     let results = read_csv(&run_dir.join("results.csv"));
-    assert_eq!(results.len(), 100, "every row accounted for");
+    assert_eq!(results.len(), 12, "every row accounted for");
     let matched: Vec<RowSpec> = rows
         .iter()
         .zip(&results)
@@ -517,7 +533,11 @@ fn a_second_signal_stops_at_once_and_the_journal_still_rebuilds_the_run() {
     // And the run can be finished where it stopped, every photo once: rows that were in flight
     // at the hard stop are not in the journal, and resume asks about them before sending.
     let run_dir = run_dir.to_str().expect("utf-8 path").to_string();
-    let mut resumed = spawn_run(&sandbox, &dir, &["--resume", &run_dir]);
+    let mut resumed = spawn_run(
+        &sandbox,
+        &dir,
+        &["--resume", &run_dir, "--concurrency", "8"],
+    );
     assert_eq!(resumed.wait().expect("resume").code(), Some(0));
     assert_each_photo_once(&sandbox.state(), &rows);
     let results = read_csv(&latest(&dir).join("results.csv"));

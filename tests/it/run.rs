@@ -991,6 +991,11 @@ fn a_manifest_without_data_rows_calls_for_attention_and_sends_nothing() {
         .output()
         .expect("validate");
     assert_eq!(validate.status.code(), Some(1), "{}", describe(&validate));
+    let reconcile = demo_command(&sandbox, &dir, "reconcile", &manifest)
+        .output()
+        .expect("reconcile");
+    assert_eq!(reconcile.status.code(), Some(1), "{}", describe(&reconcile));
+    assert!(String::from_utf8_lossy(&reconcile.stderr).contains("has no data rows"));
     assert!(!dir.join("runs").exists(), "no run folder");
     assert_eq!(
         sandbox.state()["requests"]["login"],

@@ -507,12 +507,18 @@ fn image_bytes_received_counts_every_images_part_per_endpoint() {
         401
     );
     kirim += total_bytes(&photos);
-    // Over the limit by its Content-Length: refused before a byte of it is read.
+    // Over the limit by its Content-Length: refused before a byte of it is read. The server
+    // answers before the body is through, so the client may see the 413 or only a broken
+    // connection (a race that a loaded machine shows): either way no photo byte counts.
     let big = [("big.jpg", jpeg(4, 9000))];
-    assert_eq!(
-        post(&sandbox, KIRIM, &token, upload_form(&a, &big)).status,
-        413
-    );
+    if let Ok(answer) = http()
+        .post(format!("{}{KIRIM}", sandbox.url))
+        .bearer_auth(&token)
+        .multipart(upload_form(&a, &big))
+        .send()
+    {
+        assert_eq!(answer.status().as_u16(), 413);
+    }
     assert_eq!(
         post(
             &sandbox,
