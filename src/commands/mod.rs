@@ -4,6 +4,7 @@
 pub mod config_cmd;
 pub mod doctor;
 pub mod earlier;
+pub mod inherit;
 pub mod locks;
 pub mod reconcile;
 pub mod report;

@@ -176,7 +176,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
         return Exit::Usage;
     };
     // The run folder's own out folder, whatever --out says: that is where its lock lives.
-    let settings = match shared::inherited_settings(
+    let settings = match super::inherit::inherited_settings(
         &args.api,
         &args.manifest_args,
         &previous.run.settings,

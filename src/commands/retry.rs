@@ -128,7 +128,7 @@ pub fn retry(args: RetryArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let settings = match shared::inherited_settings(
+    let settings = match super::inherit::inherited_settings(
         &args.api,
         &args.manifest_args,
         &previous.run.settings,
