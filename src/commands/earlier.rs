@@ -181,6 +181,32 @@ pub fn unjournaled(run: &report::RunInfo, journal: &BTreeMap<usize, RowResult>) 
         .count()
 }
 
+/// A CSV manifest whose rows, from row 2 on, hold only these nomorAju (tests of matching rows by
+/// document).
+#[cfg(test)]
+pub fn manifest_of_documents(ajus: &[&str], sha256: &str) -> crate::manifest::Manifest {
+    use crate::manifest::{Cell, Manifest, ManifestKind, RawRow};
+    Manifest {
+        path: "m.csv".into(),
+        sha256: sha256.into(),
+        kind: ManifestKind::Csv,
+        rows: ajus
+            .iter()
+            .enumerate()
+            .map(|(i, aju)| RawRow {
+                row: i + 2,
+                cells: [
+                    Cell::Text((*aju).into()),
+                    Cell::Empty,
+                    Cell::Empty,
+                    Cell::Empty,
+                    Cell::Empty,
+                ],
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -354,6 +354,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::earlier::manifest_of_documents;
     use crate::report::journal::tests::sample;
 
     fn with(row: usize, status: RowStatus) -> (usize, RowResult) {
@@ -391,29 +392,6 @@ mod tests {
         (row, r)
     }
 
-    fn manifest(ajus: &[&str]) -> Manifest {
-        use crate::manifest::{Cell, ManifestKind, RawRow};
-        Manifest {
-            path: "m.csv".into(),
-            sha256: "new".into(),
-            kind: ManifestKind::Csv,
-            rows: ajus
-                .iter()
-                .enumerate()
-                .map(|(i, aju)| RawRow {
-                    row: i + 2,
-                    cells: [
-                        Cell::Text((*aju).into()),
-                        Cell::Empty,
-                        Cell::Empty,
-                        Cell::Empty,
-                        Cell::Empty,
-                    ],
-                })
-                .collect(),
-        }
-    }
-
     /// A row inserted above a finished one: the finished document keeps its result under its new
     /// number, the new row is processed, and a document that left is listed, not replaced.
     #[test]
@@ -428,7 +406,7 @@ mod tests {
         .collect();
         let mut run = crate::report::summary::tests::info();
         run.manifest.rows = 6; // row 6 never reached the journal
-        let now = manifest(&["A", "NEW", "B", "C", "D"]);
+        let now = manifest_of_documents(&["A", "NEW", "B", "C", "D"], "new");
         let r = by_document(&now, &run, &journal);
         let kept: Vec<(usize, &str, RowStatus)> = r
             .kept

@@ -253,6 +253,7 @@ pub fn retry(args: RetryArgs) -> Exit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::earlier::manifest_of_documents;
     use crate::report::journal::tests::sample;
 
     #[test]
@@ -297,29 +298,6 @@ mod tests {
         );
     }
 
-    fn manifest(ajus: &[&str], sha256: &str) -> Manifest {
-        use crate::manifest::{Cell, ManifestKind, RawRow};
-        Manifest {
-            path: "m.csv".into(),
-            sha256: sha256.into(),
-            kind: ManifestKind::Csv,
-            rows: ajus
-                .iter()
-                .enumerate()
-                .map(|(i, aju)| RawRow {
-                    row: i + 2,
-                    cells: [
-                        Cell::Text((*aju).into()),
-                        Cell::Empty,
-                        Cell::Empty,
-                        Cell::Empty,
-                        Cell::Empty,
-                    ],
-                })
-                .collect(),
-        }
-    }
-
     /// A row inserted above a FAILED row: the FAILED document is retried at its new row, the
     /// row that took its old number is not, and a FAILED document that left is listed.
     #[test]
@@ -341,7 +319,7 @@ mod tests {
         run.manifest.rows = 4;
         let wanted = wanted_statuses(&[]).unwrap();
 
-        let same = manifest(&["A", "B", "GONE", "C"], "old");
+        let same = manifest_of_documents(&["A", "B", "GONE", "C"], "old");
         let p = pick(&same, &run, &journal, &wanted).unwrap();
         assert_eq!(
             p.rows,
@@ -353,7 +331,7 @@ mod tests {
         );
         assert!(p.gone.is_empty() && p.note.is_none());
 
-        let changed = manifest(&["A", "NEW", "B", "C"], "new");
+        let changed = manifest_of_documents(&["A", "NEW", "B", "C"], "new");
         let p = pick(&changed, &run, &journal, &wanted).unwrap();
         assert_eq!(
             p.rows,
