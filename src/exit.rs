@@ -13,6 +13,9 @@ pub enum Exit {
     Unreachable,
     /// Another run holds the lock of the output folder.
     Locked,
+    /// The run folder could not be written (disk full, I/O error): the run stopped sending at
+    /// once; `run --resume` finishes it once there is space.
+    RunFolder,
     /// Stopped by SIGINT.
     Interrupted,
     /// Stopped by SIGTERM.
@@ -27,6 +30,7 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Unreachable => 3,
             Exit::Locked => 4,
+            Exit::RunFolder => 5,
             Exit::Interrupted => 130,
             Exit::Terminated => 143,
         }
@@ -45,6 +49,7 @@ mod tests {
             (Exit::Usage, 2),
             (Exit::Unreachable, 3),
             (Exit::Locked, 4),
+            (Exit::RunFolder, 5),
             (Exit::Interrupted, 130),
             (Exit::Terminated, 143),
         ];

@@ -10,6 +10,7 @@ pub mod escape;
 pub mod exit;
 #[cfg(test)]
 mod fuzz;
+pub mod halt;
 pub mod history;
 pub mod logging;
 pub mod manifest;

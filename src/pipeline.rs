@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::Api;
 use crate::exit::Exit;
+use crate::halt::Halt;
 use crate::model::{ImageResult, RowResult, RowStatus, SentIn, Shipment};
 use crate::sync::{SyncSettings, sync_row};
 use crate::validate::{CheckedRow, Severity, describe_problem};
@@ -21,10 +22,14 @@ use crate::validate::{CheckedRow, Severity, describe_problem};
 mod slots;
 use slots::Slots;
 
-/// Set by the first SIGINT/SIGTERM, or when the API client can no longer authenticate: start no
-/// new row. Remembers what came first, which decides the exit code, the note in summary.json and
-/// the message of the rows left SKIPPED. Both end the run the same way on purpose: rows in flight
-/// finish (bounded wait), every output is written, `--resume` and `retry` pick up the rest.
+/// Set by the first SIGINT/SIGTERM, when the API client can no longer authenticate, or when the
+/// run folder can no longer be written: start no new row. Remembers what came first, which
+/// decides the exit code, the note in summary.json and the message of the rows left SKIPPED. All
+/// end the run the same way on purpose: rows in flight end (bounded wait), every output that can
+/// be written is, `--resume` and `retry` pick up the rest. A signal and an unwritable run folder
+/// also set the [`Halt`]: no request goes out after them, and every wait (a permit, a backoff, a
+/// settle time) ends at once, so rows in flight end within moments, SKIPPED with what the server
+/// acknowledged.
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<Stop>);
 
@@ -34,12 +39,17 @@ struct Stop {
     first: AtomicI32,
     /// Why authentication was lost; set before `first` can turn [`AUTH_LOST`].
     auth_lost: OnceLock<String>,
+    /// Why the run folder cannot be written; set before `first` can turn [`OUTPUT_LOST`].
+    output_lost: OnceLock<String>,
+    halt: Halt,
 }
 
 pub const SIGINT: i32 = 2;
 pub const SIGTERM: i32 = 15;
 /// Not a signal number: the run stopped because authentication was lost.
 const AUTH_LOST: i32 = -1;
+/// Not a signal number: the run stopped because its run folder could not be written.
+const OUTPUT_LOST: i32 = -2;
 
 impl Cancel {
     pub fn new() -> Cancel {
@@ -49,6 +59,21 @@ impl Cancel {
     /// Ask the run to stop, as if `signal` had arrived.
     pub fn request(&self, signal: i32) {
         self.stop(signal);
+        self.0.halt.set();
+    }
+
+    /// Stop the run because the run folder cannot be written (`why` names the file and the OS
+    /// error): nothing more is sent that the journal could not record. `true` the first time.
+    pub fn output_lost(&self, why: String) -> bool {
+        let first = self.0.output_lost.set(why).is_ok();
+        self.stop(OUTPUT_LOST);
+        self.0.halt.set();
+        first
+    }
+
+    /// What every wait of the run sleeps on: set by a signal or an unwritable run folder.
+    pub fn halt(&self) -> Halt {
+        self.0.halt.clone()
     }
 
     /// Stop the run because the API client can no longer authenticate (`why` says how).
@@ -68,42 +93,51 @@ impl Cancel {
         self.0.first.load(Ordering::SeqCst) != 0
     }
 
-    /// Why authentication was lost, when that is what stopped the run (first).
-    fn lost_because(&self) -> Option<&str> {
+    /// Why authentication was lost, or the run folder, when that is what stopped the run
+    /// (first): "authentication was lost: …" or "the run folder cannot be written: …".
+    fn lost_because(&self) -> Option<String> {
         match self.0.first.load(Ordering::SeqCst) {
-            AUTH_LOST => self.0.auth_lost.get().map(String::as_str),
+            AUTH_LOST => self
+                .0
+                .auth_lost
+                .get()
+                .map(|why| format!("authentication was lost: {why}")),
+            OUTPUT_LOST => self
+                .0
+                .output_lost
+                .get()
+                .map(|why| format!("the run folder cannot be written: {why}")),
             _ => None,
         }
     }
 
     /// The exit code the stop calls for: 3 when authentication was lost (DESIGN: "could not
-    /// authenticate"), 143 for SIGTERM, 130 for any other signal.
+    /// authenticate"), 5 when the run folder could not be written, 143 for SIGTERM, 130 for any
+    /// other signal.
     pub fn exit(&self) -> Option<Exit> {
         match self.0.first.load(Ordering::SeqCst) {
             0 => None,
             AUTH_LOST => Some(Exit::Unreachable),
+            OUTPUT_LOST => Some(Exit::RunFolder),
             SIGTERM => Some(Exit::Terminated),
             _ => Some(Exit::Interrupted),
         }
     }
 
-    /// Why the run stopped, to open summary.json's note: "interrupted" or "authentication was
-    /// lost: …".
+    /// Why the run stopped, to open summary.json's note: "interrupted", "authentication was
+    /// lost: …" or "the run folder cannot be written: …".
     pub fn cause(&self) -> Option<String> {
         if !self.is_set() {
             return None;
         }
-        Some(match self.lost_because() {
-            Some(why) => format!("authentication was lost: {why}"),
-            None => "interrupted".into(),
-        })
+        Some(self.lost_because().unwrap_or_else(|| "interrupted".into()))
     }
 
     /// A valid row this run does not start, saying why.
     pub fn not_started(&self, row: &CheckedRow) -> RowResult {
         match self.lost_because() {
             Some(why) => RowResult {
-                message: format!("not started: authentication was lost: {why}"),
+                message: format!("not started: {why}"),
                 ..RowResult::skipped(row)
             },
             None => RowResult::skipped(row),
@@ -320,7 +354,7 @@ fn execute_inner(
     // At most `concurrency` rows talk to the gateway at once; a row that waits lends its slot.
     let workers = Slots::new(concurrency);
     let work = || {
-        workers.lend_while_waiting();
+        workers.lend_while_waiting(cancel.halt());
         loop {
             workers.acquire();
             let (i, start) = {
@@ -342,14 +376,18 @@ fn execute_inner(
                 Some(_) if !start => cancel.not_started(row),
                 Some(shipment) => run_one(row, shipment, row_fn),
             };
-            workers.release();
             // Checking `abandoned`, journaling the row and filling its slot happen under the
             // `done` lock, which the watcher holds when it gives up: a row is then either in the
             // snapshot it writes and in the journal, or in neither, however slow the journal's
             // fsync is. (Journal lines are serialised by the journal's own lock anyway.)
+            // The worker slot is given back only after: the next row starts once this one is
+            // journaled, so a journal that fails stops the run before anything more is sent,
+            // and at most `concurrency` finished rows ever wait for their line.
             let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
             if abandoned.load(Ordering::SeqCst) {
                 // The outputs are being written without this row: keep the journal equal to them.
+                drop(d);
+                workers.release();
                 continue;
             }
             *d += 1;
@@ -357,6 +395,7 @@ fn execute_inner(
             on_row_done(&result);
             *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
             drop(d);
+            workers.release();
             row_finished.notify_all();
         }
     };

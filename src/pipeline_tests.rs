@@ -428,6 +428,46 @@ fn the_first_reason_to_stop_decides_the_exit_code_and_the_message() {
     );
 }
 
+#[test]
+fn an_unwritable_run_folder_stops_the_run_with_exit_5_and_halts_every_wait() {
+    let rows: Vec<CheckedRow> = (2..8).map(valid).collect();
+    let cancel = Cancel::new();
+    let halt = cancel.halt();
+    // One worker: the journal of row 3 fails, so rows 4.. never start.
+    let out = execute_with(&rows, 1, &cancel, matched, |r| {
+        if r.row == 3 {
+            assert!(cancel.output_lost("journal.jsonl: No space left on device".into()));
+        }
+    })
+    .unwrap();
+    let statuses: Vec<_> = out.iter().map(|r| r.status).collect();
+    assert_eq!(&statuses[..2], [RowStatus::Match; 2]);
+    assert!(statuses[2..].iter().all(|s| *s == RowStatus::Skipped));
+    assert_eq!(
+        out[2].message,
+        "not started: the run folder cannot be written: journal.jsonl: No space left on device"
+    );
+    assert_eq!(cancel.exit(), Some(Exit::RunFolder));
+    assert!(
+        cancel
+            .cause()
+            .unwrap()
+            .starts_with("the run folder cannot be written")
+    );
+    // Reported once; the waits of the run end at once from now on.
+    assert!(!cancel.output_lost("again".into()));
+    assert!(halt.is_set());
+    assert!(halt.sleep(Duration::from_secs(600)));
+
+    // A signal halts the waits too; losing authentication does not (rows in flight fail alone).
+    let lost = Cancel::new();
+    lost.auth_lost("gone".into());
+    assert!(!lost.halt().is_set());
+    lost.request(SIGTERM);
+    assert!(lost.halt().is_set());
+    assert_eq!(lost.exit(), Some(Exit::Unreachable));
+}
+
 /// A row that finishes just as the watcher gives up must end up either in the journal and the
 /// outputs as finished, or in neither: the journal and the outputs written by `abandon` agree.
 /// Row 2 finishes while row 3 is still in flight, and its journal write is slow (as an fsync can

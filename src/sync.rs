@@ -68,6 +68,7 @@ pub fn reconcile_row(api: &dyn Api, shipment: &Shipment, settings: &SyncSettings
     let ending = match run.fetch() {
         Ok(Some(_)) => Ending::Verify,
         Ok(None) => Ending::NotFound("no X-ray data on the server for this nomorAju".into()),
+        Err(ApiError::Stopped) => Ending::Stopped,
         Err(err) => Ending::Failed(format!("could not get: {err}")),
     };
     let mut result = run.finish(ending);
@@ -116,6 +117,8 @@ enum Ending {
     Failed(String),
     /// The record under this nomorAju is another document's.
     Foreign(String),
+    /// The run is stopping: the row ends SKIPPED where it is, with what the server acknowledged.
+    Stopped,
 }
 
 /// The answer may have been applied, or not (a gateway's page included): ask before sending
@@ -247,6 +250,7 @@ impl<'a> RowRun<'a> {
                     self.view.existence = Existence::Held;
                     budget = Budget::default();
                 }
+                Err(ApiError::Stopped) => return Err(Ending::Stopped),
                 Err(err) if unclear(&err) => {
                     let retry = self.retry(&mut budget, endpoint, &err, false);
                     if self.after_unclear(endpoint, &batch, answered_at, &err)? {
@@ -300,6 +304,10 @@ impl<'a> RowRun<'a> {
             Endpoint::Kirim => self.api.kirim(meta, batch),
             Endpoint::Add => self.api.add(meta, batch),
         };
+        if answer == Err(ApiError::Stopped) {
+            // Refused before it went out: not a request.
+            self.requests -= 1;
+        }
         (answer, Utc::now())
     }
 
@@ -412,6 +420,7 @@ impl<'a> RowRun<'a> {
                 self.view.learn(record.as_ref());
                 Ok(())
             }
+            Err(ApiError::Stopped) => Err(Ending::Stopped),
             Err(err) => Err(Ending::Failed(format!("{context}: {err}"))),
         }
     }

@@ -371,7 +371,9 @@ fn token_request(
     wire: Wire<'_>,
 ) -> Result<Tokens, AuthFailure> {
     // One permit, like any request to the gateway; the wait also covers a 429 pause in force.
-    wire.pacer.acquire();
+    wire.pacer.acquire().map_err(|_| {
+        AuthFailure::Unreachable(format!("{endpoint}: not sent, the run is stopping"))
+    })?;
     let asked_at = Instant::now();
     let response = request.send().map_err(|err| {
         wire.stats.outcome(endpoint, failure_kind(&err));

@@ -186,6 +186,12 @@ impl HttpApi {
         Ok(api)
     }
 
+    /// Send nothing more once `halt` is set: a request waiting for its permit, and every later
+    /// one, fails with [`ApiError::Stopped`] without reaching the gateway.
+    pub fn halt_on(&mut self, halt: crate::halt::Halt) {
+        self.pacer.halt_on(halt);
+    }
+
     /// Renew the token now, as after a 401: update-token while a refresh token is usable, else
     /// a new login. `doctor` uses it to prove renewal works before a long run needs it; the
     /// stats then tell which of the two was asked and what it answered.
@@ -232,6 +238,15 @@ impl HttpApi {
         }
     }
 
+    /// A renewal that failed because the halt refused its permit is a stop, not a failure.
+    fn unless_halted(&self, err: ApiError) -> ApiError {
+        if self.pacer.halted() {
+            ApiError::Stopped
+        } else {
+            err
+        }
+    }
+
     fn url(&self, endpoint: Endpoint) -> String {
         format!("{}/xray/{}", self.api_url, endpoint.name())
     }
@@ -243,8 +258,14 @@ impl HttpApi {
     fn cleared(&self) -> Result<(Secret, u64), ApiError> {
         let mut races = 0;
         loop {
-            let fresh = self.auth.token(self.wire())?;
-            self.pacer.acquire();
+            if self.pacer.halted() {
+                return Err(ApiError::Stopped);
+            }
+            let fresh = self
+                .auth
+                .token(self.wire())
+                .map_err(|e| self.unless_halted(e))?;
+            self.pacer.acquire().map_err(|_| ApiError::Stopped)?;
             if let Some(current) = self.auth.current() {
                 return Ok(current);
             }
@@ -299,7 +320,9 @@ impl HttpApi {
                 // replaced meanwhile by another worker (then it was a race, not a refusal).
                 if !renewed {
                     renewed = true;
-                    self.auth.refused(generation, self.wire())?;
+                    self.auth
+                        .refused(generation, self.wire())
+                        .map_err(|e| self.unless_halted(e))?;
                     continue;
                 }
                 if self.auth.generation() != generation {

@@ -136,6 +136,10 @@ pub enum ApiError {
     /// since validation): the message names the photo.
     #[error("{0}")]
     Local(String),
+    /// Nothing was sent because the run is stopping (a signal, or a run folder that cannot be
+    /// written): the row ends where it is, keeping what the server acknowledged.
+    #[error("not sent: the run is stopping")]
+    Stopped,
 }
 
 impl ApiError {

@@ -12,6 +12,8 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
+use crate::halt::Halt;
+
 /// Longest pause a single `Retry-After` may impose; a server asking for more is more likely
 /// wrong than serious, and a nightly run should not hang on it.
 pub const MAX_PAUSE: Duration = Duration::from_secs(300);
@@ -33,7 +35,13 @@ const PERIOD_MARGIN: f64 = 1.05;
 pub struct Pacer<C: Clock = DefaultClock> {
     limiter: Limiter<C>,
     not_before: Mutex<Option<Instant>>,
+    /// Set when the run stops: no permit is handed out any more, and waits for one end at once.
+    halt: Halt,
 }
+
+/// No permit: the run is stopping (a signal, or a run folder that cannot be written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Halted;
 
 impl std::fmt::Debug for Pacer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,17 +70,23 @@ impl Pacer<DefaultClock> {
         Self::with_clock(rate, burst, DefaultClock::default())
     }
 
-    /// Wait until this request may go out: first the shared 429 pause, then a permit.
-    pub fn acquire(&self) {
+    /// Wait until this request may go out: first the shared 429 pause, then a permit. Once the
+    /// halt is set, no permit: the wait ends at once with [`Halted`], however long it had left.
+    pub fn acquire(&self) -> Result<(), Halted> {
         loop {
+            if self.halt.is_set() {
+                return Err(Halted);
+            }
             if let Some(wait) = self.pause_left_at(Instant::now()) {
-                std::thread::sleep(wait);
+                self.halt.sleep(wait);
                 continue;
             }
             match self.try_permit() {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 // Another waiter may take the permit first; then we simply get a new wait time.
-                Err(wait) => std::thread::sleep(wait.max(Duration::from_micros(100))),
+                Err(wait) => {
+                    self.halt.sleep(wait.max(Duration::from_micros(100)));
+                }
             }
         }
     }
@@ -83,7 +97,17 @@ impl<C: Clock> Pacer<C> {
         Ok(Pacer {
             limiter: RateLimiter::direct_with_clock(quota(rate, burst)?, clock),
             not_before: Mutex::new(None),
+            halt: Halt::new(),
         })
+    }
+
+    /// Stop handing out permits once `halt` is set.
+    pub fn halt_on(&mut self, halt: Halt) {
+        self.halt = halt;
+    }
+
+    pub fn halted(&self) -> bool {
+        self.halt.is_set()
     }
 
     /// Take a permit now, or say how long until one may be available.
@@ -202,6 +226,24 @@ mod tests {
         // One request in longer than a Duration can hold: refused, not a panic.
         assert!(Pacer::new(1e-300, 1).is_err());
         assert!(Pacer::new(f64::INFINITY, 1).is_err());
+    }
+
+    #[test]
+    fn a_halt_ends_the_wait_for_a_permit_and_refuses_the_next() {
+        // One permit every 20 s: the second caller would wait that long.
+        let mut pacer = Pacer::new(0.05, 1).unwrap();
+        let halt = Halt::new();
+        pacer.halt_on(halt.clone());
+        assert_eq!(pacer.acquire(), Ok(()));
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| pacer.acquire());
+            std::thread::sleep(Duration::from_millis(50));
+            halt.set();
+            assert_eq!(waiter.join().expect("waiter"), Err(Halted));
+        });
+        // The shared 429 pause does not hold a halted caller either.
+        pacer.pause(MAX_PAUSE);
+        assert_eq!(pacer.acquire(), Err(Halted));
     }
 
     #[test]

@@ -146,11 +146,14 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     if valid == 0 {
         // Nothing to send: no login needed. Invalid rows still reach the journal.
         let invalid: Vec<RowResult> = todo.iter().map(RowResult::invalid).collect();
-        for r in &invalid {
-            append(&journal, r);
-        }
+        let journaled = invalid.iter().all(|r| append(&journal, r, None));
         let results = merge(&kept, invalid);
-        return finish(&run_dir, &mut info, &results, verdict(&results));
+        let exit = if journaled {
+            verdict(&results)
+        } else {
+            Exit::RunFolder
+        };
+        return finish(&run_dir, &mut info, &results, exit);
     }
     let api_settings = match settings.to_api_settings() {
         Ok(a) => a,
@@ -167,7 +170,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             );
         }
     };
-    let api = match HttpApi::connect(&api_settings) {
+    let mut api = match HttpApi::connect(&api_settings) {
         Ok(api) => api,
         Err(e) => {
             let exit = match e {
@@ -186,6 +189,8 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             );
         }
     };
+    // A signal or an unwritable run folder: nothing more goes out, and every wait ends.
+    api.halt_on(cancel.halt());
     let before = info.requests.clone();
     let requests_now = || {
         let mut all = before.clone();
@@ -231,7 +236,9 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         &api,
         bound,
         row_fn,
-        |r| append(&journal, r),
+        |r| {
+            append(&journal, r, Some(cancel));
+        },
     ) {
         Ok(r) => r,
         Err(e) => {
@@ -285,14 +292,31 @@ fn seen_before(settings: &Settings, todo: &[CheckedRow]) -> SeenBefore {
     seen
 }
 
-fn append(journal: &Journal, r: &RowResult) {
-    if let Err(e) = journal.append(r) {
-        tracing::error!(
-            "cannot append row {} to {}: {e}",
-            r.row,
-            journal.path().display()
-        );
+/// Journal one finished row; `false` when it could not be. Then, during the run, `cancel` stops
+/// it: a row the journal cannot record must not be followed by more requests (a resume would not
+/// know of them), so nothing more is sent, rows in flight end at their next request, and the
+/// rest are SKIPPED. What the server holds of the rows not journaled, `--resume` asks with get.
+fn append(journal: &Journal, r: &RowResult, cancel: Option<&Cancel>) -> bool {
+    let Err(e) = journal.append(r) else {
+        return true;
+    };
+    let why = format!(
+        "cannot append row {} to {}: {e}",
+        r.row,
+        journal.path().display()
+    );
+    match cancel {
+        Some(cancel) if cancel.output_lost(why.clone()) => {
+            let run_dir = journal.path().parent().unwrap_or(Path::new("."));
+            tracing::error!(
+                "{why}; sending nothing more: rows in flight stop at their next request, the \
+                 rest are SKIPPED (exit code 5). Free space, then `kirim-xray run --resume {}`",
+                run_dir.display()
+            );
+        }
+        _ => tracing::error!("{why}"),
     }
+    false
 }
 
 /// 0 when every row is MATCH, else 1.
@@ -336,7 +360,7 @@ pub fn finish_unsent(
         .collect();
     if let Some(journal) = journal {
         for r in &results {
-            append(journal, r);
+            append(journal, r, None);
         }
     }
     info.note = Some(note);
@@ -344,8 +368,9 @@ pub fn finish_unsent(
 }
 
 /// Write every output, print the summary, and settle the exit code. Outputs that cannot be
-/// written turn a clean run into "needs attention": the audit trail is part of the job. So does
-/// a document that had not ended MATCH and left the manifest: nobody has sent it.
+/// written turn a finished run (0 or 1) into exit 5: the audit trail is part of the job, and
+/// the summary is printed anyway. A document that had not ended MATCH and left the manifest
+/// turns 0 into 1: nobody has sent it.
 pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: Exit) -> Exit {
     let mut exit = exit;
     if exit == Exit::Ok
@@ -361,10 +386,18 @@ pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: E
     match report::write_outputs(run_dir, info, results) {
         Ok(summary) => print!("{}", summary.to_text(results)),
         Err(e) => {
-            tracing::error!("cannot write the outputs of {}: {e:#}", run_dir.display());
-            if exit == Exit::Ok {
-                exit = Exit::RowsNeedAttention;
+            tracing::error!(
+                "cannot write the outputs of {}: {e:#}; `kirim-xray report {}` rebuilds them \
+                 from the journal once there is space",
+                run_dir.display(),
+                run_dir.display()
+            );
+            if matches!(exit, Exit::Ok | Exit::RowsNeedAttention) {
+                exit = Exit::RunFolder;
+                info.exit_code = Some(exit.code());
             }
+            // The summary the folder could not take still goes to stdout.
+            print!("{}", report::Summary::build(info, results).to_text(results));
         }
     }
     exit

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use crate::halt::Halt;
 use crate::sync::set_thread_wait;
 
 /// How many rows may wait at once for each worker slot: beyond that, waiting rows do hold slots
@@ -45,12 +46,13 @@ impl Slots {
         self.freed.notify_one();
     }
 
-    /// Make the calling worker thread's waits give its slot back while they last.
-    pub fn lend_while_waiting(self: &Arc<Slots>) {
+    /// Make the calling worker thread's waits give its slot back while they last. A wait ends
+    /// early when `halt` is set: the run is stopping, and the row's next request will not go out.
+    pub fn lend_while_waiting(self: &Arc<Slots>, halt: Halt) {
         let slots = Arc::clone(self);
         set_thread_wait(Some(Arc::new(move |duration: Duration| {
             slots.release();
-            std::thread::sleep(duration);
+            halt.sleep(duration);
             slots.acquire();
         })));
     }
@@ -71,7 +73,7 @@ mod tests {
             for i in 0..3 {
                 let (slots, active, most, ran) = (&slots, &active, &most, &ran);
                 scope.spawn(move || {
-                    slots.lend_while_waiting();
+                    slots.lend_while_waiting(Halt::new());
                     slots.acquire();
                     let now = active.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
@@ -88,5 +90,25 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 3);
         // Never two rows active in one slot.
         assert_eq!(most.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_halt_ends_a_rows_wait_and_gives_the_slot_back() {
+        let slots = Slots::new(1);
+        let halt = Halt::new();
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                slots.lend_while_waiting(halt.clone());
+                slots.acquire();
+                // A backoff or settle time far longer than the test may take.
+                crate::sync::Idle::default().wait(Duration::from_secs(600));
+                slots.release();
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            halt.set();
+            waiter.join().expect("the wait ended");
+        });
+        // The slot is free again.
+        slots.acquire();
     }
 }

@@ -4,7 +4,9 @@
 //! [`Journal::read`] drops. A line torn in the middle of the file (a disk that filled up, then had
 //! space again) is skipped with a warning that names it: its row simply counts as not finished,
 //! which `--resume` and `retry` handle by asking the server first, so one bad line never costs
-//! the whole folder.
+//! the whole folder. An append that fails (disk full, EIO) is cut back off the file and ends the
+//! journal: later appends are refused, so the file stays a clean prefix of the run, and the
+//! caller stops the run (nothing may be sent that the journal cannot record).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -42,8 +44,66 @@ fn line_of(row: &RowResult) -> io::Result<Vec<u8>> {
 /// An open journal, shared by the workers.
 #[derive(Debug)]
 pub struct Journal {
-    file: Mutex<File>,
+    sink: Mutex<Sink>,
     path: PathBuf,
+}
+
+/// The file and what is known about its end, under the journal's lock.
+#[derive(Debug)]
+struct Sink {
+    file: File,
+    /// Bytes of whole lines in the file: where a failed append is cut back to.
+    len: u64,
+    /// The first failed append; nothing is written after it.
+    failed: Option<String>,
+    /// Lines appended by this process.
+    lines: u64,
+    /// Test hook (see [`fault_after`]): appends after this many lines fail like a full disk.
+    fail_after: Option<u64>,
+}
+
+impl Sink {
+    fn new(file: File, len: u64) -> Mutex<Sink> {
+        Mutex::new(Sink {
+            file,
+            len,
+            failed: None,
+            lines: 0,
+            fail_after: fault_after(),
+        })
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        if self.fail_after.is_some_and(|n| self.lines >= n) {
+            // Like a disk that fills up mid-line: part of the line lands, then the error.
+            self.file.write_all(&line[..line.len() / 2])?;
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "No space left on device (simulated by KIRIM_XRAY_TEST_JOURNAL_FAIL_AFTER)",
+            ));
+        }
+        self.file.write_all(line)?;
+        self.file.sync_data()?;
+        self.len += line.len() as u64;
+        self.lines += 1;
+        Ok(())
+    }
+}
+
+/// Test hook, honoured only in debug builds (the binary the tests run): with
+/// `KIRIM_XRAY_TEST_JOURNAL_FAIL_AFTER=N`, every append after the first N of a process fails as
+/// on a full disk. A release build never reads it.
+#[cfg(debug_assertions)]
+fn fault_after() -> Option<u64> {
+    std::env::var("KIRIM_XRAY_TEST_JOURNAL_FAIL_AFTER")
+        .ok()?
+        .parse()
+        .ok()
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_after() -> Option<u64> {
+    None
 }
 
 impl Journal {
@@ -54,7 +114,7 @@ impl Journal {
             .create_new(true)
             .open(path)?;
         Ok(Journal {
-            file: Mutex::new(file),
+            sink: Sink::new(file, 0),
             path: path.to_path_buf(),
         })
     }
@@ -70,7 +130,7 @@ impl Journal {
             file.sync_data()?;
         }
         Ok(Journal {
-            file: Mutex::new(file),
+            sink: Sink::new(file, whole as u64),
             path: path.to_path_buf(),
         })
     }
@@ -116,12 +176,45 @@ impl Journal {
         &self.path
     }
 
-    /// Write one row as one line and push it to disk before returning.
+    /// Write one row as one line and push it to disk before returning. After a failure (disk
+    /// full, EIO) the part of the line that landed is cut off again, and every later append is
+    /// refused: the journal stays whole lines, every one of a row that really finished as it
+    /// says, and the rows not in it count as not finished (`--resume` asks the server first).
     pub fn append(&self, row: &RowResult) -> io::Result<()> {
         let line = line_of(row)?;
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        file.write_all(&line)?;
-        file.sync_data()
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(first) = &sink.failed {
+            return Err(io::Error::other(format!(
+                "not written, an earlier append failed ({first})"
+            )));
+        }
+        let written = sink.write_line(&line);
+        if let Err(e) = &written {
+            sink.failed = Some(e.to_string());
+            let whole = sink.len;
+            // Cutting back needs no space; if even that fails, a resume cuts a torn last line.
+            if let Err(cut) = sink
+                .file
+                .set_len(whole)
+                .and_then(|()| sink.file.sync_data())
+            {
+                tracing::warn!(
+                    "{}: cannot cut the failed line off ({cut}); a resume drops it",
+                    self.path.display()
+                );
+            }
+        }
+        written
+    }
+
+    /// Make appends after the first `lines` fail as on a full disk (tests).
+    #[cfg(test)]
+    pub fn fail_after(self, lines: u64) -> Journal {
+        self.sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fail_after = Some(lines);
+        self
     }
 
     /// Every readable line, in file order (see [`Journal::read_lines`]).
@@ -258,6 +351,37 @@ pub(crate) mod tests {
         let lines = Journal::read_lines(&path).unwrap();
         assert_eq!(lines.unreadable, [4, 5]);
         assert_eq!(lines.rows, vec![sample(2), sample(3), sample(5), sample(6)]);
+    }
+
+    #[test]
+    fn a_failed_append_is_cut_off_and_ends_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let journal = Journal::create(&path).unwrap().fail_after(2);
+        journal.append(&sample(2)).unwrap();
+        journal.append(&sample(3)).unwrap();
+        let err = journal.append(&sample(4)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull, "{err}");
+        // Refused without writing, although the next one would fit.
+        let later = journal.append(&sample(5)).unwrap_err();
+        assert!(
+            later.to_string().contains("an earlier append failed"),
+            "{later}"
+        );
+        // Only whole lines: the half line that landed was cut off again.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n'));
+        assert_eq!(text.lines().count(), 2);
+        assert_eq!(Journal::read(&path).unwrap(), vec![sample(2), sample(3)]);
+        // A resume appends to it again.
+        Journal::open_append(&path)
+            .unwrap()
+            .append(&sample(4))
+            .unwrap();
+        assert_eq!(
+            Journal::read(&path).unwrap(),
+            vec![sample(2), sample(3), sample(4)]
+        );
     }
 
     #[test]

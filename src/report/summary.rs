@@ -305,6 +305,7 @@ pub fn exit_meaning(code: i32) -> &'static str {
         2 => "usage, config or manifest error; nothing sent",
         3 => "could not authenticate or reach the API",
         4 => "another run holds the lock",
+        5 => "the run folder could not be written; stopped sending",
         130 => "interrupted (SIGINT)",
         143 => "terminated (SIGTERM)",
         _ => "unknown",

@@ -37,6 +37,8 @@ enum Fault {
     Gateway(u16),
     /// Store, then a gateway's 504 page (a late answer of a request that was applied).
     GatewayAfterStore,
+    /// The run is stopping: the client sends nothing.
+    Stopped,
 }
 
 fn gateway_page(status: u16) -> ApiError {
@@ -159,6 +161,7 @@ impl FakeApi {
                 return Err(ApiError::Ambiguous("HTTP 504".into()));
             }
             Some(Fault::Rewritten(name)) => rewritten = Some(name),
+            Some(Fault::Stopped) => return Err(ApiError::Stopped),
         }
         if server.unknown.contains(&meta.nomor_aju) {
             return Ok(UploadAnswer::NotFound {
@@ -224,6 +227,7 @@ impl Api for FakeApi {
                 });
             }
             Some(Fault::Gateway(status)) => return Err(gateway_page(status)),
+            Some(Fault::Stopped) => return Err(ApiError::Stopped),
             Some(_) => return Err(ApiError::Ambiguous("HTTP 503".into())),
         }
         // Late commits land as gets go by.
@@ -1073,4 +1077,50 @@ fn a_photo_rewritten_before_it_was_sent_fails_the_row_with_the_digest_of_the_byt
     assert_eq!(r.uploaded, 2);
     let digests: Vec<&str> = r.images.iter().map(|i| i.sha256.as_str()).collect();
     assert_eq!(digests, ["sha-a.jpg", "sent-b.jpg", "sha-c.jpg"]);
+}
+
+#[test]
+fn a_stop_ends_the_row_skipped_with_what_the_server_acknowledged() {
+    let one_per_request = SyncSettings {
+        max_images_per_request: 1,
+        ..settings()
+    };
+    let s = shipment(&["a.jpg", "b.jpg", "c.jpg"]);
+    // kirim got its 200, then the stop: the add is never sent, and the row is not "0 sent".
+    let api = FakeApi::default().fault("add", Fault::Stopped);
+    let r = sync_row(&api, &s, &one_per_request, false);
+    assert_eq!(r.status, RowStatus::Skipped, "{}", r.message);
+    assert_eq!(api.endpoints(), ["kirim", "add"]);
+    assert_eq!(api.held(), ["a.jpg"]);
+    assert_eq!(r.uploaded, 1);
+    assert_eq!(r.action, "kirim");
+    assert_eq!(sent_in(&r), [SentIn::Kirim, SentIn::None, SentIn::None]);
+    assert!(r.message.contains("1 photo acknowledged"), "{}", r.message);
+    // The add refused before it went out is not counted as a request.
+    assert_eq!(r.requests, 1);
+
+    // Everything stored, the stop before the verifying get: SKIPPED (resume verifies), all sent.
+    let api = FakeApi::default().fault("get", Fault::Stopped);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Skipped, "{}", r.message);
+    assert_eq!((r.uploaded, r.server_count), (3, None));
+    assert_eq!(sent_in(&r), [SentIn::Kirim; 3]);
+
+    // A stop while checking first (resume) or after an unclear answer: SKIPPED, nothing resent.
+    let api = FakeApi::default().fault("get", Fault::Stopped);
+    let r = sync_row(&api, &s, &settings(), true);
+    assert_eq!((r.status, r.uploaded), (RowStatus::Skipped, 0));
+    assert_eq!(api.endpoints(), ["get"]);
+    let api = FakeApi::default()
+        .fault("kirim", Fault::AmbiguousAfterStore)
+        .fault("get", Fault::Stopped);
+    let r = sync_row(&api, &s, &settings(), false);
+    assert_eq!(r.status, RowStatus::Skipped, "{}", r.message);
+    assert_eq!(api.endpoints(), ["kirim", "get"]);
+    assert_exactly_once(&api, &s);
+
+    // reconcile: SKIPPED, not FAILED.
+    let api = FakeApi::with_record(&["a.jpg"]).fault("get", Fault::Stopped);
+    let r = reconcile_row(&api, &s, &settings());
+    assert_eq!(r.status, RowStatus::Skipped, "{}", r.message);
 }

@@ -32,6 +32,11 @@ impl RowRun<'_> {
                     self.fresh_get = Some(answer.clone());
                     return Ok(answer);
                 }
+                Err(ApiError::Stopped) => {
+                    // Refused before it went out: not a request.
+                    self.requests -= 1;
+                    return Err(ApiError::Stopped);
+                }
                 Err(err) if unclear(&err) || repeatable(&err) => {
                     let Some(step) = budget.spend(&err, self.settings.retries) else {
                         tracing::debug!(row = self.row(), endpoint = "get", "gave up: {err}");
@@ -99,6 +104,7 @@ impl RowRun<'_> {
                     let status = v.status.unwrap_or(RowStatus::Mismatch);
                     (status, v.message.clone(), Some(record), v)
                 }
+                Err(ApiError::Stopped) => stopped(self.sent.len()),
                 Err(err) => (
                     RowStatus::Failed,
                     format!("could not verify: {err}"),
@@ -106,6 +112,7 @@ impl RowRun<'_> {
                     Verdict::default(),
                 ),
             },
+            Ending::Stopped => stopped(self.sent.len()),
             Ending::NotFound(text) => (RowStatus::NotFound, text, None, Verdict::default()),
             Ending::Foreign(text) => {
                 let verdict = Verdict {
@@ -196,4 +203,15 @@ impl RowRun<'_> {
             images,
         }
     }
+}
+
+/// A row the stop caught in flight: SKIPPED (so `run --resume` takes it up again, asking with get
+/// first), its acknowledged photos kept in the result and in the counts.
+fn stopped(acknowledged: usize) -> (RowStatus, String, Option<ServerRecord>, Verdict) {
+    let message = format!(
+        "stopped in flight, {acknowledged} photo{} acknowledged by the server before the stop: \
+         `run --resume` asks with get before sending the rest",
+        plural(acknowledged)
+    );
+    (RowStatus::Skipped, message, None, Verdict::default())
 }
