@@ -25,11 +25,9 @@ use slots::Slots;
 /// Set by the first SIGINT/SIGTERM, when the API client can no longer authenticate, or when the
 /// run folder can no longer be written: start no new row. Remembers what came first, which
 /// decides the exit code, the note in summary.json and the message of the rows left SKIPPED. All
-/// end the run the same way on purpose: rows in flight end (bounded wait), every output that can
-/// be written is, `--resume` and `retry` pick up the rest. A signal and an unwritable run folder
-/// also set the [`Halt`]: no request goes out after them, and every wait (a permit, a backoff, a
-/// settle time) ends at once, so rows in flight end within moments, SKIPPED with what the server
-/// acknowledged.
+/// end the run alike on purpose: rows in flight end (bounded wait), the outputs are written,
+/// `--resume` and `retry` pick up the rest. A signal and an unwritable run folder also set the
+/// [`Halt`]: nothing more is sent, every wait ends at once (rows in flight end SKIPPED).
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<Stop>);
 
@@ -37,9 +35,9 @@ pub struct Cancel(Arc<Stop>);
 struct Stop {
     /// 0 until stopped; then the signal number, or [`AUTH_LOST`].
     first: AtomicI32,
-    /// Why authentication was lost; set before `first` can turn [`AUTH_LOST`].
+    /// "authentication was lost: …"; set before `first` can turn [`AUTH_LOST`].
     auth_lost: OnceLock<String>,
-    /// Why the run folder cannot be written; set before `first` can turn [`OUTPUT_LOST`].
+    /// "the run folder cannot be written: …"; set before `first` can turn [`OUTPUT_LOST`].
     output_lost: OnceLock<String>,
     halt: Halt,
 }
@@ -62,10 +60,12 @@ impl Cancel {
         self.0.halt.set();
     }
 
-    /// Stop the run because the run folder cannot be written (`why` names the file and the OS
-    /// error): nothing more is sent that the journal could not record. `true` the first time.
+    /// Stop the run: the run folder cannot be written (`why` names the file and the OS error).
+    /// `true` the first time.
     pub fn output_lost(&self, why: String) -> bool {
-        let first = self.0.output_lost.set(why).is_ok();
+        let first = (self.0.output_lost)
+            .set(format!("the run folder cannot be written: {why}"))
+            .is_ok();
         self.stop(OUTPUT_LOST);
         self.0.halt.set();
         first
@@ -78,7 +78,7 @@ impl Cancel {
 
     /// Stop the run because the API client can no longer authenticate (`why` says how).
     pub fn auth_lost(&self, why: String) {
-        let _ = self.0.auth_lost.set(why);
+        let _ = (self.0.auth_lost).set(format!("authentication was lost: {why}"));
         self.stop(AUTH_LOST);
     }
 
@@ -93,20 +93,11 @@ impl Cancel {
         self.0.first.load(Ordering::SeqCst) != 0
     }
 
-    /// Why authentication was lost, or the run folder, when that is what stopped the run
-    /// (first): "authentication was lost: …" or "the run folder cannot be written: …".
+    /// Why authentication or the run folder was lost, when that is what stopped the run (first).
     fn lost_because(&self) -> Option<String> {
         match self.0.first.load(Ordering::SeqCst) {
-            AUTH_LOST => self
-                .0
-                .auth_lost
-                .get()
-                .map(|why| format!("authentication was lost: {why}")),
-            OUTPUT_LOST => self
-                .0
-                .output_lost
-                .get()
-                .map(|why| format!("the run folder cannot be written: {why}")),
+            AUTH_LOST => self.0.auth_lost.get().cloned(),
+            OUTPUT_LOST => self.0.output_lost.get().cloned(),
             _ => None,
         }
     }
@@ -379,14 +370,11 @@ fn execute_inner(
             // Checking `abandoned`, journaling the row and filling its slot happen under the
             // `done` lock, which the watcher holds when it gives up: a row is then either in the
             // snapshot it writes and in the journal, or in neither, however slow the journal's
-            // fsync is. (Journal lines are serialised by the journal's own lock anyway.)
-            // The worker slot is given back only after: the next row starts once this one is
-            // journaled, so a journal that fails stops the run before anything more is sent,
-            // and at most `concurrency` finished rows ever wait for their line.
+            // fsync is. The slot is given back only after: the next row starts once this one is
+            // journaled, so a journal that fails stops the run before anything more is sent.
             let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
             if abandoned.load(Ordering::SeqCst) {
                 // The outputs are being written without this row: keep the journal equal to them.
-                drop(d);
                 workers.release();
                 continue;
             }
