@@ -1109,7 +1109,11 @@ fn a_stop_ends_the_row_skipped_with_what_the_server_acknowledged() {
     // A stop while checking first (resume) or after an unclear answer: SKIPPED, nothing resent.
     let api = FakeApi::default().fault("get", Fault::Stopped);
     let r = sync_row(&api, &s, &settings(), true);
-    assert_eq!((r.status, r.uploaded), (RowStatus::Skipped, 0));
+    assert_eq!(
+        (r.status, r.uploaded, r.requests),
+        (RowStatus::Skipped, 0, 0)
+    );
+    assert_eq!(r.message, "stopped before its first request went out");
     assert_eq!(api.endpoints(), ["get"]);
     let api = FakeApi::default()
         .fault("kirim", Fault::AmbiguousAfterStore)

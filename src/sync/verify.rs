@@ -104,7 +104,7 @@ impl RowRun<'_> {
                     let status = v.status.unwrap_or(RowStatus::Mismatch);
                     (status, v.message.clone(), Some(record), v)
                 }
-                Err(ApiError::Stopped) => stopped(self.sent.len()),
+                Err(ApiError::Stopped) => stopped(self.sent.len(), self.requests),
                 Err(err) => (
                     RowStatus::Failed,
                     format!("could not verify: {err}"),
@@ -112,7 +112,7 @@ impl RowRun<'_> {
                     Verdict::default(),
                 ),
             },
-            Ending::Stopped => stopped(self.sent.len()),
+            Ending::Stopped => stopped(self.sent.len(), self.requests),
             Ending::NotFound(text) => (RowStatus::NotFound, text, None, Verdict::default()),
             Ending::Foreign(text) => {
                 let verdict = Verdict {
@@ -207,7 +207,14 @@ impl RowRun<'_> {
 
 /// A row the stop caught in flight: SKIPPED (so `run --resume` takes it up again, asking with get
 /// first), its acknowledged photos kept in the result and in the counts.
-fn stopped(acknowledged: usize) -> (RowStatus, String, Option<ServerRecord>, Verdict) {
+fn stopped(
+    acknowledged: usize,
+    requests: u32,
+) -> (RowStatus, String, Option<ServerRecord>, Verdict) {
+    if requests == 0 {
+        let message = "stopped before its first request went out".to_string();
+        return (RowStatus::Skipped, message, None, Verdict::default());
+    }
     let message = format!(
         "stopped in flight, {acknowledged} photo{} acknowledged by the server before the stop: \
          `run --resume` asks with get before sending the rest",
