@@ -337,11 +337,12 @@ fn execute_inner(
                 crate::sync::set_thread_wait(None);
                 break;
             };
-            let result = match &row.shipment {
+            let (span, began) = (row_span(row), Instant::now());
+            let result = span.in_scope(|| match &row.shipment {
                 None => RowResult::invalid(row),
                 Some(_) if !start => cancel.not_started(row),
                 Some(shipment) => run_one(row, shipment, row_fn),
-            };
+            });
             workers.release();
             // Checking `abandoned`, journaling the row and filling its slot happen under the
             // `done` lock, which the watcher holds when it gives up: a row is then either in the
@@ -353,7 +354,10 @@ fn execute_inner(
                 continue;
             }
             *d += 1;
-            progress(*d, total, &result);
+            span.record("status", result.status.as_str());
+            span.record("action", result.action.as_str());
+            span.record("duration_ms", began.elapsed().as_millis() as u64);
+            span.in_scope(|| progress(*d, total, &result));
             on_row_done(&result);
             *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
             drop(d);
@@ -451,6 +455,24 @@ fn run_one(
     }
 }
 
+/// The context of every log line about `row`: its number and nomorAju, and once it is done its
+/// status, action and duration. Only `--log-format json` shows it (see `logging::ROW_CONTEXT`).
+/// At the level ERROR so that it is enabled whatever the level: a warning about a row under
+/// `--quiet` still says which row.
+fn row_span(row: &CheckedRow) -> tracing::Span {
+    tracing::span!(
+        target: crate::logging::ROW_CONTEXT,
+        tracing::Level::ERROR,
+        "row",
+        row = row.row,
+        nomorAju = row.fields.nomor_aju.as_str(),
+        status = tracing::field::Empty,
+        action = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    )
+}
+
+/// The line of a finished row (on stderr unless the progress bar stands for it).
 fn progress(n: usize, total: usize, r: &RowResult) {
     let on_server = r.server_count.map_or("-".to_string(), |c| c.to_string());
     let tail = match r.status {
@@ -459,6 +481,7 @@ fn progress(n: usize, total: usize, r: &RowResult) {
         _ => format!(": {}", r.message),
     };
     tracing::info!(
+        target: crate::logging::ROW_DONE,
         "[{n}/{total}] row {} {} {on_server}/{} photos{tail}",
         r.row,
         r.status,
