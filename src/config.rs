@@ -248,6 +248,12 @@ impl Settings {
         })
     }
 
+    /// Install the global logging as these settings ask (level, quiet, format, progress mode),
+    /// for a command that processes rows.
+    pub fn start_logging(&self) -> crate::logging::LogHandle {
+        crate::logging::init_with(&self.log_level, self.quiet, self.log_format, self.progress)
+    }
+
     /// What the per-row protocol needs.
     pub fn sync_settings(&self) -> SyncSettings {
         SyncSettings {

@@ -23,7 +23,6 @@ use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::{self, Writer};
 
-use crate::config::Settings;
 use crate::escape::escape_control;
 use crate::progress::{self, ProgressMode};
 use tracing_subscriber::layer::SubscriberExt;
@@ -38,6 +37,23 @@ pub const ROW_CONTEXT: &str = "kirim_xray::row_context";
 /// The target of the one line each finished row gets (`[12/300] row 13 MATCH 2/2 photos`); the
 /// progress bar takes its place on stderr.
 pub const ROW_DONE: &str = "kirim_xray::row_done";
+
+/// The context of every log line about one row: its number and nomorAju, and once it is done
+/// its `status`, `action` and `duration_ms` (recorded by the workers). Only the JSON format shows
+/// it. At the level ERROR so that it is enabled whatever the level: a warning about a row under
+/// `--quiet` still says which row.
+pub fn row_span(row: usize, nomor_aju: &str) -> tracing::Span {
+    tracing::span!(
+        target: ROW_CONTEXT,
+        tracing::Level::ERROR,
+        "row",
+        row,
+        nomorAju = nomor_aju,
+        status = tracing::field::Empty,
+        action = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    )
+}
 
 /// `--log-format`: how lines are written to stderr and run.log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -157,17 +173,6 @@ fn write_field(w: &mut Writer<'_>, field: &Field, value: &dyn std::fmt::Debug) -
         "message" => write!(w, "{}", escape_control(&text)),
         name => write!(w, "{name}={}", escape_control(&text)),
     }
-}
-
-/// Install the global subscriber for a command that processes rows: level, quiet, format and
-/// progress mode from `settings`.
-pub fn init_for(settings: &Settings) -> LogHandle {
-    init_with(
-        &settings.log_level,
-        settings.quiet,
-        settings.log_format,
-        settings.progress,
-    )
 }
 
 /// Install the global subscriber with text lines. `quiet` keeps stderr to warnings and errors;

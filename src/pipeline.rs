@@ -337,7 +337,8 @@ fn execute_inner(
                 crate::sync::set_thread_wait(None);
                 break;
             };
-            let (span, began) = (row_span(row), Instant::now());
+            let span = crate::logging::row_span(row.row, &row.fields.nomor_aju);
+            let began = Instant::now();
             let result = span.in_scope(|| match &row.shipment {
                 None => RowResult::invalid(row),
                 Some(_) if !start => cancel.not_started(row),
@@ -453,23 +454,6 @@ fn run_one(
             }
         }
     }
-}
-
-/// The context of every log line about `row`: its number and nomorAju, and once it is done its
-/// status, action and duration. Only `--log-format json` shows it (see `logging::ROW_CONTEXT`).
-/// At the level ERROR so that it is enabled whatever the level: a warning about a row under
-/// `--quiet` still says which row.
-fn row_span(row: &CheckedRow) -> tracing::Span {
-    tracing::span!(
-        target: crate::logging::ROW_CONTEXT,
-        tracing::Level::ERROR,
-        "row",
-        row = row.row,
-        nomorAju = row.fields.nomor_aju.as_str(),
-        status = tracing::field::Empty,
-        action = tracing::field::Empty,
-        duration_ms = tracing::field::Empty,
-    )
 }
 
 /// The line of a finished row (on stderr unless the progress bar stands for it).

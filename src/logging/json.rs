@@ -162,6 +162,10 @@ mod tests {
         assert_eq!(lines[1]["status"], "MATCH", "recorded on the span later");
         assert_eq!(lines[1]["nomorAju"], "AJU\n1");
         assert!(!lines[1].as_object().unwrap().contains_key("nomor_aju"));
-        assert!(!text.trim_end().chars().any(char::is_control), "{text:?}");
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        assert!(
+            !text.lines().any(|l| l.chars().any(char::is_control)),
+            "{text:?}"
+        );
     }
 }
