@@ -119,6 +119,14 @@ fn on_a_terminal_colour_is_used_unless_no_color_is_set() {
     assert_eq!(code, Some(0), "{screen}");
     assert!(has_colour(&screen), "{screen:?}");
 
+    // reconcile shows the same bar.
+    let mut cmd = command(&dir, &sandbox.url, "reconcile", &manifest);
+    cmd.env("KIRIM_XRAY_USERNAME", "demo")
+        .env("KIRIM_XRAY_PASSWORD", "demo");
+    let (code, screen) = on_a_terminal(script, &cmd);
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("3/3 rows · ETA "), "{screen}");
+
     // A row that needs attention is named above the bar.
     let good = &rows[0];
     let bad = dir.write(
