@@ -117,6 +117,13 @@ pub struct ApiArgs {
     /// Print only the summary, no progress lines
     #[arg(long, short)]
     pub quiet: bool,
+    /// Progress on stderr: a live bar, one line per row, or none (auto: the bar on a terminal,
+    /// lines otherwise)
+    #[arg(long, value_name = "auto|bar|lines|none", env = "KIRIM_XRAY_PROGRESS")]
+    pub progress: Option<String>,
+    /// Lines of stderr and run.log: text for people, or one JSON object per line (text, json)
+    #[arg(long, value_name = "text|json", env = "KIRIM_XRAY_LOG_FORMAT")]
+    pub log_format: Option<String>,
     /// Host-wide folder of the per-account locks (default: kirim-xray-locks in the temp folder)
     #[arg(long, value_name = "DIR", env = "KIRIM_XRAY_LOCK_DIR")]
     pub lock_dir: Option<PathBuf>,

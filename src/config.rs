@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiSettings, Credentials, Secret};
 use crate::cli::{ApiArgs, ManifestArgs};
+use crate::logging::LogFormat;
+use crate::progress::ProgressMode;
 use crate::sync::SyncSettings;
 
 mod layer;
@@ -64,6 +66,10 @@ pub struct Settings {
     pub ca_cert: Option<PathBuf>,
     pub log_level: String,
     pub quiet: bool,
+    /// How progress shows on stderr (`--progress`).
+    pub progress: ProgressMode,
+    /// Text or JSON lines in stderr and run.log (`--log-format`).
+    pub log_format: LogFormat,
     /// The host-wide folder of the per-account locks.
     pub lock_dir: PathBuf,
     /// The settings file that was read, if any.
@@ -169,6 +175,14 @@ impl Settings {
                 .trim()
                 .to_ascii_lowercase(),
             quiet: l.quiet.unwrap_or(false),
+            progress: match l.progress.as_deref() {
+                Some(p) => p.parse().map_err(ConfigError)?,
+                None => ProgressMode::default(),
+            },
+            log_format: match l.log_format.as_deref() {
+                Some(f) => f.parse().map_err(ConfigError)?,
+                None => LogFormat::default(),
+            },
             lock_dir: l.lock_dir.unwrap_or_else(default_lock_dir),
             config_file: None,
             credentials,
@@ -232,6 +246,12 @@ impl Settings {
             ca_cert: self.ca_cert.clone(),
             credentials,
         })
+    }
+
+    /// Install the global logging as these settings ask (level, quiet, format, progress mode),
+    /// for a command that processes rows.
+    pub fn start_logging(&self) -> crate::logging::LogHandle {
+        crate::logging::init_with(&self.log_level, self.quiet, self.log_format, self.progress)
     }
 
     /// What the per-row protocol needs.

@@ -174,6 +174,13 @@ pub fn table(
         s.log_level.clone(),
     );
     add("quiet", None, said!(quiet), s.quiet.to_string());
+    add("progress", None, said!(progress), s.progress.to_string());
+    add(
+        "log_format",
+        None,
+        said!(log_format),
+        s.log_format.to_string(),
+    );
     add("lock_dir", None, said!(lock_dir), path(&s.lock_dir));
     rows
 }
@@ -307,7 +314,7 @@ mod tests {
         );
         assert_eq!(find("timeout").source, Source::Default);
         assert_eq!(find("timeout").value, "60 s");
-        assert_eq!(rows.len(), 20, "every Layer field has its row");
+        assert_eq!(rows.len(), 22, "every Layer field has its row");
     }
 
     #[test]

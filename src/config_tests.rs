@@ -208,3 +208,45 @@ fn public_view_and_api_settings_carry_no_secret_text() {
         Settings::from_layers(Layer::default(), Layer::default(), Layer::default(), None).unwrap();
     assert!(offline.to_api_settings().is_err());
 }
+
+#[test]
+fn progress_and_log_format_come_from_flags_env_or_file_and_are_checked() {
+    let defaults =
+        Settings::from_layers(Layer::default(), Layer::default(), Layer::default(), None).unwrap();
+    assert_eq!(defaults.progress, ProgressMode::Auto);
+    assert_eq!(defaults.log_format, LogFormat::Text);
+
+    let vars = env(&[("KIRIM_XRAY_PROGRESS", "none")]);
+    let env_layer = Layer::from_env(&lookup_in(&vars)).unwrap();
+    let file_layer = file("progress = \"bar\"\nlog-format = \"JSON\"\n");
+    let s = Settings::from_layers(Layer::default(), env_layer, file_layer, None).unwrap();
+    assert_eq!(s.progress, ProgressMode::None, "env beats file");
+    assert_eq!(s.log_format, LogFormat::Json, "from the file, any case");
+
+    let flags = Layer {
+        progress: Some("lines".into()),
+        ..Layer::default()
+    };
+    let s = Settings::from_layers(flags, Layer::default(), Layer::default(), None).unwrap();
+    assert_eq!(s.progress, ProgressMode::Lines);
+
+    for (layer, expected) in [
+        (
+            Layer {
+                progress: Some("fancy".into()),
+                ..Layer::default()
+            },
+            "progress \"fancy\" is not one of auto, bar, lines, none",
+        ),
+        (
+            Layer {
+                log_format: Some("xml".into()),
+                ..Layer::default()
+            },
+            "log format \"xml\" is not one of text, json",
+        ),
+    ] {
+        let e = Settings::from_layers(layer, Layer::default(), Layer::default(), None).unwrap_err();
+        assert!(e.0.contains(expected), "{e}");
+    }
+}

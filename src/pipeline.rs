@@ -362,11 +362,13 @@ fn execute_inner(
                 crate::sync::set_thread_wait(None);
                 break;
             };
-            let result = match &row.shipment {
+            let span = crate::logging::row_span(row.row, &row.fields.nomor_aju);
+            let began = Instant::now();
+            let result = span.in_scope(|| match &row.shipment {
                 None => RowResult::invalid(row),
                 Some(_) if !start => cancel.not_started(row),
                 Some(shipment) => run_one(row, shipment, row_fn),
-            };
+            });
             // Checking `abandoned`, journaling the row and filling its slot happen under the
             // `done` lock, which the watcher holds when it gives up: a row is then either in the
             // snapshot it writes and in the journal, or in neither, however slow the journal's
@@ -379,7 +381,10 @@ fn execute_inner(
                 continue;
             }
             *d += 1;
-            progress(*d, total, &result);
+            span.record("status", result.status.as_str());
+            span.record("action", result.action.as_str());
+            span.record("duration_ms", began.elapsed().as_millis() as u64);
+            span.in_scope(|| progress(*d, total, &result));
             on_row_done(&result);
             *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
             drop(d);
@@ -478,6 +483,7 @@ fn run_one(
     }
 }
 
+/// The line of a finished row (on stderr unless the progress bar stands for it).
 fn progress(n: usize, total: usize, r: &RowResult) {
     let on_server = r.server_count.map_or("-".to_string(), |c| c.to_string());
     let tail = match r.status {
@@ -486,6 +492,7 @@ fn progress(n: usize, total: usize, r: &RowResult) {
         _ => format!(": {}", r.message),
     };
     tracing::info!(
+        target: crate::logging::ROW_DONE,
         "[{n}/{total}] row {} {} {on_server}/{} photos{tail}",
         r.row,
         r.status,

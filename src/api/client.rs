@@ -290,18 +290,28 @@ impl HttpApi {
             let request = build(&self.client)?;
             let (token, generation) = self.cleared()?;
             self.stats.xray_sent();
+            let sent = std::time::Instant::now();
             let response = match request.bearer_auth(token.expose()).send() {
                 Ok(response) => response,
                 Err(err) => {
                     self.stats.outcome(endpoint.name(), failure_kind(&err));
                     let err = classify(&err);
-                    tracing::debug!(endpoint = endpoint.name(), nomor_aju, "{err}");
+                    let duration_ms = sent.elapsed().as_millis() as u64;
+                    tracing::debug!(endpoint = endpoint.name(), nomor_aju, duration_ms, "{err}");
                     return Err(err);
                 }
             };
             let status = response.status().as_u16();
             self.stats.outcome(endpoint.name(), &status.to_string());
-            tracing::debug!(endpoint = endpoint.name(), nomor_aju, status, "answered");
+            // Until the headers: the body is read below.
+            let duration_ms = sent.elapsed().as_millis() as u64;
+            tracing::debug!(
+                endpoint = endpoint.name(),
+                nomor_aju,
+                status,
+                duration_ms,
+                "answered"
+            );
             let throttled = (status == 429).then(|| self.wire().throttled(&response));
             let body = response.text().map_err(|err| {
                 ApiError::Ambiguous(format!(

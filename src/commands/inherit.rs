@@ -65,6 +65,9 @@ fn inherited_settings_from(
         ca_cert: earlier.ca_cert.clone(),
         log_level: Some(earlier.log_level.clone()),
         quiet: None,
+        // How this process shows itself is decided now, not by the run it continues.
+        progress: None,
+        log_format: None,
         lock_dir: earlier.lock_dir.clone(),
     };
     let credentials = match need {

@@ -20,7 +20,7 @@ pub fn reconcile(args: ReconcileArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let log = crate::logging::init(&settings.log_level, settings.quiet);
+    let log = settings.start_logging();
     let selection = match args.rows.as_deref().map(RowSelection::parse).transpose() {
         Ok(s) => s,
         Err(e) => {

@@ -192,7 +192,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
             return Exit::Usage;
         }
     };
-    let log = crate::logging::init(&settings.log_level, settings.quiet);
+    let log = settings.start_logging();
     let resumed_at = Utc::now();
     // The lock before reading the journal: no other process may be appending to it.
     let _lock = match locks::lock(&out, resumed_at) {

@@ -141,7 +141,7 @@ pub fn retry(args: RetryArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let log = crate::logging::init(&settings.log_level, settings.quiet);
+    let log = settings.start_logging();
     let manifest_path = previous.run.manifest.path.clone();
     let manifest = match read_manifest(&manifest_path, &settings) {
         Ok(m) => m,

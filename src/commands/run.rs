@@ -171,7 +171,7 @@ pub fn run(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let log = crate::logging::init(&settings.log_level, settings.quiet);
+    let log = settings.start_logging();
     let Some(manifest_path) = args.manifest.as_deref() else {
         crate::eprintln_escaped!("kirim-xray run: a MANIFEST is needed");
         return Exit::Usage;

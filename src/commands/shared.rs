@@ -19,6 +19,7 @@ use crate::history::{self, SeenBefore};
 use crate::logging::LogHandle;
 use crate::model::{RowResult, RowStatus, Shipment};
 use crate::pipeline::{self, Bound, Cancel};
+use crate::progress::Progress;
 use crate::report::{self, Journal, RequestCounts, RunInfo};
 use crate::runfolder;
 use crate::sync::{reconcile_row, sync_row};
@@ -212,11 +213,19 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             ..reconcile_row(&api, s, &sync)
         },
     };
+    let progress = Progress::start(
+        settings.progress,
+        settings.quiet,
+        todo.len(),
+        settings.rate,
+        || api.stats().api_requests,
+    );
     let grace = grace(settings);
     let abandon_info = info.clone();
     let bound = Bound {
         grace,
         abandon: Box::new(|partial: Vec<RowResult>| {
+            progress.finish();
             let mut info = abandon_info;
             info.requests = requests_now();
             info.note = Some(format!(
@@ -238,6 +247,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         row_fn,
         |r| {
             append(&journal, r, Some(cancel));
+            progress.row_done(r);
         },
     ) {
         Ok(r) => r,
@@ -255,6 +265,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             );
         }
     };
+    progress.finish();
     info.requests = requests_now();
     let results = merge(&kept, processed);
     // A stop (signal, or authentication lost) decides the exit code whatever the rows say; so

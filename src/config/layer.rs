@@ -27,6 +27,8 @@ pub struct Layer {
     pub ca_cert: Option<PathBuf>,
     pub log_level: Option<String>,
     pub quiet: Option<bool>,
+    pub progress: Option<String>,
+    pub log_format: Option<String>,
     pub lock_dir: Option<PathBuf>,
 }
 
@@ -54,6 +56,8 @@ impl Layer {
             ca_cert: api.ca_cert.clone(),
             log_level: api.log_level.clone(),
             quiet: api.quiet.then_some(true),
+            progress: api.progress.clone(),
+            log_format: api.log_format.clone(),
             lock_dir: api.lock_dir.clone(),
         }
     }
@@ -103,6 +107,8 @@ impl Layer {
             ca_cert: get("KIRIM_XRAY_CA_CERT").map(PathBuf::from),
             log_level: get("KIRIM_XRAY_LOG"),
             quiet: flag("KIRIM_XRAY_QUIET")?,
+            progress: get("KIRIM_XRAY_PROGRESS"),
+            log_format: get("KIRIM_XRAY_LOG_FORMAT"),
             lock_dir: get("KIRIM_XRAY_LOCK_DIR").map(PathBuf::from),
         })
     }
@@ -174,6 +180,8 @@ impl Layer {
                 "ca_cert" => layer.ca_cert = Some(path()?),
                 "log_level" | "log" => layer.log_level = Some(string()?),
                 "quiet" => layer.quiet = Some(boolean()?),
+                "progress" => layer.progress = Some(string()?),
+                "log_format" => layer.log_format = Some(string()?),
                 "lock_dir" => layer.lock_dir = Some(path()?),
                 _ => return err(format!("{shown}: unknown key `{raw_key}`")),
             }
@@ -203,6 +211,8 @@ impl Layer {
             ca_cert: self.ca_cert.or(lower.ca_cert),
             log_level: self.log_level.or(lower.log_level),
             quiet: self.quiet.or(lower.quiet),
+            progress: self.progress.or(lower.progress),
+            log_format: self.log_format.or(lower.log_format),
             lock_dir: self.lock_dir.or(lower.lock_dir),
         }
     }
