@@ -250,7 +250,8 @@ fn a_signal_ends_a_wait_for_the_rate_limiter_at_once_and_counts_what_was_acknowl
         let sandbox = Sandbox::start(&[]);
         let rows: Vec<RowSpec> = (1..=3).map(|i| RowSpec::valid(i, 2)).collect();
         let manifest = write_manifest(&dir, &rows);
-        // A permit every 52 s: the login and row 2's kirim take the burst, then its get waits.
+        // A permit every 52 s: the login and row 1's kirim take the burst, then its get waits. One
+        // worker, so the kirim is row 1's whatever the scheduling.
         let mut child = spawn_run(
             &sandbox,
             &dir,
@@ -260,6 +261,8 @@ fn a_signal_ends_a_wait_for_the_rate_limiter_at_once_and_counts_what_was_acknowl
                 "0.02",
                 "--burst",
                 "2",
+                "--concurrency",
+                "1",
             ],
         );
         wait_for_records(&sandbox, 1, &mut child);
