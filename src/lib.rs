@@ -15,6 +15,7 @@ pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod pipeline;
+pub mod positional;
 pub mod report;
 pub mod runfolder;
 #[cfg(feature = "sandbox")]

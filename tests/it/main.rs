@@ -14,6 +14,7 @@ mod images_root;
 mod journal;
 mod manifest;
 mod operator;
+mod outputs;
 mod rerun;
 mod run;
 mod sandbox;
