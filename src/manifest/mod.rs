@@ -426,6 +426,47 @@ mod tests {
         );
     }
 
+    /// Every walk of the rows parses the file again within the bounds it was read with: a cell
+    /// over the length bound arrives cut in every walk, and the row bound holds on the first.
+    #[test]
+    fn the_rows_are_walked_again_within_the_bounds_of_the_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(
+            &path,
+            "nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder\n\
+             AJU-LONGER-THAN-TEN,B,2026-11-17,009000,f\n\n\
+             AJU2,B2,2026-11-17,009000,f\n",
+        )
+        .unwrap();
+        let limits = Limits {
+            max_cell_chars: 10,
+            max_rows: 2,
+            ..Limits::default()
+        };
+        let manifest = read_with(&path, None, &limits).unwrap();
+        assert_eq!(manifest.row_count, 2);
+        assert_eq!(manifest.row_numbers().unwrap(), [2, 4]);
+        for _ in 0..2 {
+            let rows = manifest.rows().unwrap();
+            assert!(
+                matches!(
+                    rows[0].cell(Column::NomorAju),
+                    Cell::TooLong { chars: 19, .. }
+                ),
+                "{:?}",
+                rows[0]
+            );
+            assert_eq!(rows[1].cell(Column::NomorAju), &Cell::Text("AJU2".into()));
+        }
+        let fewer = Limits {
+            max_rows: 1,
+            ..limits
+        };
+        let err = read_with(&path, None, &fewer).unwrap_err().to_string();
+        assert!(err.contains("more than 1 data rows"), "{err}");
+    }
+
     #[test]
     fn the_digest_is_of_the_file_bytes() {
         let dir = tempfile::tempdir().unwrap();
