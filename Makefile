@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Everything they need they install.
 CARGO ?= cargo
 
-.PHONY: all build tools fmt lint test fuzz demo bench soak man clean
+.PHONY: all build tools fmt lint test fuzz demo bench bench-large soak man clean
 
 all: build
 
@@ -41,8 +41,13 @@ demo:
 man:
 	$(CARGO) run --quiet --locked -- man --dir target/man
 
+# Every figure side by side (docs/benchmarks.md); bench-large adds the 100,000-row run (about
+# 1.3 GB of photos in the temporary folder, and some minutes).
 bench:
 	bash scripts/bench.sh
+
+bench-large:
+	bash scripts/bench.sh --large
 
 # Every gateway fault at once, with kills and resumes, for about five minutes (not part of test).
 soak:

@@ -1,87 +1,238 @@
 #!/usr/bin/env bash
-# `make bench`: the speed and memory targets, measured side by side in one go against a sandbox on
-# loopback (never a timed unit test: these machines are shared and noisy).
-#  1. rate: with --rate 20 --burst 1 the sandbox never sees more than 21 API requests in any
-#     one-second window, and the achieved rate is at least 90% of 20.
-#  2. memory: the client's peak RSS with 48 MiB photos stays close to its peak with 1 MiB photos
-#     (bodies are streamed from disk, never held whole).
+# `make bench` (and `make bench-large`): every figure of kirim-xray measured in one go, against
+# sandboxes on loopback, and printed side by side at the end (never a timed unit test: these
+# machines are shared and noisy). docs/benchmarks.md records the figures and the machine.
+#
+#  memory     peak RSS (/usr/bin/time -v) of `run` and `validate` at 10,000 rows of 2 photos, and
+#             with --large at 100,000 rows too (and their ratio: flat means bounded); validate of
+#             the same rows as an .xlsx; `report` rebuilding the run folder from its journal; run
+#             with 1 MiB photos against 48 MiB photos (bodies are streamed, never held whole)
+#  report     report.html's size (at 100,000 rows with --large)
+#  rate       --rate 20 --burst 1: the most requests the sandbox saw in any one-second window,
+#             and the achieved rate against the configured one
+#  latency    rows per second with the sandbox at --latency-ms 50 and --concurrency 16, against
+#             the ideal C / (2 x latency): each row is a kirim and a get
+#  cpu        CPU seconds per GiB of photos sent, beside `curl -F` sending the same photos with
+#             `xargs -P` at the same concurrency
+#  re-run     the image bytes that a second run of the demo sends (sandbox --summary)
+#
+# Usage: scripts/bench.sh [--large]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in curl jq; do
-    command -v "$tool" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
-done
+large=false
+[ "${1:-}" = "--large" ] && large=true
+
+need() { # command package
+    command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
+}
+need curl curl
+need jq jq
+need python3 python3
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
 echo "==> building kirim-xray (release)"
 cargo build --release --locked --quiet
 bin=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release/kirim-xray
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+sandboxes=()
+cleanup() {
+    for pid in "${sandboxes[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
-start_sandbox() { # args → sets $url
-    : >"$work/sandbox.out" # exists before the loop below reads it
-    "$bin" sandbox --bind 127.0.0.1:0 "$@" >"$work/sandbox.out" 2>/dev/null &
+start_sandbox() { # name args... → sets $url
+    local name=$1; shift
+    : >"$work/$name.out" # exists before the loop below reads it
+    "$bin" sandbox --bind 127.0.0.1:0 "$@" >"$work/$name.out" 2>/dev/null &
+    sandboxes+=("$!")
     url=""
     for _ in $(seq 1 100); do
-        url=$(sed -n 's/^listening on //p' "$work/sandbox.out" | head -n 1)
+        url=$(sed -n 's/^listening on //p' "$work/$name.out" | head -n 1)
         [ -n "$url" ] && return 0
         sleep 0.1
     done
     echo "the sandbox did not start"; exit 1
 }
 
-# A photo file of $2 bytes: JPEG magic bytes, then random content.
-photo() { { printf '\xff\xd8\xff\xe0'; head -c "$(($2 - 4))" /dev/urandom; } >"$1"; }
-
-manifest() { # dir rows photo_bytes
-    local dir=$1 rows=$2 size=$3
-    mkdir -p "$dir"
-    echo "nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder" >"$dir/manifest.csv"
-    for i in $(seq 1 "$rows"); do
-        local bl; bl=$(printf 'CNBENCH%05d' "$i")
-        mkdir -p "$dir/img/$bl"
-        photo "$dir/img/$bl/xray-1.jpg" "$size"
-        echo "01234567890123450000002026112${i}${bl}CN1,$bl,2026-11-20,009000,img/$bl" >>"$dir/manifest.csv"
-    done
+stop_sandbox() {
+    kill "${sandboxes[-1]}" 2>/dev/null || true
+    wait "${sandboxes[-1]}" 2>/dev/null || true
+    unset 'sandboxes[-1]'
 }
 
-run() { # manifest out extra...
+# DIR ROWS PHOTOS BYTES [xlsx]: manifest.csv (and .xlsx) and the photos.
+manifest() { python3 scripts/bench-manifest.py "$@"; }
+
+# `/usr/bin/time -v` of a command: sets $rss_kib, $cpu_s (user + system) and $secs.
+measured() {
+    /usr/bin/time -v -o "$work/time" "$@" >"$work/out" 2>"$work/err" || true
+    rss_kib=$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$work/time")
+    cpu_s=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$work/time")
+    secs=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0;
+        for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f", s }' "$work/time")
+}
+
+run_client() { # manifest out extra... (against $url)
     local m=$1 out=$2; shift 2
-    KIRIM_XRAY_USERNAME=demo KIRIM_XRAY_PASSWORD=demo "$bin" run "$m" --quiet \
-        --api-url "$url/openapi/cnpibk" --auth-url "$url" --out "$out" "$@" >/dev/null
+    measured env KIRIM_XRAY_USERNAME=demo KIRIM_XRAY_PASSWORD=demo \
+        KIRIM_XRAY_LOCK_DIR="$work/locks" "$bin" run "$m" --quiet \
+        --api-url "$url/openapi/cnpibk" --auth-url "$url" --out "$out" "$@"
 }
 
-echo "==> 1. rate: 300 rows, --rate 20 --burst 1, 4 workers"
-start_sandbox
-manifest "$work/rate" 300 2048
-run "$work/rate/manifest.csv" "$work/rate/runs" --rate 20 --burst 1 --concurrency 4
-max=$(curl -fsS "$url/__sandbox/state" | jq .max_rps)
-achieved=$(jq .requests.achieved_rate "$work/rate/runs/latest/summary.json")
-ratio=$(jq -n "$achieved / 20")
-printf '    most requests in any 1 s window: %s (the limiter grants at most 20; limit 21)\n' "$max"
-printf '    achieved rate: %.2f/s = %.1f%% of 20 (target >= 90%%)\n' "$achieved" "$(jq -n "$ratio * 100")"
-kill %1 2>/dev/null || true; wait 2>/dev/null || true
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
 
-echo "==> 2. memory: 4 rows of 1 MiB photos vs 4 rows of 48 MiB photos"
-start_sandbox --max-body-bytes 200000000
-manifest "$work/small" 4 $((1024 * 1024))
-manifest "$work/large" 4 $((48 * 1024 * 1024))
-peak_kb() { # manifest out → peak RSS of the client in KiB
-    KIRIM_XRAY_USERNAME=demo KIRIM_XRAY_PASSWORD=demo /usr/bin/time -f '%M' -o "$work/rss" \
-        "$bin" run "$1" --quiet --api-url "$url/openapi/cnpibk" --auth-url "$url" --out "$2" \
-        --max-image-bytes 100000000 --max-request-bytes 100000000 --rate 50 >/dev/null
-    tail -n 1 "$work/rss"
-}
-small_kb=$(peak_kb "$work/small/manifest.csv" "$work/small/runs")
-large_kb=$(peak_kb "$work/large/manifest.csv" "$work/large/runs")
-printf '    peak RSS with 1 MiB photos:  %6d KiB\n' "$small_kb"
-printf '    peak RSS with 48 MiB photos: %6d KiB (ratio %.2f; a client holding bodies would need > 48 MiB more)\n' \
-    "$large_kb" "$(jq -n "$large_kb / $small_kb")"
-
+declare -a rows_out=()
+row() { rows_out+=("$(printf '%-52s %-22s %s' "$1" "$2" "${3:-}")"); }
 fail=0
-[ "$max" -le 21 ] || { echo "FAIL: rate limit exceeded"; fail=1; }
-jq -e -n "$ratio >= 0.9" >/dev/null || { echo "FAIL: achieved rate below 90%"; fail=1; }
-[ "$((large_kb - small_kb))" -lt $((24 * 1024)) ] || { echo "FAIL: memory grows with photo size"; fail=1; }
+check() { # condition-exit-code message
+    if [ "$1" != 0 ]; then echo "FAIL: $2"; fail=1; fi
+}
+
+sizes=(10000)
+$large && sizes+=(100000)
+declare -A run_rss validate_rss xlsx_rss report_rss html_bytes
+for n in "${sizes[@]}"; do
+    echo "==> memory: $n rows of 2 photos (making the photos the first time)"
+    manifest "$work/m$n" "$n" 2 1024 xlsx
+    measured "$bin" validate "$work/m$n/manifest.csv"
+    validate_rss[$n]=$rss_kib
+    measured "$bin" validate "$work/m$n/manifest.xlsx"
+    xlsx_rss[$n]=$rss_kib
+    start_sandbox "s$n"
+    run_client "$work/m$n/manifest.csv" "$work/m$n/runs" --rate 100000 --burst 100 --concurrency 16
+    run_rss[$n]=$rss_kib
+    [ "$(jq .counts.MATCH "$work/m$n/runs/latest/summary.json")" = "$n" ] ||
+        check 1 "the $n-row run did not end with every row MATCH"
+    html_bytes[$n]=$(stat -c %s "$work/m$n/runs/latest/report.html")
+    stop_sandbox
+    measured "$bin" report "$work/m$n/runs/latest"
+    report_rss[$n]=$rss_kib
+    printf '    validate %s, validate .xlsx %s, run %s, report %s, report.html %s bytes\n' \
+        "$(mib "${validate_rss[$n]}")" "$(mib "${xlsx_rss[$n]}")" "$(mib "${run_rss[$n]}")" \
+        "$(mib "${report_rss[$n]}")" "${html_bytes[$n]}"
+    rm -rf "$work/m$n"
+done
+
+echo "==> memory: 4 rows of 1 MiB photos against 4 rows of 48 MiB photos"
+start_sandbox photos --max-body-bytes 200000000
+manifest "$work/small" 4 1 $((1024 * 1024))
+manifest "$work/large" 4 1 $((48 * 1024 * 1024))
+big=(--max-image-bytes 100000000 --max-request-bytes 100000000 --rate 50)
+run_client "$work/small/manifest.csv" "$work/small/runs" "${big[@]}"
+small_kib=$rss_kib
+run_client "$work/large/manifest.csv" "$work/large/runs" "${big[@]}"
+large_kib=$rss_kib
+stop_sandbox
+rm -rf "$work/small" "$work/large"
+
+echo "==> rate: 300 rows, --rate 20 --burst 1, 4 workers"
+start_sandbox rate
+manifest "$work/rate" 300 1 2048
+run_client "$work/rate/manifest.csv" "$work/rate/runs" --rate 20 --burst 1 --concurrency 4
+max_rps=$(curl -fsS "$url/__sandbox/state" | jq .max_rps)
+achieved=$(jq .requests.achieved_rate "$work/rate/runs/latest/summary.json")
+stop_sandbox
+
+echo "==> latency: 800 rows, sandbox --latency-ms 50, --concurrency 16"
+start_sandbox latency --latency-ms 50
+manifest "$work/latency" 800 1 2048
+run_client "$work/latency/manifest.csv" "$work/latency/runs" --rate 1000 --burst 16 --concurrency 16
+rows_per_s=$(jq '.requests.achieved_rate * .rows_in_run / .requests.api_requests' \
+    "$work/latency/runs/latest/summary.json")
+ideal=$(awk 'BEGIN { printf "%.0f", 16 / (2 * 0.050) }')
+stop_sandbox
+
+echo "==> cpu: 128 rows of 2 photos of 2 MiB, kirim-xray then curl -F (xargs -P 16)"
+manifest "$work/cpu" 128 2 $((2 * 1024 * 1024))
+start_sandbox cpu
+run_client "$work/cpu/manifest.csv" "$work/cpu/runs" --rate 1000 --burst 16 --concurrency 16
+client_cpu=$cpu_s
+sent=$("$bin" sandbox --summary "$url" | awk -F= '/^image_bytes_(kirim|add)=/ { s += $2 } END { print s + 0 }')
+stop_sandbox
+start_sandbox curl
+token=$(curl -fsS "$url/nle-oauth/v1/user/login" -H 'Content-Type: application/json' \
+    -d '{"username":"demo","password":"demo"}' | jq -r .item.access_token)
+mkdir -p "$work/cpu/data"
+tail -n +2 "$work/cpu/manifest.csv" | while IFS=, read -r aju bl date kantor folder; do
+    printf '{"nomorAju":"%s","nomorBlAwb":"%s","tanggalBlAwb":"%s","kodeKantor":"%s"}' \
+        "$aju" "$bl" "$date" "$kantor" >"$work/cpu/data/$bl.json"
+    echo "$bl $work/cpu/$folder"
+done >"$work/cpu/rows"
+data_dir="$work/cpu/data"
+export token url data_dir
+measured xargs -P 16 -n 2 sh -c 'curl -fsS -o /dev/null -H "Authorization: Bearer $token" \
+    -F "data=<$data_dir/$0.json;type=application/json" \
+    -F "images=@$1/xray-1.jpg;type=image/jpeg" -F "images=@$1/xray-2.jpg;type=image/jpeg" \
+    "$url/openapi/cnpibk/xray/kirim-foto-xray"' <"$work/cpu/rows"
+curl_cpu=$cpu_s
+curl_sent=$("$bin" sandbox --summary "$url" | awk -F= '/^image_bytes_kirim=/ { print $2 }')
+stop_sandbox
+rm -rf "$work/cpu"
+per_gib() { awk -v c="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", c / (b / 1073741824); else print "n/a" }'; }
+
+echo "==> re-run: the demo twice against one sandbox state"
+start_sandbox demo --documents samples/documents.csv --state-dir "$work/demo-state"
+rerun_bytes=()
+for pass in 1 2; do
+    before=$("$bin" sandbox --summary "$url" | awk -F= '/^image_bytes_(kirim|add)=/ { s += $2 } END { print s + 0 }')
+    run_client samples/manifest.csv "$work/demo-runs" --rate 10
+    after=$("$bin" sandbox --summary "$url" | awk -F= '/^image_bytes_(kirim|add)=/ { s += $2 } END { print s + 0 }')
+    rerun_bytes+=($((after - before)))
+done
+run_dir=$(readlink -f "$work/demo-runs/latest")
+# A kirim is the only way to ask whether customs knows a BL/AWB now: the NOT_FOUND rows carry
+# their photos every time. Every other byte of the second run would be a photo sent for nothing.
+not_found=$(awk -F, 'NR > 1 && $7 == "NOT_FOUND" { print $1 }' "$run_dir/results.csv" | tr '\n' ' ')
+asked=$(awk -F, -v rows=" $not_found" 'NR > 1 && index(rows, " " $1 " ") { s += $4 } END { print s + 0 }' \
+    "$run_dir/images.csv")
+stop_sandbox
+
+echo
+echo "==> figures ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+for n in "${sizes[@]}"; do
+    row "peak RSS run, $n rows x 2 photos" "$(mib "${run_rss[$n]}")" "$([ "$n" = 100000 ] && echo 'target <= 100 MiB')"
+done
+for n in "${sizes[@]}"; do
+    row "peak RSS validate, $n rows (CSV)" "$(mib "${validate_rss[$n]}")" "$([ "$n" = 100000 ] && echo 'target <= 60 MiB')"
+done
+for n in "${sizes[@]}"; do
+    row "peak RSS validate, $n rows (.xlsx)" "$(mib "${xlsx_rss[$n]}")" "shared strings held whole"
+done
+for n in "${sizes[@]}"; do
+    row "peak RSS report (from the journal), $n rows" "$(mib "${report_rss[$n]}")"
+done
+if $large; then
+    row "ratio run 100k / 10k" "$(ratio "${run_rss[10000]}" "${run_rss[100000]}")" "1.00 = flat"
+    row "ratio validate 100k / 10k (CSV)" "$(ratio "${validate_rss[10000]}" "${validate_rss[100000]}")" "1.00 = flat"
+    row "ratio validate 100k / 10k (.xlsx)" "$(ratio "${xlsx_rss[10000]}" "${xlsx_rss[100000]}")"
+    row "ratio report 100k / 10k" "$(ratio "${report_rss[10000]}" "${report_rss[100000]}")"
+fi
+for n in "${sizes[@]}"; do
+    row "report.html, $n rows" "$(mib $((html_bytes[$n] / 1024)))" "$([ "$n" = 100000 ] && echo 'target <= 15 MB')"
+done
+row "peak RSS run, 1 MiB photos / 48 MiB photos" "$(mib "$small_kib") / $(mib "$large_kib")" "bodies streamed"
+row "most requests in any 1 s window (--rate 20)" "$max_rps" "limit 21"
+row "achieved / configured rate" "$(awk -v a="$achieved" 'BEGIN { printf "%.2f/s / 20 = %.0f%%", a, a * 5 }')" "target >= 90%"
+row "rows/s at 50 ms latency, 16 workers" "$(printf '%.0f' "$rows_per_s")" "ideal C/(2 x latency) = $ideal"
+row "CPU s per GiB sent, kirim-xray" "$(per_gib "$client_cpu" "$sent")" "hashes each photo twice"
+row "CPU s per GiB sent, curl -F (xargs -P 16)" "$(per_gib "$curl_cpu" "$curl_sent")" "no hashing"
+row "image bytes sent by the demo, first / second run" "${rerun_bytes[0]} / ${rerun_bytes[1]}" \
+    "second: $asked in the kirim asking about NOT_FOUND"
+printf '%s\n' "${rows_out[@]}"
+echo
+
+[ "$max_rps" -le 21 ] || check 1 "rate limit exceeded"
+awk -v a="$achieved" 'BEGIN { exit !(a >= 18) }' || check 1 "achieved rate below 90% of 20"
+[ "$((large_kib - small_kib))" -lt $((24 * 1024)) ] || check 1 "memory grows with photo size"
+[ "${rerun_bytes[1]}" = "$asked" ] || check 1 "the demo's re-run sent photo bytes for documents the sandbox held"
+if $large; then
+    [ "${run_rss[100000]}" -le $((100 * 1024)) ] || check 1 "run peaks over 100 MiB at 100,000 rows"
+    [ "${validate_rss[100000]}" -le $((60 * 1024)) ] || check 1 "validate peaks over 60 MiB at 100,000 rows"
+    [ "${html_bytes[100000]}" -le 15000000 ] || check 1 "report.html over 15 MB at 100,000 rows"
+fi
 [ "$fail" = 0 ] && echo "==> all targets met"
 exit "$fail"

@@ -68,8 +68,8 @@ fn key(nomor_aju: &str) -> u64 {
 
 /// Scan every `<out>/*/journal.jsonl` for the documents in `manifest` (their nomorAju). Folders
 /// and lines that cannot be read are passed over: the worst they cost is a kirim answered 409.
-pub fn seen_before<'a>(out: &Path, manifest: impl IntoIterator<Item = &'a str>) -> SeenBefore {
-    let wanted: HashSet<u64> = manifest.into_iter().map(key).collect();
+pub fn seen_before(out: &Path, manifest: impl IntoIterator<Item = impl AsRef<str>>) -> SeenBefore {
+    let wanted: HashSet<u64> = manifest.into_iter().map(|aju| key(aju.as_ref())).collect();
     let mut seen = HashSet::new();
     let Ok(entries) = std::fs::read_dir(out) else {
         return SeenBefore::default();

@@ -16,6 +16,7 @@ pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod pipeline;
+pub mod positional;
 pub mod progress;
 pub mod report;
 pub mod runfolder;

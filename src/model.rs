@@ -165,3 +165,14 @@ pub struct RowResult {
     pub finished_at: Option<DateTime<Utc>>,
     pub images: Vec<ImageResult>,
 }
+
+/// 128 bits of the sha256 of `text`: a key that takes 16 bytes whatever the text's length, for
+/// the indexes that hold one entry per row (duplicates, journal lines, documents found again).
+/// Two different values never share one in practice.
+pub fn short_digest(text: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let full = Sha256::digest(text.as_bytes());
+    let mut out = [0; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}

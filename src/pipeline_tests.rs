@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::api::{ApiError, ServerPhoto, ServerRecord, UploadAnswer, UploadOk};
+use crate::exit::Exit;
 use crate::model::{DocMeta, LocalImage, RowFields};
 use crate::validate::{Problem, Severity};
 use std::path::PathBuf;
@@ -190,7 +191,7 @@ fn rows_in_flight_past_the_grace_are_given_up_and_skipped() {
     // go. A zero grace makes the watcher give up as soon as it sees the signal.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         execute_bounded(
-            &rows,
+            rows.into_iter(),
             1,
             &cancel,
             &LosingApi::new(usize::MAX),
@@ -215,22 +216,13 @@ fn rows_in_flight_past_the_grace_are_given_up_and_skipped() {
         )
     }));
     assert!(outcome.is_err(), "abandon ends the run");
-    let partial = snapshot.into_inner().unwrap().expect("abandon was called");
-    let got: Vec<_> = partial.iter().map(|r| (r.row, r.status)).collect();
-    assert_eq!(
-        got,
-        [
-            (2, RowStatus::Match),
-            (3, RowStatus::Skipped),
-            (4, RowStatus::Invalid),
-            (5, RowStatus::Skipped)
-        ]
-    );
-    assert_eq!(partial[1].message, IN_FLIGHT_MESSAGE);
-    assert_eq!(
-        partial[3].message,
-        "run interrupted before this row started"
-    );
+    // The abandon hook gets the rows in flight; the finished ones are in the journal, and the
+    // rest (4 invalid, 5 not started) were never taken.
+    let in_flight = snapshot.into_inner().unwrap().expect("abandon was called");
+    let got: Vec<_> = in_flight.iter().map(|r| (r.row, r.status)).collect();
+    assert_eq!(got, [(3, RowStatus::Skipped)]);
+    assert_eq!(in_flight[0].message, IN_FLIGHT_MESSAGE);
+    assert_eq!(in_flight[0].images.len(), 1, "with its photos");
     assert_eq!(
         journaled.into_inner().unwrap(),
         [2],
@@ -241,8 +233,9 @@ fn rows_in_flight_past_the_grace_are_given_up_and_skipped() {
 #[test]
 fn a_bounded_run_without_signal_waits_for_every_row() {
     let rows: Vec<CheckedRow> = (2..30).map(valid).collect();
-    let out = execute_bounded(
-        &rows,
+    let out = Mutex::new(Vec::new());
+    execute_bounded(
+        rows.into_iter(),
         3,
         &Cancel::new(),
         &LosingApi::new(usize::MAX),
@@ -251,11 +244,12 @@ fn a_bounded_run_without_signal_waits_for_every_row() {
             abandon: Box::new(|_| panic!("no signal, no abandon")),
         },
         matched,
-        |_| {},
+        |r| out.lock().unwrap().push(r.row),
     )
     .unwrap();
-    assert!(out.iter().all(|r| r.status == RowStatus::Match));
-    assert_eq!(out.len(), 28);
+    let mut out = out.into_inner().unwrap();
+    out.sort();
+    assert_eq!(out, (2..30).collect::<Vec<_>>(), "every row, once");
 }
 
 /// An API that answers every request well and counts them, and whose authentication is lost once
@@ -375,8 +369,9 @@ fn with_many_workers_only_rows_already_started_go_on() {
     let rows: Vec<CheckedRow> = (2..60).map(valid).collect();
     let api = LosingApi::new(5);
     let cancel = Cancel::new();
-    let out = execute_bounded(
-        &rows,
+    let out = Mutex::new(Vec::new());
+    execute_bounded(
+        rows.into_iter(),
         4,
         &cancel,
         &api,
@@ -385,9 +380,12 @@ fn with_many_workers_only_rows_already_started_go_on() {
             abandon: Box::new(|_| panic!("rows in flight finish quickly")),
         },
         |s| sync_row(&api, s, &sync_settings(), false),
-        |_| {},
+        |r| out.lock().unwrap().push(r.clone()),
     )
     .unwrap();
+    let mut out = out.into_inner().unwrap();
+    out.sort_by_key(|r| r.row);
+    assert_eq!(out.len(), 58, "every row is reported");
     let started = out
         .iter()
         .take_while(|r| r.status != RowStatus::Skipped)
@@ -475,7 +473,7 @@ fn an_unwritable_run_folder_stops_the_run_with_exit_5_and_halts_every_wait() {
 #[test]
 fn a_row_finishing_while_the_run_gives_up_is_journaled_only_if_the_outputs_have_it() {
     use std::sync::atomic::AtomicBool;
-    let rows = vec![valid(2), valid(3)];
+    let rows = vec![valid(2), valid(3)].into_iter();
     let cancel = Cancel::new();
     let third_started = AtomicBool::new(false);
     let released = AtomicBool::new(false);
@@ -483,7 +481,7 @@ fn a_row_finishing_while_the_run_gives_up_is_journaled_only_if_the_outputs_have_
     let snapshot = Mutex::new(None);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         execute_bounded(
-            &rows,
+            rows,
             2,
             &cancel,
             &LosingApi::new(usize::MAX),
@@ -524,13 +522,52 @@ fn a_row_finishing_while_the_run_gives_up_is_journaled_only_if_the_outputs_have_
         )
     }));
     assert!(outcome.is_err(), "abandon ends the run");
-    let partial = snapshot.into_inner().unwrap().expect("abandon was called");
+    let in_flight = snapshot.into_inner().unwrap().expect("abandon was called");
     let journaled = journaled.into_inner().unwrap();
     assert_eq!(journaled, [(2, RowStatus::Match)]);
+    let given_up: Vec<usize> = in_flight.iter().map(|r| r.row).collect();
     assert_eq!(
-        partial[0].status,
-        RowStatus::Match,
-        "row 2 is in the journal, so the outputs show it finished"
+        given_up,
+        [3],
+        "row 2 is in the journal, so the outputs show it finished, not given up on"
     );
-    assert_eq!(partial[1].message, IN_FLIGHT_MESSAGE);
+    assert_eq!(in_flight[0].message, IN_FLIGHT_MESSAGE);
+}
+
+/// Rows are taken from their source one at a time, as workers are free: however many rows the
+/// run has, no more of them are out of the source at once than the threads can carry. (The
+/// source of a run reads the validated rows from disk.)
+#[test]
+fn rows_are_taken_from_their_source_only_as_workers_are_free() {
+    use std::sync::atomic::AtomicUsize;
+    let taken = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let most = AtomicUsize::new(0);
+    let rows = (2..402).map(|row| {
+        let out = taken.fetch_add(1, Ordering::SeqCst) + 1 - finished.load(Ordering::SeqCst);
+        most.fetch_max(out, Ordering::SeqCst);
+        valid(row)
+    });
+    execute_bounded(
+        rows,
+        2,
+        &Cancel::new(),
+        &LosingApi::new(usize::MAX),
+        Bound {
+            grace: Duration::from_secs(600),
+            abandon: Box::new(|_| panic!("no signal, no abandon")),
+        },
+        matched,
+        |_| {
+            finished.fetch_add(1, Ordering::SeqCst);
+        },
+    )
+    .unwrap();
+    assert_eq!(finished.into_inner(), 400);
+    let most = most.into_inner();
+    assert!(
+        most <= Slots::threads(2),
+        "{most} rows out of the source at once, for {} threads",
+        Slots::threads(2)
+    );
 }

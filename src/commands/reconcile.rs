@@ -35,7 +35,7 @@ pub fn reconcile(args: ReconcileArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    if prepared.rows.is_empty() {
+    if prepared.rows.rows == 0 {
         // As for `run`: an export with no rows is more likely broken than a quiet day.
         crate::eprintln_escaped!(
             "kirim-xray: {} has no data rows: nothing to reconcile",

@@ -3,20 +3,22 @@
 //! reached the journal (the run was killed first) are read from the manifest and shown SKIPPED —
 //! INVALID when they are invalid, as the run itself would have shown them. Nothing is sent.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::Utc;
 
 use super::earlier;
+use super::outputs::RunRows;
 use super::run::{read_manifest, validate_rows};
-use super::shared;
+use super::staged::Staged;
 use crate::cli::ReportArgs;
 use crate::config::{Layer, Settings};
 use crate::exit::Exit;
 use crate::model::RowResult;
+use crate::report::journal::{JournalIndex, LineAt};
 use crate::report::{self, Summary};
 use crate::runfolder;
+use crate::validate::CheckedRow;
 
 /// The message of a row the journal knows nothing about.
 pub const NOT_IN_JOURNAL: &str = "not in the journal: the run ended before this row finished";
@@ -48,7 +50,7 @@ pub fn report(args: ReportArgs) -> Exit {
         _ => None,
     };
     let earlier::JournalRows {
-        by_row: journal,
+        index: journal,
         skipped,
     } = match earlier::journal_by_row(&run_dir) {
         Ok(j) => j,
@@ -57,7 +59,24 @@ pub fn report(args: ReportArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let (rows, problem) = rebuild(&run_dir, &summary, journal);
+    let (missing, problem) = rebuild(&run_dir, &summary, &journal);
+    let kept: Vec<(usize, LineAt)> = journal.entries.iter().map(|e| (e.row, e.at)).collect();
+    drop(journal);
+    let absent = |r: &CheckedRow| match r.shipment {
+        None => RowResult::invalid(r),
+        Some(_) => RowResult {
+            message: NOT_IN_JOURNAL.into(),
+            ..RowResult::skipped(r)
+        },
+    };
+    let rows = RunRows {
+        journal: run_dir.join(report::JOURNAL_FILE),
+        kept,
+        staged: missing.as_ref(),
+        done: Vec::new(),
+        in_flight: Vec::new(),
+        absent: &absent,
+    };
     let mut info = summary.run.clone();
     info.run_dir = run_dir.clone();
     let mut notes: Vec<String> = info.note.iter().cloned().collect();
@@ -72,8 +91,8 @@ pub fn report(args: ReportArgs) -> Exit {
     }
     info.note = (!notes.is_empty()).then(|| notes.join("; "));
     match report::write_outputs(&run_dir, &info, &rows) {
-        Ok(summary) => {
-            print!("{}", summary.to_text(&rows));
+        Ok((summary, tally)) => {
+            print!("{}", summary.to_text(&tally));
             Exit::Ok
         }
         Err(e) => {
@@ -86,25 +105,25 @@ pub fn report(args: ReportArgs) -> Exit {
     }
 }
 
-/// Every row of the run in manifest order: the journal's last line of each row, and the rows of
-/// the manifest (within the run's selection) that the journal lacks. When the manifest cannot be
-/// read (moved, changed), the journal alone is reported and the second value says why.
+/// The rows of the run (within its selection) that the journal lacks, read from the manifest
+/// and validated (they are shown SKIPPED, or INVALID). When the manifest cannot be read (moved,
+/// changed), there are none, and the second value says why.
 fn rebuild(
     run_dir: &Path,
     summary: &Summary,
-    journal: BTreeMap<usize, RowResult>,
-) -> (Vec<RowResult>, Option<String>) {
+    journal: &JournalIndex,
+) -> (Option<Staged>, Option<String>) {
     let run = &summary.run;
     let settings = match report_settings(summary) {
         Ok(s) => s,
-        Err(e) => return (journal.into_values().collect(), Some(e)),
+        Err(e) => return (None, Some(e)),
     };
     let manifest = match read_manifest(&run.manifest.path, &settings) {
         Ok(m) => m,
         Err(e) => {
             let why = format!("rows missing from the journal are not listed: {e}");
             tracing::warn!("{why}");
-            return (journal.into_values().collect(), Some(why));
+            return (None, Some(why));
         }
     };
     if manifest.sha256 != run.manifest.sha256 {
@@ -113,40 +132,34 @@ fn rebuild(
             run.manifest.path.display()
         );
         tracing::warn!("{why}");
-        return (journal.into_values().collect(), Some(why));
+        return (None, Some(why));
     }
     let run_rows = match earlier::rows_of_run(&manifest, run.rows_selected.as_deref()) {
-        Ok(rows) => rows
-            .into_iter()
-            .collect::<std::collections::BTreeSet<usize>>(),
+        Ok(rows) => rows,
         Err(e) => {
             let why = format!("rows missing from the journal are not listed: {e}");
             tracing::warn!("{why}");
-            return (journal.into_values().collect(), Some(why));
+            return (None, Some(why));
         }
     };
-    let missing = |row: usize| run_rows.contains(&row) && !journal.contains_key(&row);
-    let prepared = validate_rows(manifest, &run.manifest.path, &settings, &missing);
-    let absent: Vec<RowResult> = prepared
-        .rows
-        .iter()
-        .map(|r| match r.shipment {
-            None => RowResult::invalid(r),
-            Some(_) => RowResult {
-                message: NOT_IN_JOURNAL.into(),
-                ..RowResult::skipped(r)
-            },
-        })
-        .collect();
-    if !absent.is_empty() {
+    // Manifest order is row order: the run's rows are sorted.
+    let missing = |row: usize| run_rows.binary_search(&row).is_ok() && !journal.contains(row);
+    let prepared = match validate_rows(manifest, &run.manifest.path, &settings, &missing) {
+        Ok(p) => p,
+        Err(e) => {
+            let why = format!("rows missing from the journal are not listed: {e}");
+            tracing::warn!("{why}");
+            return (None, Some(why));
+        }
+    };
+    if prepared.rows.rows > 0 {
         tracing::info!(
             "{}: {} rows of the run are not in its journal",
             run_dir.display(),
-            absent.len()
+            prepared.rows.rows
         );
     }
-    let kept: Vec<RowResult> = journal.into_values().collect();
-    (shared::merge(&kept, absent), None)
+    (Some(prepared.rows), None)
 }
 
 /// The manifest-reading settings the run used (sheet, images root, image size limit).

@@ -11,7 +11,7 @@
 //! (the old one is kept beside it), and a document that left the manifest is listed in the
 //! summary, never replaced by the row that took its place.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use chrono::Utc;
@@ -26,6 +26,7 @@ use crate::config::Need;
 use crate::exit::Exit;
 use crate::manifest::Manifest;
 use crate::model::{RowResult, RowStatus};
+use crate::report::journal::{JournalIndex, LineAt, LineReader};
 use crate::report::{self, GoneDocument, Journal, RunInfo};
 
 /// Whether a journal line ends a row for good.
@@ -33,17 +34,18 @@ pub fn is_final(status: RowStatus) -> bool {
     status != RowStatus::Skipped
 }
 
-/// The rows a resumed run keeps (final in the journal) and the row numbers it processes again.
-/// `run_rows` are the rows the run covers: the manifest's, narrowed by the run's selection.
+/// The rows a resumed run keeps (final in the journal: where each one's line is) and the row
+/// numbers it processes again. `run_rows` are the rows the run covers: the manifest's, narrowed
+/// by the run's selection.
 pub fn split(
     run_rows: &[usize],
-    journal: &BTreeMap<usize, RowResult>,
-) -> (Vec<RowResult>, BTreeSet<usize>) {
+    journal: &JournalIndex,
+) -> (Vec<(usize, LineAt)>, BTreeSet<usize>) {
     let mut kept = Vec::new();
     let mut todo = BTreeSet::new();
     for row in run_rows {
-        match journal.get(row) {
-            Some(r) if is_final(r.status) => kept.push(r.clone()),
+        match journal.get(*row) {
+            Some(e) if is_final(e.status) => kept.push((*row, e.at)),
             _ => {
                 todo.insert(*row);
             }
@@ -55,8 +57,8 @@ pub fn split(
 /// What a resumed run keeps and processes again.
 #[derive(Debug, Default, PartialEq)]
 pub struct Resumption {
-    /// Final journal lines, with the row numbers of the manifest now.
-    pub kept: Vec<RowResult>,
+    /// Final journal lines: the row number in the manifest now, and where the line is.
+    pub kept: Vec<(usize, LineAt)>,
     /// Rows of the manifest now to process again (each asked about with get first).
     pub todo: BTreeSet<usize>,
     /// Documents of the journal that the manifest no longer holds.
@@ -71,7 +73,7 @@ pub struct Resumption {
 pub fn by_row_number(
     manifest: &Manifest,
     run: &RunInfo,
-    journal: &BTreeMap<usize, RowResult>,
+    journal: &JournalIndex,
 ) -> Result<Resumption, String> {
     let run_rows = earlier::rows_of_run(manifest, run.rows_selected.as_deref())?;
     let (kept, todo) = split(&run_rows, journal);
@@ -86,27 +88,28 @@ pub fn by_row_number(
 /// A forced resume on a manifest that changed: the journal's rows are found by nomorAju. A run of
 /// the whole manifest goes on over the whole new one; a run of selected rows goes on over the
 /// documents its journal names (a selected row that never reached the journal cannot be told
-/// from a new one, and is left out with a note).
+/// from a new one, and is left out with a note). `lines` reads the journal back, for the
+/// documents that left the manifest.
 pub fn by_document(
     manifest: &Manifest,
     run: &RunInfo,
-    journal: &BTreeMap<usize, RowResult>,
-) -> Resumption {
-    let found = earlier::by_document(journal, manifest);
+    journal: &JournalIndex,
+    lines: &mut LineReader,
+) -> Result<Resumption, String> {
+    let found = earlier::by_document(journal, manifest)?;
     let mut r = Resumption::default();
-    for (row, line) in journal {
-        match found.now.get(row) {
-            Some(now) if is_final(line.status) => r.kept.push(RowResult {
-                row: *now,
-                ..line.clone()
-            }),
+    for e in &journal.entries {
+        match found.now.get(&e.row) {
+            Some(now) if is_final(e.status) => r.kept.push((*now, e.at)),
             Some(now) => {
                 r.todo.insert(*now);
             }
-            None => r.gone.push(earlier::gone(line)),
+            None => r
+                .gone
+                .push(earlier::gone(lines, e).map_err(|e| e.to_string())?),
         }
     }
-    r.kept.sort_by_key(|k| k.row);
+    r.kept.sort_unstable();
     match &run.rows_selected {
         None => r.todo.extend(found.unmatched),
         Some(selection) => {
@@ -123,13 +126,13 @@ pub fn by_document(
             let rows: Vec<usize> = r
                 .kept
                 .iter()
-                .map(|k| k.row)
+                .map(|(row, _)| *row)
                 .chain(r.todo.iter().copied())
                 .collect();
             r.rows_selected = Some(RowSelection::from_rows(&rows).text().to_string());
         }
     }
-    r
+    Ok(r)
 }
 
 /// Refuse a manifest that changed since the run started, unless forced (then say so in a note).
@@ -233,7 +236,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
         tracing::warn!("{n}");
     }
     let earlier::JournalRows {
-        by_row: journal_rows,
+        index: journal_rows,
         skipped,
     } = match earlier::journal_by_row(&run_dir) {
         Ok(j) => j,
@@ -242,18 +245,22 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
             return Exit::Usage;
         }
     };
+    let journal_path = run_dir.join(report::JOURNAL_FILE);
+    let mut lines = LineReader::new(&journal_path);
     let changed = note.is_some();
     let resumption = if changed {
-        by_document(&manifest, &previous.run, &journal_rows)
+        by_document(&manifest, &previous.run, &journal_rows, &mut lines)
     } else {
-        match by_row_number(&manifest, &previous.run, &journal_rows) {
-            Ok(r) => r,
-            Err(e) => {
-                crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
-                return Exit::Usage;
-            }
+        by_row_number(&manifest, &previous.run, &journal_rows)
+    };
+    let resumption = match resumption {
+        Ok(r) => r,
+        Err(e) => {
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            return Exit::Usage;
         }
     };
+    drop(journal_rows);
     let Resumption {
         kept,
         todo,
@@ -284,11 +291,16 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
         kept.len(),
         todo.len()
     );
-    let prepared = validate_rows(manifest, &manifest_path, &settings, &|row| {
+    let prepared = match validate_rows(manifest, &manifest_path, &settings, &|row| {
         todo.contains(&row)
-    });
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+            return Exit::Usage;
+        }
+    };
 
-    let journal_path = run_dir.join(report::JOURNAL_FILE);
     let mut note = note;
     let journal = if changed && journal_path.exists() {
         // The journal's row numbers are the old manifest's: start it over with the kept rows
@@ -306,13 +318,19 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
                     .map_or(String::new(), |n| n.to_string_lossy().into_owned())
             )),
         );
-        Journal::restart(&journal_path, &kept, &archive)
+        let renumbered = kept.iter().map(|(now, at)| {
+            lines
+                .row(*at)
+                .map(|r| RowResult { row: *now, ..r })
+                .map_err(std::io::Error::other)
+        });
+        Journal::restart(&journal_path, renumbered, &archive)
     } else if journal_path.exists() {
-        Journal::open_append(&journal_path)
+        Journal::open_append(&journal_path).map(|j| (j, kept))
     } else {
-        Journal::create(&journal_path)
+        Journal::create(&journal_path).map(|j| (j, kept))
     };
-    let journal = match journal {
+    let (journal, kept) = match journal {
         Ok(j) => j,
         Err(e) => {
             crate::eprintln_escaped!(
@@ -355,17 +373,17 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
 mod tests {
     use super::*;
     use crate::commands::earlier::manifest_of_documents;
-    use crate::report::journal::tests::sample;
+    use crate::report::journal::tests::{OnDisk, sample};
 
-    fn with(row: usize, status: RowStatus) -> (usize, RowResult) {
+    fn with(row: usize, status: RowStatus) -> RowResult {
         let mut r = sample(row);
         r.status = status;
-        (row, r)
+        r
     }
 
     #[test]
     fn final_rows_are_kept_and_the_rest_processed_again() {
-        let journal: BTreeMap<usize, RowResult> = [
+        let journal = OnDisk::of([
             with(2, RowStatus::Match),
             with(3, RowStatus::Skipped),
             with(4, RowStatus::Failed),
@@ -374,48 +392,53 @@ mod tests {
             with(7, RowStatus::Mismatch),
             // Outside the run (another selection): ignored.
             with(40, RowStatus::Match),
-        ]
-        .into_iter()
-        .collect();
+        ]);
         let run_rows: Vec<usize> = (2..=9).collect();
-        let (kept, todo) = split(&run_rows, &journal);
+        let (kept, todo) = split(&run_rows, &journal.index);
         assert_eq!(
-            kept.iter().map(|r| r.row).collect::<Vec<_>>(),
+            kept.iter().map(|(row, _)| *row).collect::<Vec<_>>(),
             [2, 4, 5, 6, 7]
         );
+        let mut lines = journal.lines();
+        assert_eq!(lines.row(kept[1].1).unwrap(), with(4, RowStatus::Failed));
         assert_eq!(todo.into_iter().collect::<Vec<_>>(), [3, 8, 9]);
     }
 
-    fn doc(row: usize, aju: &str, status: RowStatus) -> (usize, RowResult) {
-        let (row, mut r) = with(row, status);
+    fn doc(row: usize, aju: &str, status: RowStatus) -> RowResult {
+        let mut r = with(row, status);
         r.fields.nomor_aju = aju.into();
-        (row, r)
+        r
     }
 
     /// A row inserted above a finished one: the finished document keeps its result under its new
     /// number, the new row is processed, and a document that left is listed, not replaced.
     #[test]
     fn a_forced_resume_finds_the_journal_rows_by_document() {
-        let journal: BTreeMap<usize, RowResult> = [
+        let journal = OnDisk::of([
             doc(2, "A", RowStatus::Match),
             doc(3, "B", RowStatus::Failed),
             doc(4, "C", RowStatus::Skipped),
             doc(5, "GONE", RowStatus::Match),
-        ]
-        .into_iter()
-        .collect();
+        ]);
+        let mut lines = journal.lines();
         let mut run = crate::report::summary::tests::info();
         run.manifest.rows = 6; // row 6 never reached the journal
         let now = manifest_of_documents(&["A", "NEW", "B", "C", "D"], "new");
-        let r = by_document(&now, &run, &journal);
-        let kept: Vec<(usize, &str, RowStatus)> = r
+        let r = by_document(&now, &run, &journal.index, &mut lines).unwrap();
+        let kept: Vec<(usize, String, RowStatus)> = r
             .kept
             .iter()
-            .map(|k| (k.row, k.fields.nomor_aju.as_str(), k.status))
+            .map(|(now, at)| {
+                let line = lines.row(*at).unwrap();
+                (*now, line.fields.nomor_aju, line.status)
+            })
             .collect();
         assert_eq!(
             kept,
-            [(2, "A", RowStatus::Match), (4, "B", RowStatus::Failed)]
+            [
+                (2, "A".to_string(), RowStatus::Match),
+                (4, "B".to_string(), RowStatus::Failed)
+            ]
         );
         assert_eq!(r.todo.into_iter().collect::<Vec<_>>(), [3, 5, 6]);
         assert_eq!(r.gone.len(), 1);
@@ -424,7 +447,7 @@ mod tests {
 
         // A run of selected rows goes on over its journal's documents only.
         run.rows_selected = Some("2-6".into());
-        let r = by_document(&now, &run, &journal);
+        let r = by_document(&now, &run, &journal.index, &mut lines).unwrap();
         assert_eq!(r.todo.into_iter().collect::<Vec<_>>(), [5]);
         assert_eq!(r.rows_selected.as_deref(), Some("2,4-5"));
         let note = r.note.unwrap();

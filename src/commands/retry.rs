@@ -11,7 +11,7 @@
 //! (see `earlier.rs`): a retried row is the same document, wherever it moved, and a document that
 //! left the manifest is listed (stderr, summary) instead of being replaced by another row.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::Utc;
 
@@ -23,7 +23,8 @@ use crate::cli::RetryArgs;
 use crate::config::Need;
 use crate::exit::Exit;
 use crate::manifest::Manifest;
-use crate::model::{RowResult, RowStatus};
+use crate::model::RowStatus;
+use crate::report::journal::{JournalIndex, LineReader};
 use crate::report::{GoneDocument, RunInfo};
 
 /// `--status FAILED,NOT_FOUND`; empty = every status but MATCH.
@@ -50,13 +51,13 @@ pub fn wanted_statuses(given: &[String]) -> Result<BTreeSet<RowStatus>, String> 
 /// journal has nothing final for it).
 pub fn rows_to_retry(
     run_rows: &[usize],
-    journal: &BTreeMap<usize, RowResult>,
+    journal: &JournalIndex,
     wanted: &BTreeSet<RowStatus>,
 ) -> Vec<(usize, RowStatus)> {
     run_rows
         .iter()
         .map(|row| {
-            let status = journal.get(row).map_or(RowStatus::Skipped, |r| r.status);
+            let status = journal.get(*row).map_or(RowStatus::Skipped, |e| e.status);
             (*row, status)
         })
         .filter(|(_, status)| wanted.contains(status))
@@ -75,11 +76,13 @@ pub struct Picked {
 }
 
 /// The rows of the earlier run `earlier` to retry in `manifest`: by row number while the
-/// manifest is the file that run read, by nomorAju once it changed.
+/// manifest is the file that run read, by nomorAju once it changed (`lines` reads the journal
+/// back, for the documents that left the manifest).
 pub fn pick(
     manifest: &Manifest,
     earlier_run: &RunInfo,
-    journal: &BTreeMap<usize, RowResult>,
+    journal: &JournalIndex,
+    lines: &mut LineReader,
     wanted: &BTreeSet<RowStatus>,
 ) -> Result<Picked, String> {
     if manifest.sha256 == earlier_run.manifest.sha256 {
@@ -89,12 +92,18 @@ pub fn pick(
             ..Picked::default()
         });
     }
-    let found = earlier::by_document(journal, manifest);
+    let found = earlier::by_document(journal, manifest)?;
     let mut picked = Picked::default();
-    for (row, r) in journal.iter().filter(|(_, r)| wanted.contains(&r.status)) {
-        match found.now.get(row) {
-            Some(now) => picked.rows.push((*now, r.status)),
-            None => picked.gone.push(earlier::gone(r)),
+    for e in journal
+        .entries
+        .iter()
+        .filter(|e| wanted.contains(&e.status))
+    {
+        match found.now.get(&e.row) {
+            Some(now) => picked.rows.push((*now, e.status)),
+            None => picked
+                .gone
+                .push(earlier::gone(lines, e).map_err(|e| e.to_string())?),
         }
     }
     picked.rows.sort_unstable();
@@ -158,7 +167,7 @@ pub fn retry(args: RetryArgs) -> Exit {
         );
     }
     let earlier::JournalRows {
-        by_row: journal,
+        index: journal,
         skipped,
     } = match earlier::journal_by_row(&prev_dir) {
         Ok(j) => j,
@@ -171,7 +180,13 @@ pub fn retry(args: RetryArgs) -> Exit {
         rows: picked,
         gone,
         note: unmatched,
-    } = match pick(&manifest, &previous.run, &journal, &wanted) {
+    } = match pick(
+        &manifest,
+        &previous.run,
+        &journal,
+        &mut LineReader::new(&prev_dir.join(crate::report::JOURNAL_FILE)),
+        &wanted,
+    ) {
         Ok(p) => p,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray retry: {}: {e}", prev_dir.display());
@@ -216,9 +231,16 @@ pub fn retry(args: RetryArgs) -> Exit {
         prev_dir.display(),
         selection.text()
     );
-    let prepared = validate_rows(manifest, &manifest_path, &settings, &|row| {
+    drop(journal);
+    let prepared = match validate_rows(manifest, &manifest_path, &settings, &|row| {
         selection.contains(row)
-    });
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            crate::eprintln_escaped!("kirim-xray retry: {e}");
+            return Exit::Usage;
+        }
+    };
 
     let started_at = Utc::now();
     let (_lock, run_dir) = match shared::open_new_run(&settings, &log, started_at) {
@@ -254,7 +276,7 @@ pub fn retry(args: RetryArgs) -> Exit {
 mod tests {
     use super::*;
     use crate::commands::earlier::manifest_of_documents;
-    use crate::report::journal::tests::sample;
+    use crate::report::journal::tests::{OnDisk, sample};
 
     #[test]
     fn statuses_default_to_everything_but_match_and_are_checked() {
@@ -272,19 +294,22 @@ mod tests {
 
     #[test]
     fn rows_without_a_final_line_count_as_skipped() {
-        let mut journal = BTreeMap::new();
-        for (row, status) in [
-            (2, RowStatus::Match),
-            (3, RowStatus::Invalid),
-            (4, RowStatus::Failed),
-        ] {
-            let mut r = sample(row);
-            r.status = status;
-            journal.insert(row, r);
-        }
+        let journal = OnDisk::of(
+            [
+                (2, RowStatus::Match),
+                (3, RowStatus::Invalid),
+                (4, RowStatus::Failed),
+            ]
+            .map(|(row, status)| {
+                let mut r = sample(row);
+                r.status = status;
+                r
+            }),
+        );
+        let journal = &journal.index;
         let run_rows = [2, 3, 4, 5];
         assert_eq!(
-            rows_to_retry(&run_rows, &journal, &wanted_statuses(&[]).unwrap()),
+            rows_to_retry(&run_rows, journal, &wanted_statuses(&[]).unwrap()),
             [
                 (3, RowStatus::Invalid),
                 (4, RowStatus::Failed),
@@ -293,7 +318,7 @@ mod tests {
         );
         let failed = wanted_statuses(&["FAILED".into()]).unwrap();
         assert_eq!(
-            rows_to_retry(&run_rows, &journal, &failed),
+            rows_to_retry(&run_rows, journal, &failed),
             [(4, RowStatus::Failed)]
         );
     }
@@ -302,25 +327,28 @@ mod tests {
     /// row that took its old number is not, and a FAILED document that left is listed.
     #[test]
     fn a_changed_manifest_is_matched_by_document() {
-        let mut journal = BTreeMap::new();
-        for (row, aju, status) in [
-            (2, "A", RowStatus::Match),
-            (3, "B", RowStatus::Failed),
-            (4, "GONE", RowStatus::Failed),
-            (5, "C", RowStatus::Skipped),
-        ] {
-            let mut r = sample(row);
-            r.fields.nomor_aju = aju.into();
-            r.status = status;
-            journal.insert(row, r);
-        }
+        let on_disk = OnDisk::of(
+            [
+                (2, "A", RowStatus::Match),
+                (3, "B", RowStatus::Failed),
+                (4, "GONE", RowStatus::Failed),
+                (5, "C", RowStatus::Skipped),
+            ]
+            .map(|(row, aju, status)| {
+                let mut r = sample(row);
+                r.fields.nomor_aju = aju.into();
+                r.status = status;
+                r
+            }),
+        );
+        let (journal, mut lines) = (&on_disk.index, on_disk.lines());
         let mut run = crate::report::summary::tests::info();
         run.manifest.sha256 = "old".into();
         run.manifest.rows = 4;
         let wanted = wanted_statuses(&[]).unwrap();
 
         let same = manifest_of_documents(&["A", "B", "GONE", "C"], "old");
-        let p = pick(&same, &run, &journal, &wanted).unwrap();
+        let p = pick(&same, &run, journal, &mut lines, &wanted).unwrap();
         assert_eq!(
             p.rows,
             [
@@ -332,7 +360,7 @@ mod tests {
         assert!(p.gone.is_empty() && p.note.is_none());
 
         let changed = manifest_of_documents(&["A", "NEW", "B", "C"], "new");
-        let p = pick(&changed, &run, &journal, &wanted).unwrap();
+        let p = pick(&changed, &run, journal, &mut lines, &wanted).unwrap();
         assert_eq!(
             p.rows,
             [(4, RowStatus::Failed), (5, RowStatus::Skipped)],
@@ -344,13 +372,18 @@ mod tests {
 
         // A row of the earlier run that never reached its journal cannot be told from NEW.
         run.manifest.rows = 5;
-        let p = pick(&changed, &run, &journal, &wanted).unwrap();
+        let p = pick(&changed, &run, journal, &mut lines, &wanted).unwrap();
         let note = p.note.unwrap();
         assert!(
             note.starts_with("1 row of the earlier run never reached"),
             "{note}"
         );
         let failed = wanted_statuses(&["FAILED".into()]).unwrap();
-        assert_eq!(pick(&changed, &run, &journal, &failed).unwrap().note, None);
+        assert_eq!(
+            pick(&changed, &run, journal, &mut lines, &failed)
+                .unwrap()
+                .note,
+            None
+        );
     }
 }

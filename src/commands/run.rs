@@ -8,18 +8,19 @@ use chrono::Utc;
 
 use super::selection::RowSelection;
 use super::shared::{self, RowMode};
+use super::staged::Staged;
 use crate::cli::RunArgs;
 use crate::config::{Need, Settings};
 use crate::exit::Exit;
-use crate::manifest::{self, Cell, Column};
+use crate::manifest;
 use crate::report::{self, Journal, ManifestInfo, RunInfo};
 use crate::sync::split_requests;
-use crate::validate::{self, CheckedRow, ValidateOptions, human_bytes};
+use crate::validate::{self, ValidateOptions, human_bytes};
 
-/// A manifest read, filtered by `--rows` and validated.
+/// A manifest read, filtered by `--rows` and validated: the rows wait on disk.
 pub struct Prepared {
     pub manifest: ManifestInfo,
-    pub rows: Vec<CheckedRow>,
+    pub rows: Staged,
 }
 
 /// Read and validate the manifest (printing every problem to stderr). Rows outside `selection`
@@ -31,10 +32,14 @@ pub fn prepare(
     selection: Option<&RowSelection>,
 ) -> Result<Prepared, String> {
     let m = read_manifest(path, settings)?;
-    let total = m.rows.len();
+    let total = m.row_count;
     if let Some(sel) = selection
         && total > 0
-        && !m.rows.iter().any(|r| sel.contains(r.row))
+        && !m
+            .row_numbers()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .any(|row| sel.contains(row))
     {
         return Err(format!(
             "--rows {} selects no row of {} (its data rows are {}-{})",
@@ -44,9 +49,9 @@ pub fn prepare(
             total + 1
         ));
     }
-    Ok(validate_rows(m, path, settings, &|row| {
+    validate_rows(m, path, settings, &|row| {
         selection.is_none_or(|s| s.contains(row))
-    }))
+    })
 }
 
 /// Read a manifest; the message names the file.
@@ -54,21 +59,16 @@ pub fn read_manifest(path: &Path, settings: &Settings) -> Result<manifest::Manif
     manifest::read(path, settings.sheet.as_deref()).map_err(|e| e.to_string())
 }
 
-/// Validate the rows of `m` for which `keep` holds (printing every problem to stderr). The other
-/// rows' folders are not read, but their cells are still checked: a repeated `nomorAju` is a
-/// property of the whole manifest, and a row that repeats an earlier row's must stay INVALID when
-/// only it is selected (`--rows`, `retry`, `--resume`), or its photos would be added to the
-/// earlier row's CN document. Blanking the folder cell is what keeps `validate` off the disk.
+/// Validate the rows of `m` for which `keep` holds (printing every problem to stderr), one at a
+/// time, into rows waiting on disk. The other rows' folders are not read, but their cells are
+/// still checked: a repeated `nomorAju` is a property of the whole manifest (see
+/// [`validate::validate_each`]).
 pub fn validate_rows(
-    mut m: manifest::Manifest,
+    m: manifest::Manifest,
     path: &Path,
     settings: &Settings,
     keep: &dyn Fn(usize) -> bool,
-) -> Prepared {
-    let total = m.rows.len();
-    for r in m.rows.iter_mut().filter(|r| !keep(r.row)) {
-        r.cells[Column::Folder as usize] = Cell::Empty;
-    }
+) -> Result<Prepared, String> {
     let options = ValidateOptions {
         allow_outside_root: settings.allow_outside_root,
         ..ValidateOptions::new(
@@ -77,44 +77,54 @@ pub fn validate_rows(
             Some(settings.max_image_bytes),
         )
     };
-    let mut rows = validate::validate(&m, &options);
-    rows.retain(|r| keep(r.row));
-    for p in rows.iter().flat_map(|r| &r.problems) {
-        crate::eprintln_escaped!(
-            "{}",
-            validate::format_problem(&path.display().to_string(), p)
-        );
+    let cannot_stage =
+        |e: std::io::Error| format!("cannot keep the validated rows in the temporary folder: {e}");
+    let mut staged = Staged::writer().map_err(cannot_stage)?;
+    let mut failed = None;
+    let name = path.display().to_string();
+    validate::validate_each(&m, &options, keep, &mut |row| {
+        for p in &row.problems {
+            crate::eprintln_escaped!("{}", validate::format_problem(&name, p));
+        }
+        if failed.is_none()
+            && let Err(e) = staged.push(row)
+        {
+            failed = Some(e);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = failed {
+        return Err(cannot_stage(e));
     }
-    Prepared {
+    let rows = staged.finish().map_err(cannot_stage)?;
+    Ok(Prepared {
         manifest: ManifestInfo {
             path: std::path::absolute(&m.path).unwrap_or(m.path.clone()),
             sha256: m.sha256,
-            rows: total,
+            rows: m.row_count,
         },
         rows,
-    }
+    })
 }
 
 /// The dry-run plan, as printed; and the exit code it calls for.
 pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>) -> (String, Exit) {
-    let valid: Vec<_> = p.rows.iter().filter_map(|r| r.shipment.as_ref()).collect();
-    let invalid = p.rows.len() - valid.len();
-    let photos: usize = valid.iter().map(|s| s.images.len()).sum();
-    let bytes: u64 = valid.iter().flat_map(|s| &s.images).map(|i| i.bytes).sum();
-    let requests: usize = valid
-        .iter()
-        .map(|s| {
-            // The uploads the protocol will make, plus the verifying get.
-            let images: Vec<_> = s.images.iter().collect();
-            split_requests(
-                &images,
-                settings.max_images_per_request,
-                settings.max_request_bytes,
-            )
-            .len()
-                + 1
-        })
-        .sum();
+    let valid = p.rows.valid;
+    let invalid = p.rows.rows - valid;
+    let (mut photos, mut bytes, mut requests) = (0usize, 0u64, 0usize);
+    for s in p.rows.rows_or_log().filter_map(|r| r.shipment) {
+        photos += s.images.len();
+        bytes += s.images.iter().map(|i| i.bytes).sum::<u64>();
+        // The uploads the protocol will make, plus the verifying get.
+        let images: Vec<_> = s.images.iter().collect();
+        requests += split_requests(
+            &images,
+            settings.max_images_per_request,
+            settings.max_request_bytes,
+        )
+        .len()
+            + 1;
+    }
     let seconds = requests as f64 / settings.rate;
     let mut t = format!(
         "plan for {} (sha256 {})\n",
@@ -124,20 +134,19 @@ pub fn plan(p: &Prepared, settings: &Settings, selection: Option<&RowSelection>)
     let selected = selection.map_or(String::new(), |s| {
         format!(
             ", {} selected by --rows {}",
-            p.rows.len(),
+            p.rows.rows,
             crate::escape::escape_control(s.text())
         )
     });
     t += &format!(
-        "rows      {} in the manifest{selected}: {} valid, {invalid} invalid\n",
+        "rows      {} in the manifest{selected}: {valid} valid, {invalid} invalid\n",
         p.manifest.rows,
-        valid.len()
     );
     t += &format!("photos    {photos} ({})\n", human_bytes(bytes));
     t += &format!(
         "requests  {requests} ({} uploads + {} verifying gets; more if customs already holds some photos or answers need retries)\n",
-        requests - valid.len(),
-        valid.len()
+        requests - valid,
+        valid
     );
     t += &format!(
         "time      about {} at {} requests/s with {} workers\n",
@@ -190,7 +199,7 @@ pub fn run(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    if prepared.rows.is_empty() {
+    if prepared.rows.rows == 0 {
         // A nightly export with no rows is far more often a broken export than a day without
         // shipments: nothing to send, no run folder, and an exit code that calls for attention.
         crate::eprintln_escaped!(
@@ -245,7 +254,7 @@ pub fn start(
     settings: &Settings,
     run_dir: PathBuf,
     mut info: RunInfo,
-    rows: Vec<CheckedRow>,
+    rows: Staged,
     mode: RowMode,
     cancel: &crate::pipeline::Cancel,
 ) -> Exit {
@@ -253,7 +262,13 @@ pub fn start(
         Ok(j) => j,
         Err(e) => {
             let note = format!("cannot create the journal: {e}");
-            return shared::finish_unsent(&run_dir, &mut info, &rows, &[], None, note, Exit::Usage);
+            let unsent = shared::Unsent {
+                run_dir: &run_dir,
+                todo: &rows,
+                kept: &[],
+                journal: None,
+            };
+            return unsent.finish(&mut info, note, Exit::Usage);
         }
     };
     let work = shared::Work {
@@ -271,7 +286,7 @@ pub fn start(
 mod tests {
     use super::*;
     use crate::runfolder;
-    use crate::validate::{Problem, Severity};
+    use crate::validate::{CheckedRow, Problem, Severity};
 
     /// A duplicate nomorAju is a property of the whole manifest: a row that repeats an earlier
     /// row's nomorAju stays INVALID when only it is selected (`--rows`, `retry`, `--resume`), or
@@ -305,14 +320,17 @@ mod tests {
         )
         .unwrap();
         let m = read_manifest(&path, &settings).unwrap();
-        let p = validate_rows(m, &path, &settings, &|row| row >= 3);
+        let p = validate_rows(m, &path, &settings, &|row| row >= 3).unwrap();
         assert_eq!(p.manifest.rows, 4);
-        let rows: Vec<_> = p.rows.iter().map(|r| (r.row, r.is_valid())).collect();
+        let checked: Vec<CheckedRow> = p.rows.iter().map(Result::unwrap).collect();
+        let rows: Vec<_> = checked.iter().map(|r| (r.row, r.is_valid())).collect();
         assert_eq!(rows, [(3, false), (4, false), (5, true)]);
         assert!(
-            p.rows[0].problems[0].message.contains("duplicate of row 2"),
+            checked[0].problems[0]
+                .message
+                .contains("duplicate of row 2"),
             "{:?}",
-            p.rows[0].problems
+            checked[0].problems
         );
     }
 
@@ -386,7 +404,7 @@ mod tests {
                 sha256: "ff".into(),
                 rows: 2,
             },
-            rows: vec![valid, invalid],
+            rows: Staged::of([valid, invalid]).unwrap(),
         };
         let exit = send(
             &settings,

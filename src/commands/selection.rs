@@ -5,8 +5,22 @@
 /// `--rows 5-9,12`: spreadsheet row numbers (the header is row 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowSelection {
+    /// Sorted, not overlapping, not touching.
     ranges: Vec<(usize, usize)>,
     text: String,
+}
+
+/// Ranges sorted and merged where they overlap or touch.
+fn merged(mut ranges: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match out.last_mut() {
+            Some((_, end)) if a <= end.saturating_add(1) => *end = (*end).max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
 }
 
 impl RowSelection {
@@ -36,7 +50,7 @@ impl RowSelection {
             }
         }
         Ok(RowSelection {
-            ranges,
+            ranges: merged(ranges),
             text: text.trim().to_string(),
         })
     }
@@ -68,8 +82,11 @@ impl RowSelection {
         RowSelection { ranges, text }
     }
 
+    /// Whether `row` is selected: a binary search, since a retry's selection can hold tens of
+    /// thousands of ranges and every row of the manifest is asked about.
     pub fn contains(&self, row: usize) -> bool {
-        self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&row))
+        let after = self.ranges.partition_point(|(a, _)| *a <= row);
+        after > 0 && row <= self.ranges[after - 1].1
     }
 
     pub fn text(&self) -> &str {
@@ -91,6 +108,10 @@ mod tests {
         let s = RowSelection::from_rows(&[9, 4, 7, 8, 4, 12]);
         assert_eq!(s.text(), "4,7-9,12");
         assert_eq!(RowSelection::parse(s.text()).unwrap(), s, "reads back");
+        let s = RowSelection::parse("40-50,3,7-9,8-12,2").unwrap();
+        let selected: Vec<usize> = (0..60).filter(|r| s.contains(*r)).collect();
+        let expected: Vec<usize> = [2, 3].into_iter().chain(7..=12).chain(40..=50).collect();
+        assert_eq!(selected, expected, "in any order, overlapping");
     }
 
     #[test]

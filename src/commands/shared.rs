@@ -5,13 +5,16 @@
 //! starts, is interrupted and ends is the same for all of them, which is what makes `report` and
 //! `--resume` able to treat every run folder alike.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::locks::{self, Locks};
+use super::outputs::RunRows;
+use super::staged::Staged;
 use crate::api::{ConnectError, HttpApi};
 use crate::config::Settings;
 use crate::exit::Exit;
@@ -20,7 +23,8 @@ use crate::logging::LogHandle;
 use crate::model::{RowResult, RowStatus, Shipment};
 use crate::pipeline::{self, Bound, Cancel};
 use crate::progress::Progress;
-use crate::report::{self, Journal, RequestCounts, RunInfo};
+use crate::report::journal::LineAt;
+use crate::report::{self, Journal, RequestCounts, RowSource, RunInfo};
 use crate::runfolder;
 use crate::sync::{reconcile_row, sync_row};
 use crate::validate::CheckedRow;
@@ -35,13 +39,15 @@ pub enum RowMode {
     Reconcile,
 }
 
-/// A run about to process rows: its folder, what summary.json says, the rows to process now, the
-/// results kept from before (resume), and the open journal.
+/// A run about to process rows: its folder, what summary.json says, the rows to process now
+/// (validated, waiting on disk), the lines of the journal kept from before (resume), and the
+/// open journal.
 pub struct Work {
     pub run_dir: PathBuf,
     pub info: RunInfo,
-    pub todo: Vec<CheckedRow>,
-    pub kept: Vec<RowResult>,
+    pub todo: Staged,
+    /// The journal lines of the rows kept from before, sorted by row.
+    pub kept: Vec<(usize, LineAt)>,
     pub journal: Journal,
     pub mode: RowMode,
 }
@@ -122,7 +128,9 @@ pub fn grace(settings: &Settings) -> Duration {
 }
 
 /// Process `work.todo` on the workers (journal appended as rows finish), then write every output
-/// covering the kept rows and the processed ones, in manifest order, and settle the exit code.
+/// from the journal, covering the kept rows and the processed ones in manifest order, and settle
+/// the exit code. Only the rows in flight are held in memory, and for every row of the run the
+/// place of its journal line.
 pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     let Work {
         run_dir,
@@ -132,44 +140,46 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         journal,
         mode,
     } = work;
-    let valid = todo.iter().filter(|r| r.shipment.is_some()).count();
+    let invalid = todo.rows - todo.valid;
     tracing::info!(
-        "run folder {}: {} rows to process ({valid} valid, {} invalid), {} kept from before, from {}",
+        "run folder {}: {} rows to process ({} valid, {invalid} invalid), {} kept from before, from {}",
         run_dir.display(),
-        todo.len(),
-        todo.len() - valid,
+        todo.rows,
+        todo.valid,
         kept.len(),
         info.manifest.path.display()
     );
-    if let Err(e) = report::write_summary_json(&run_dir, &report::Summary::build(&info, &kept)) {
+    if let Err(e) = report::write_summary_json(&run_dir, &report::Summary::build(&info, &[])) {
         tracing::warn!("{e:#}");
     }
-    if valid == 0 {
+    // Where each row processed now went in the journal.
+    let done: Mutex<Vec<(usize, LineAt)>> = Mutex::new(Vec::with_capacity(todo.rows));
+    let record = |r: &RowResult| {
+        if let Some(at) = append(&journal, r, Some(cancel)) {
+            done.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((r.row, at));
+        }
+    };
+    let take_done = || std::mem::take(&mut *done.lock().unwrap_or_else(|p| p.into_inner()));
+    let journal_path = journal.path().to_path_buf();
+    if todo.valid == 0 {
         // Nothing to send: no login needed. Invalid rows still reach the journal.
-        let invalid: Vec<RowResult> = todo.iter().map(RowResult::invalid).collect();
-        let journaled = invalid.iter().all(|r| append(&journal, r, None));
-        let results = merge(&kept, invalid);
-        let exit = if journaled {
-            verdict(&results)
-        } else {
-            Exit::RunFolder
-        };
-        return finish(&run_dir, &mut info, &results, exit);
+        for row in todo.rows_or_log() {
+            record(&RowResult::invalid(&row));
+        }
+        let rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_sent);
+        return finish(&run_dir, &mut info, &rows, cancel.exit());
     }
+    let unsent = Unsent {
+        run_dir: &run_dir,
+        todo: &todo,
+        kept: &kept,
+        journal: Some(&journal),
+    };
     let api_settings = match settings.to_api_settings() {
         Ok(a) => a,
-        Err(e) => {
-            let note = e.to_string();
-            return finish_unsent(
-                &run_dir,
-                &mut info,
-                &todo,
-                &kept,
-                Some(&journal),
-                note,
-                Exit::Usage,
-            );
-        }
+        Err(e) => return unsent.finish(&mut info, e.to_string(), Exit::Usage),
     };
     let mut api = match HttpApi::connect(&api_settings) {
         Ok(api) => api,
@@ -178,16 +188,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
                 ConnectError::Config(_) => Exit::Usage,
                 ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
             };
-            let note = e.to_string();
-            return finish_unsent(
-                &run_dir,
-                &mut info,
-                &todo,
-                &kept,
-                Some(&journal),
-                note,
-                exit,
-            );
+            return unsent.finish(&mut info, e.to_string(), exit);
         }
     };
     // A signal or an unwritable run folder: nothing more goes out, and every wait ends.
@@ -213,10 +214,15 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             ..reconcile_row(&api, s, &sync)
         },
     };
+    // A row the run did not reach: INVALID or SKIPPED, saying why it did not start.
+    let not_reached = |row: &CheckedRow| match row.shipment {
+        None => RowResult::invalid(row),
+        Some(_) => cancel.not_started(row),
+    };
     let progress = Progress::start(
         settings.progress,
         settings.quiet,
-        todo.len(),
+        todo.rows,
         settings.rate,
         || api.stats().api_requests,
     );
@@ -224,7 +230,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     let abandon_info = info.clone();
     let bound = Bound {
         grace,
-        abandon: Box::new(|partial: Vec<RowResult>| {
+        abandon: Box::new(|in_flight: Vec<RowResult>| {
             progress.finish();
             let mut info = abandon_info;
             info.requests = requests_now();
@@ -234,64 +240,67 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
                 grace.as_secs()
             ));
             let exit = cancel.exit().unwrap_or(Exit::Interrupted);
-            let results = merge(&kept, partial);
-            std::process::exit(finish(&run_dir, &mut info, &results, exit).code())
+            let mut rows = RunRows::of(
+                journal_path.clone(),
+                kept.clone(),
+                &todo,
+                take_done(),
+                &not_reached,
+            );
+            rows.in_flight = in_flight;
+            std::process::exit(finish(&run_dir, &mut info, &rows, Some(exit)).code())
         }),
     };
-    let processed = match pipeline::execute_bounded(
-        &todo,
+    if let Err(e) = pipeline::execute_bounded(
+        todo.rows_or_log(),
         settings.concurrency,
         cancel,
         &api,
         bound,
         row_fn,
         |r| {
-            append(&journal, r, Some(cancel));
+            record(r);
             progress.row_done(r);
         },
     ) {
-        Ok(r) => r,
-        Err(e) => {
-            let note = format!("cannot start {} workers: {e}", settings.concurrency);
-            let journal = Some(&journal);
-            return finish_unsent(
-                &run_dir,
-                &mut info,
-                &todo,
-                &kept,
-                journal,
-                note,
-                Exit::Usage,
-            );
-        }
-    };
+        progress.finish();
+        let note = format!("cannot start {} workers: {e}", settings.concurrency);
+        return unsent.finish(&mut info, note, Exit::Usage);
+    }
     progress.finish();
     info.requests = requests_now();
-    let results = merge(&kept, processed);
     // A stop (signal, or authentication lost) decides the exit code whatever the rows say; so
     // does a run in which no request got an answer from the API itself (exit 3, like a login
     // that cannot be had): its rows say nothing about customs.
     let exit = match (cancel.exit(), cancel.cause(), api.never_reached()) {
         (Some(exit), Some(cause), _) => {
             info.note = Some(format!("{cause}; rows not started are SKIPPED"));
-            exit
+            Some(exit)
         }
         (_, _, Some(why)) => {
             tracing::error!("{why}");
             info.note = Some(why);
-            Exit::Unreachable
+            Some(Exit::Unreachable)
         }
-        _ => verdict(&results),
+        _ => None,
     };
-    finish(&run_dir, &mut info, &results, exit)
+    let rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_reached);
+    finish(&run_dir, &mut info, &rows, exit)
+}
+
+/// A row that never reached the workers: INVALID, or SKIPPED as not started.
+fn not_sent(row: &CheckedRow) -> RowResult {
+    match row.shipment {
+        None => RowResult::invalid(row),
+        Some(_) => RowResult::skipped(row),
+    }
 }
 
 /// The documents to send that an earlier run under `--out` saw on the server: they start with get.
-fn seen_before(settings: &Settings, todo: &[CheckedRow]) -> SeenBefore {
+fn seen_before(settings: &Settings, todo: &Staged) -> SeenBefore {
     let documents = todo
-        .iter()
-        .filter_map(|r| r.shipment.as_ref())
-        .map(|s| s.meta.nomor_aju.as_str());
+        .rows_or_log()
+        .filter_map(|r| r.shipment.map(|s| s.meta.nomor_aju));
     let seen = history::seen_before(&settings.out, documents);
     if !seen.is_empty() {
         tracing::info!(
@@ -303,13 +312,15 @@ fn seen_before(settings: &Settings, todo: &[CheckedRow]) -> SeenBefore {
     seen
 }
 
-/// Journal one finished row; `false` when it could not be. Then, during the run, `cancel` stops
-/// it: a row the journal cannot record must not be followed by more requests (a resume would not
-/// know of them), so nothing more is sent, rows in flight end at their next request, and the
-/// rest are SKIPPED. What the server holds of the rows not journaled, `--resume` asks with get.
-fn append(journal: &Journal, r: &RowResult, cancel: Option<&Cancel>) -> bool {
-    let Err(e) = journal.append(r) else {
-        return true;
+/// Journal one finished row; where its line went, or `None` when it could not be. Then, during
+/// the run, `cancel` stops it: a row the journal cannot record must not be followed by more
+/// requests (a resume would not know of them), so nothing more is sent, rows in flight end at
+/// their next request, and the rest are SKIPPED. What the server holds of the rows not
+/// journaled, `--resume` asks with get.
+fn append(journal: &Journal, r: &RowResult, cancel: Option<&Cancel>) -> Option<LineAt> {
+    let e = match journal.append(r) {
+        Ok(at) => return Some(at),
+        Err(e) => e,
     };
     let why = format!(
         "cannot append row {} to {}: {e}",
@@ -327,63 +338,64 @@ fn append(journal: &Journal, r: &RowResult, cancel: Option<&Cancel>) -> bool {
         }
         _ => tracing::error!("{why}"),
     }
-    false
+    None
 }
 
-/// 0 when every row is MATCH, else 1.
-pub fn verdict(results: &[RowResult]) -> Exit {
-    if results.iter().all(|r| r.status == RowStatus::Match) {
-        Exit::Ok
-    } else {
-        Exit::RowsNeedAttention
-    }
-}
-
-/// Kept and new results in manifest (= row number) order; a row processed now replaces a kept one.
-pub fn merge(kept: &[RowResult], new: Vec<RowResult>) -> Vec<RowResult> {
-    let mut by_row: BTreeMap<usize, RowResult> = kept.iter().map(|r| (r.row, r.clone())).collect();
-    by_row.extend(new.into_iter().map(|r| (r.row, r)));
-    by_row.into_values().collect()
-}
-
-/// The run could not send anything: every valid row to process is SKIPPED, with the reason.
+/// A run that could not send anything: every valid row to process is SKIPPED, with the reason.
 /// These rows go to the journal too (when there is one), so that it says what results.csv says:
 /// `retry --status INVALID` and `report` read the journal.
-pub fn finish_unsent(
-    run_dir: &Path,
-    info: &mut RunInfo,
-    todo: &[CheckedRow],
-    kept: &[RowResult],
-    journal: Option<&Journal>,
-    note: String,
-    exit: Exit,
-) -> Exit {
-    tracing::error!("{note}");
-    let results: Vec<RowResult> = todo
-        .iter()
-        .map(|r| match r.shipment {
+pub struct Unsent<'a> {
+    pub run_dir: &'a Path,
+    pub todo: &'a Staged,
+    pub kept: &'a [(usize, LineAt)],
+    pub journal: Option<&'a Journal>,
+}
+
+impl Unsent<'_> {
+    pub fn finish(&self, info: &mut RunInfo, note: String, exit: Exit) -> Exit {
+        tracing::error!("{note}");
+        let unsent = |r: &CheckedRow| match r.shipment {
             None => RowResult::invalid(r),
             Some(_) => RowResult {
                 message: format!("not started: {note}"),
                 ..RowResult::skipped(r)
             },
-        })
-        .collect();
-    if let Some(journal) = journal {
-        for r in &results {
-            append(journal, r, None);
+        };
+        let mut done = Vec::new();
+        if let Some(journal) = self.journal {
+            for row in self.todo.rows_or_log() {
+                let r = unsent(&row);
+                if let Some(at) = append(journal, &r, None) {
+                    done.push((r.row, at));
+                }
+            }
         }
+        info.note = Some(note.clone());
+        let journal_path = self.journal.map_or_else(
+            || self.run_dir.join(report::JOURNAL_FILE),
+            |j| j.path().to_path_buf(),
+        );
+        let rows = RunRows::of(journal_path, self.kept.to_vec(), self.todo, done, &unsent);
+        finish(self.run_dir, info, &rows, Some(exit))
     }
-    info.note = Some(note);
-    finish(run_dir, info, &merge(kept, results), exit)
 }
 
-/// Write every output, print the summary, and settle the exit code. Outputs that cannot be
-/// written turn a finished run (0 or 1) into exit 5: the audit trail is part of the job, and
-/// the summary is printed anyway. A document that had not ended MATCH and left the manifest
-/// turns 0 into 1: nobody has sent it.
-pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: Exit) -> Exit {
-    let mut exit = exit;
+/// Write every output, print the summary, and settle the exit code: `exit`, or when it is
+/// `None`, 0 when every row is MATCH and 1 otherwise. Outputs that cannot be written turn a
+/// finished run (0 or 1) into exit 5: the audit trail is part of the job, and the summary is
+/// printed anyway. A document that had not ended MATCH and left the manifest turns 0 into 1:
+/// nobody has sent it.
+pub fn finish(
+    run_dir: &Path,
+    info: &mut RunInfo,
+    rows: &dyn RowSource,
+    exit: Option<Exit>,
+) -> Exit {
+    let tally = report::write_tables(run_dir, rows);
+    let mut exit = exit.unwrap_or(match &tally {
+        Ok(t) if t.all_match() => Exit::Ok,
+        _ => Exit::RowsNeedAttention,
+    });
     if exit == Exit::Ok
         && info
             .not_in_manifest
@@ -394,8 +406,10 @@ pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: E
     }
     info.finished_at = Some(Utc::now());
     info.exit_code = Some(exit.code());
-    match report::write_outputs(run_dir, info, results) {
-        Ok(summary) => print!("{}", summary.to_text(results)),
+    let written =
+        tally.and_then(|t| report::write_summaries(run_dir, info, &t, rows).map(|s| (s, t)));
+    match written {
+        Ok((summary, tally)) => print!("{}", summary.to_text(&tally)),
         Err(e) => {
             tracing::error!(
                 "cannot write the outputs of {}: {e:#}; `kirim-xray report {}` rebuilds them \
@@ -408,39 +422,9 @@ pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: E
                 info.exit_code = Some(exit.code());
             }
             // The summary the folder could not take still goes to stdout.
-            print!("{}", report::Summary::build(info, results).to_text(results));
+            let tally = report::Tally::count(rows).unwrap_or_default();
+            print!("{}", report::Summary::of(info, &tally).to_text(&tally));
         }
     }
     exit
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(n: usize, status: RowStatus) -> RowResult {
-        let mut r = crate::report::journal::tests::sample(n);
-        r.status = status;
-        r
-    }
-
-    #[test]
-    fn merge_keeps_manifest_order_and_new_results_win() {
-        let kept = vec![row(5, RowStatus::Match), row(2, RowStatus::Failed)];
-        let new = vec![row(3, RowStatus::Match), row(2, RowStatus::Match)];
-        let got: Vec<_> = merge(&kept, new)
-            .iter()
-            .map(|r| (r.row, r.status))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (2, RowStatus::Match),
-                (3, RowStatus::Match),
-                (5, RowStatus::Match)
-            ]
-        );
-        assert_eq!(verdict(&merge(&kept, vec![])), Exit::RowsNeedAttention);
-        assert_eq!(verdict(&[row(2, RowStatus::Match)]), Exit::Ok);
-    }
 }

@@ -21,7 +21,22 @@ const SAVE_AS_UTF8: &str = "save it as UTF-8: in Excel \"Save As\" > \"CSV UTF-8
 const LISTED_PROBLEMS: usize = 5;
 
 /// Parse a whole CSV file into raw rows; the error explains what is wrong with the file.
+#[cfg(test)]
 pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Vec<RawRow>, String> {
+    let mut rows = Vec::new();
+    parse_each(bytes, limits, &mut |r| rows.push(r))?;
+    Ok(rows)
+}
+
+/// Parse a whole CSV file, giving each data row to `each` as it is read; returns how many there
+/// were. The error explains what is wrong with the file. A structure problem is reported only
+/// once the whole file is read, so `each` may have seen rows of a file that then fails: the first
+/// walk of a manifest (`read`) checks the file before any row is used.
+pub fn parse_each(
+    bytes: &[u8],
+    limits: &Limits,
+    each: &mut dyn FnMut(RawRow),
+) -> Result<usize, String> {
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
         return Err(format!(
             "is UTF-16 text (Excel's \"Unicode Text\"), not UTF-8; {SAVE_AS_UTF8}"
@@ -44,7 +59,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Vec<RawRow>, String> {
         delimiter,
         max_fields: limits.max_columns,
     };
-    let mut table = TableRows::new(limits);
+    let mut table = TableRows::new(limits, each);
     let mut header_fields = None;
     let mut problems = Vec::new();
     let mut problem_count = 0usize;

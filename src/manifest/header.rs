@@ -104,21 +104,22 @@ pub fn map_headers(names: &[String]) -> Result<[usize; 5], String> {
 /// The table rule both readers share: the first non-blank line is the header; after it, a line
 /// with at least one of the five cells filled is a row, and blank ones are skipped; a file with no
 /// header at all is an error. The bounds on rows, columns and cell length are kept here, so that
-/// every reader keeps them alike.
-#[derive(Debug)]
-pub struct TableRows {
+/// every reader keeps them alike. Rows go to `each` as they are read, never into a list.
+pub struct TableRows<'a> {
     limits: Limits,
     columns: Option<[usize; 5]>,
-    rows: Vec<RawRow>,
+    each: &'a mut dyn FnMut(RawRow),
+    rows: usize,
     text_bytes: u64,
 }
 
-impl TableRows {
-    pub fn new(limits: &Limits) -> TableRows {
+impl<'a> TableRows<'a> {
+    pub fn new(limits: &Limits, each: &'a mut dyn FnMut(RawRow)) -> TableRows<'a> {
         TableRows {
             limits: *limits,
             columns: None,
-            rows: Vec::new(),
+            each,
+            rows: 0,
             text_bytes: 0,
         }
     }
@@ -165,7 +166,7 @@ impl TableRows {
             ));
         }
         if cells.iter().any(|c| *c != Cell::Empty) {
-            if self.rows.len() >= self.limits.max_rows {
+            if self.rows >= self.limits.max_rows {
                 return Err(format!(
                     "has more than {} data rows, the bound ({}); split the manifest or raise the \
                      bound",
@@ -173,12 +174,14 @@ impl TableRows {
                     limits::VARIABLES[1]
                 ));
             }
-            self.rows.push(RawRow { row, cells });
+            self.rows += 1;
+            (self.each)(RawRow { row, cells });
         }
         Ok(())
     }
 
-    pub fn finish(self) -> Result<Vec<RawRow>, String> {
+    /// How many data rows there were.
+    pub fn finish(self) -> Result<usize, String> {
         match self.columns {
             Some(_) => Ok(self.rows),
             None => Err("is empty: there is no header row".into()),

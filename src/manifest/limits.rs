@@ -28,8 +28,10 @@ pub struct Limits {
     /// Cells a spreadsheet reader may hold at once (an XLS or ODS sheet is held whole, blank cells
     /// included), and strings in a workbook's shared-string table.
     pub max_sheet_cells: u64,
-    /// Bytes of text held at once: summed over the cells kept from the five columns, and over the
-    /// cells an XLS or ODS sheet expands to (one shared or repeated string can fill many cells).
+    /// Bytes of text: summed over the cells of the five columns in one reading of the manifest
+    /// (its rows are given out one at a time, so this is a bound on the work of a reading), and
+    /// over the cells an XLS or ODS sheet expands to, which the reader holds at once (one shared
+    /// or repeated string can fill many cells).
     pub max_text_bytes: u64,
 }
 

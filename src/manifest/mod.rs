@@ -99,15 +99,34 @@ pub enum ManifestKind {
     Spreadsheet,
 }
 
-/// A manifest read whole (it is read once).
+/// A manifest: its file's digest and row count, and its rows, walked one at a time with
+/// [`Manifest::for_each_row`]. The file is read once and its bytes kept; every walk parses them
+/// again, within the same bounds. Holding the bytes costs the file's size, while holding the
+/// parsed rows would cost several times that (see docs/manifest.md), and a walk gives the same
+/// rows as the first read.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     pub path: PathBuf,
     /// Lower-case hex sha256 of the file, for the audit trail and `--resume`.
     pub sha256: String,
     pub kind: ManifestKind,
-    /// Data rows in file order; blank rows are not included.
-    pub rows: Vec<RawRow>,
+    /// Data rows in the file; blank rows do not count.
+    pub row_count: usize,
+    source: Source,
+}
+
+/// Where a manifest's rows come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// The file's bytes, parsed again at each walk within the bounds it was first read with.
+    File {
+        bytes: Vec<u8>,
+        reader: Reader,
+        sheet: Option<String>,
+        limits: Limits,
+    },
+    /// Rows already parsed (built by a program or a test).
+    Rows(Vec<RawRow>),
 }
 
 /// Why a manifest could not be read at all. Every message names the file.
@@ -118,12 +137,64 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// A manifest of rows already parsed.
+    pub fn from_rows(
+        path: impl Into<PathBuf>,
+        sha256: impl Into<String>,
+        kind: ManifestKind,
+        rows: Vec<RawRow>,
+    ) -> Manifest {
+        Manifest {
+            path: path.into(),
+            sha256: sha256.into(),
+            kind,
+            row_count: rows.len(),
+            source: Source::Rows(rows),
+        }
+    }
+
     /// The file name, as messages show it (`manifest.xlsx row 17, ...`).
     pub fn display_name(&self) -> String {
         self.path.file_name().map_or_else(
             || self.path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         )
+    }
+
+    /// Give every data row, in file order, to `each`, one at a time.
+    pub fn for_each_row(&self, each: &mut dyn FnMut(RawRow)) -> Result<(), ManifestError> {
+        match &self.source {
+            Source::Rows(rows) => {
+                rows.iter().cloned().for_each(each);
+                Ok(())
+            }
+            Source::File {
+                bytes,
+                reader,
+                sheet,
+                limits,
+            } => parse_each(bytes, *reader, sheet.as_deref(), limits, each)
+                .map(|_| ())
+                .map_err(|message| ManifestError::Unreadable {
+                    path: self.path.clone(),
+                    message,
+                }),
+        }
+    }
+
+    /// Every data row at once: for small manifests (tests, samples). A large one is walked with
+    /// [`Manifest::for_each_row`].
+    pub fn rows(&self) -> Result<Vec<RawRow>, ManifestError> {
+        let mut rows = Vec::with_capacity(self.row_count);
+        self.for_each_row(&mut |r| rows.push(r))?;
+        Ok(rows)
+    }
+
+    /// The row numbers of the data rows, in file order.
+    pub fn row_numbers(&self) -> Result<Vec<usize>, ManifestError> {
+        let mut numbers = Vec::with_capacity(self.row_count);
+        self.for_each_row(&mut |r| numbers.push(r.row))?;
+        Ok(numbers)
     }
 }
 
@@ -149,29 +220,57 @@ pub fn read_with(
         message,
     };
     let bytes = read_file(path, limits).map_err(unreadable)?;
-    let (kind, rows) = parse_bytes(path, &bytes, sheet, limits).map_err(unreadable)?;
+    let reader = reader_for(path, &bytes);
+    // The first walk finds every problem of the file and counts its rows; the rows themselves
+    // are parsed again when they are needed.
+    let row_count = parse_each(&bytes, reader, sheet, limits, &mut |_| {}).map_err(unreadable)?;
     Ok(Manifest {
         path: path.to_path_buf(),
         sha256: hex::encode(Sha256::digest(&bytes)),
-        kind,
-        rows,
+        kind: kind_of(reader),
+        row_count,
+        source: Source::File {
+            bytes,
+            reader,
+            sheet: sheet.map(str::to_string),
+            limits: *limits,
+        },
     })
 }
 
-/// The rows of a manifest held in memory, `path` naming it (its extension chooses the reader).
-/// The error is the message that follows the file's name.
+/// The rows of a manifest held in memory, `path` naming it (its extension chooses the reader),
+/// all at once: for small inputs (the fuzz targets). The error is the message that follows the
+/// file's name.
 pub fn parse_bytes(
     path: &Path,
     bytes: &[u8],
     sheet: Option<&str>,
     limits: &Limits,
 ) -> Result<(ManifestKind, Vec<RawRow>), String> {
-    match reader_for(path, bytes) {
-        Reader::Csv => Ok((ManifestKind::Csv, csv::parse(bytes, limits)?)),
-        Reader::Sheet(format) => Ok((
-            ManifestKind::Spreadsheet,
-            sheet::parse(bytes, format, sheet, limits)?,
-        )),
+    let reader = reader_for(path, bytes);
+    let mut rows = Vec::new();
+    parse_each(bytes, reader, sheet, limits, &mut |r| rows.push(r))?;
+    Ok((kind_of(reader), rows))
+}
+
+/// Parse a manifest file's bytes, giving each data row to `each`; returns how many there were.
+fn parse_each(
+    bytes: &[u8],
+    reader: Reader,
+    sheet: Option<&str>,
+    limits: &Limits,
+    each: &mut dyn FnMut(RawRow),
+) -> Result<usize, String> {
+    match reader {
+        Reader::Csv => csv::parse_each(bytes, limits, each),
+        Reader::Sheet(format) => sheet::parse_each(bytes, format, sheet, limits, each),
+    }
+}
+
+fn kind_of(reader: Reader) -> ManifestKind {
+    match reader {
+        Reader::Csv => ManifestKind::Csv,
+        Reader::Sheet(_) => ManifestKind::Spreadsheet,
     }
 }
 
@@ -327,6 +426,47 @@ mod tests {
         );
     }
 
+    /// Every walk of the rows parses the file again within the bounds it was read with: a cell
+    /// over the length bound arrives cut in every walk, and the row bound holds on the first.
+    #[test]
+    fn the_rows_are_walked_again_within_the_bounds_of_the_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(
+            &path,
+            "nomorAju,nomorBlAwb,tanggalBlAwb,kodeKantor,folder\n\
+             AJU-LONGER-THAN-TEN,B,2026-11-17,009000,f\n\n\
+             AJU2,B2,2026-11-17,009000,f\n",
+        )
+        .unwrap();
+        let limits = Limits {
+            max_cell_chars: 10,
+            max_rows: 2,
+            ..Limits::default()
+        };
+        let manifest = read_with(&path, None, &limits).unwrap();
+        assert_eq!(manifest.row_count, 2);
+        assert_eq!(manifest.row_numbers().unwrap(), [2, 4]);
+        for _ in 0..2 {
+            let rows = manifest.rows().unwrap();
+            assert!(
+                matches!(
+                    rows[0].cell(Column::NomorAju),
+                    Cell::TooLong { chars: 19, .. }
+                ),
+                "{:?}",
+                rows[0]
+            );
+            assert_eq!(rows[1].cell(Column::NomorAju), &Cell::Text("AJU2".into()));
+        }
+        let fewer = Limits {
+            max_rows: 1,
+            ..limits
+        };
+        let err = read_with(&path, None, &fewer).unwrap_err().to_string();
+        assert!(err.contains("more than 1 data rows"), "{err}");
+    }
+
     #[test]
     fn the_digest_is_of_the_file_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -339,7 +479,8 @@ mod tests {
             hex::encode(Sha256::digest(text.as_bytes()))
         );
         assert_eq!(manifest.kind, ManifestKind::Csv);
-        assert_eq!(manifest.rows.len(), 1);
+        assert_eq!(manifest.row_count, 1);
+        assert_eq!(manifest.rows().unwrap().len(), 1);
         assert_eq!(manifest.display_name(), "m.csv");
     }
 }

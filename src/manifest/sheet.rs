@@ -30,12 +30,28 @@ pub enum Format {
 }
 
 /// Read the first worksheet (or the one named `sheet`) of a workbook held in memory.
+#[cfg(test)]
 pub fn parse(
     bytes: &[u8],
     format: Format,
     sheet: Option<&str>,
     limits: &Limits,
 ) -> Result<Vec<RawRow>, String> {
+    let mut rows = Vec::new();
+    parse_each(bytes, format, sheet, limits, &mut |r| rows.push(r))?;
+    Ok(rows)
+}
+
+/// [`parse`], giving each data row to `each` as it is read; returns how many there were. XLSX
+/// and XLSB sheets are streamed; XLS and ODS sheets are loaded whole by calamine (see
+/// docs/manifest.md for what that costs).
+pub fn parse_each(
+    bytes: &[u8],
+    format: Format,
+    sheet: Option<&str>,
+    limits: &Limits,
+    each: &mut dyn FnMut(RawRow),
+) -> Result<usize, String> {
     match format {
         Format::Xls => xls_scan::check(bytes, limits)?,
         Format::Ods => {
@@ -44,7 +60,7 @@ pub fn parse(
         }
         Format::Xlsx | Format::Xlsb => zipped::check(bytes, format, limits)?,
     }
-    match super::guard::quietly(|| read_sheet(bytes, format, sheet, limits)) {
+    match super::guard::quietly(|| read_sheet(bytes, format, sheet, limits, each)) {
         Ok(result) => result,
         Err(panic) => Err(format!(
             "cannot be read: malformed content stopped the spreadsheet reader (\"{}\"); a cell \
@@ -60,7 +76,8 @@ fn read_sheet(
     format: Format,
     sheet: Option<&str>,
     limits: &Limits,
-) -> Result<Vec<RawRow>, String> {
+    each: &mut dyn FnMut(RawRow),
+) -> Result<usize, String> {
     let cursor = Cursor::new(bytes);
     match format {
         Format::Xlsx => {
@@ -73,7 +90,7 @@ fn read_sheet(
                 Ok(cell) => Ok(cell.map(|c| (c.get_position(), c.get_value().clone()))),
                 Err(err) => Err(format!("cannot be read: {err}")),
             };
-            stream_rows(next, limits).map_err(|err| in_sheet(err, &name, &names))
+            stream_rows(next, limits, each).map_err(|err| in_sheet(err, &name, &names))
         }
         Format::Xlsb => {
             let mut workbook = open::<_, Xlsb<_>, _>(open_workbook_from_rs(cursor))?;
@@ -85,15 +102,15 @@ fn read_sheet(
                 Ok(cell) => Ok(cell.map(|c| (c.get_position(), c.get_value().clone()))),
                 Err(err) => Err(format!("cannot be read: {err}")),
             };
-            stream_rows(next, limits).map_err(|err| in_sheet(err, &name, &names))
+            stream_rows(next, limits, each).map_err(|err| in_sheet(err, &name, &names))
         }
         Format::Xls => {
             let workbook = open::<_, Xls<_>, _>(open_workbook_from_rs(cursor))?;
-            whole_range(workbook, sheet, limits)
+            whole_range(workbook, sheet, limits, each)
         }
         Format::Ods => {
             let workbook = open::<_, Ods<_>, _>(open_workbook_from_rs(cursor))?;
-            whole_range(workbook, sheet, limits)
+            whole_range(workbook, sheet, limits, each)
         }
     }
 }
@@ -130,7 +147,8 @@ fn whole_range<RS, R>(
     mut workbook: R,
     sheet: Option<&str>,
     limits: &Limits,
-) -> Result<Vec<RawRow>, String>
+    each: &mut dyn FnMut(RawRow),
+) -> Result<usize, String>
 where
     RS: Read + Seek,
     R: Reader<RS>,
@@ -140,7 +158,7 @@ where
     let range = workbook
         .worksheet_range(&name)
         .map_err(|err| format!("sheet \"{}\" cannot be read: {err}", shorten(&name)))?;
-    rows_of(&range, limits).map_err(|err| in_sheet(err, &name, &names))
+    rows_of(&range, limits, each).map_err(|err| in_sheet(err, &name, &names))
 }
 
 /// The sheet to read and the names of every sheet.
@@ -186,8 +204,9 @@ where
 fn stream_rows<'a>(
     mut next: impl FnMut() -> Result<Option<((u32, u32), DataRef<'a>)>, String>,
     limits: &Limits,
-) -> Result<Vec<RawRow>, String> {
-    let mut table = TableRows::new(limits);
+    each: &mut dyn FnMut(RawRow),
+) -> Result<usize, String> {
+    let mut table = TableRows::new(limits, each);
     let mut current: Option<u32> = None;
     let mut cells: Vec<(u32, DataRef<'a>)> = Vec::new();
     loop {
@@ -234,7 +253,7 @@ fn stream_rows<'a>(
 }
 
 fn push_row(
-    table: &mut TableRows,
+    table: &mut TableRows<'_>,
     row: u32,
     cells: &mut Vec<(u32, DataRef<'_>)>,
     limits: &Limits,
@@ -274,9 +293,13 @@ fn push_row(
 
 /// The header is the first non-blank row; row numbers are the sheet's own, whatever blank rows and
 /// columns come before the table.
-fn rows_of(range: &Range<Data>, limits: &Limits) -> Result<Vec<RawRow>, String> {
+fn rows_of(
+    range: &Range<Data>,
+    limits: &Limits,
+    each: &mut dyn FnMut(RawRow),
+) -> Result<usize, String> {
     let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut table = TableRows::new(limits);
+    let mut table = TableRows::new(limits, each);
     for (offset, cells) in range.rows().enumerate() {
         let row = first_row + offset + 1;
         table

@@ -9,12 +9,13 @@
 //! caller stops the run (nothing may be sent that the journal cannot record).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::escape::json_controls;
-use crate::model::RowResult;
+use crate::model::{RowResult, RowStatus, short_digest};
+use crate::positional::read_exact_at;
 
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 
@@ -22,6 +23,12 @@ pub const JOURNAL_FILE: &str = "journal.jsonl";
 pub enum JournalError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("{path}: the line at byte {offset} cannot be read back: {message}")]
+    Line {
+        path: PathBuf,
+        offset: u64,
+        message: String,
+    },
 }
 
 /// What a journal holds: its readable lines in file order, and the numbers of the lines before
@@ -30,6 +37,55 @@ pub enum JournalError {
 pub struct JournalLines {
     pub rows: Vec<RowResult>,
     pub unreadable: Vec<usize>,
+}
+
+/// Where one line of the journal is: its first byte and its length (without the line break).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LineAt {
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// One row's last readable line, as [`Journal::index`] finds it: enough to decide what a resume
+/// or a retry does with the row, and where to read the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub row: usize,
+    pub at: LineAt,
+    pub status: RowStatus,
+    /// [`short_digest`] of the row's nomorAju, to find its document in a changed manifest.
+    pub nomor_aju: [u8; 16],
+}
+
+/// The last readable line of every row of a journal, by row number: about 40 bytes a row,
+/// whatever the lines hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalIndex {
+    /// Sorted by row, one per row.
+    pub entries: Vec<IndexEntry>,
+    /// Line numbers of the lines before the last that could not be read (skipped).
+    pub unreadable: Vec<usize>,
+}
+
+impl JournalIndex {
+    pub fn get(&self, row: usize) -> Option<&IndexEntry> {
+        self.entries
+            .binary_search_by_key(&row, |e| e.row)
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    pub fn contains(&self, row: usize) -> bool {
+        self.get(row).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 /// One journal line: the row as JSON (DEL and C1 controls escaped too, see
@@ -41,18 +97,13 @@ fn line_of(row: &RowResult) -> io::Result<Vec<u8>> {
     Ok(line)
 }
 
-/// An open journal, shared by the workers.
-#[derive(Debug)]
-pub struct Journal {
-    sink: Mutex<Sink>,
-    path: PathBuf,
-}
-
-/// The file and what is known about its end, under the journal's lock.
+/// The file of a journal (opened to append) and what is known about its end, under the
+/// journal's lock.
 #[derive(Debug)]
 struct Sink {
     file: File,
-    /// Bytes of whole lines in the file: where a failed append is cut back to.
+    /// Bytes of whole lines in the file: where the next line goes, and where a failed append is
+    /// cut back to.
     len: u64,
     /// The first failed append; nothing is written after it.
     failed: Option<String>,
@@ -73,7 +124,9 @@ impl Sink {
         })
     }
 
-    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+    /// Write one line, pushed to disk before returning; where it went.
+    fn write_line(&mut self, line: &[u8]) -> io::Result<LineAt> {
+        let len = u32::try_from(line.len() - 1).map_err(io::Error::other)?;
         if self.fail_after.is_some_and(|n| self.lines >= n) {
             // Like a disk that fills up mid-line: part of the line lands, then the error.
             self.file.write_all(&line[..line.len() / 2])?;
@@ -84,9 +137,13 @@ impl Sink {
         }
         self.file.write_all(line)?;
         self.file.sync_data()?;
+        let at = LineAt {
+            offset: self.len,
+            len,
+        };
         self.len += line.len() as u64;
         self.lines += 1;
-        Ok(())
+        Ok(at)
     }
 }
 
@@ -106,6 +163,16 @@ fn fault_after() -> Option<u64> {
     None
 }
 
+/// An open journal, shared by the workers.
+#[derive(Debug)]
+pub struct Journal {
+    sink: Mutex<Sink>,
+    path: PathBuf,
+}
+
+/// How much of a journal's end is read at a time, looking for the end of its last whole line.
+const TAIL_CHUNK: u64 = 64 * 1024;
+
 impl Journal {
     /// Start a new journal; fails if one exists (a run folder is never reused by accident).
     pub fn create(path: &Path) -> io::Result<Journal> {
@@ -120,17 +187,17 @@ impl Journal {
     }
 
     /// Append to an existing journal (resume). A torn last line left by a crash is cut off
-    /// first, so that the next line does not get glued to it.
+    /// first, so that the next line does not get glued to it. Only the end of the file is read.
     pub fn open_append(path: &Path) -> io::Result<Journal> {
-        let bytes = std::fs::read(path)?;
-        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let file = OpenOptions::new().append(true).open(path)?;
-        if whole < bytes.len() {
-            file.set_len(whole as u64)?;
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        let len = file.metadata()?.len();
+        let whole = whole_lines_end(&file, len)?;
+        if whole < len {
+            file.set_len(whole)?;
             file.sync_data()?;
         }
         Ok(Journal {
-            sink: Sink::new(file, whole as u64),
+            sink: Sink::new(file, whole),
             path: path.to_path_buf(),
         })
     }
@@ -138,15 +205,29 @@ impl Journal {
     /// Start `path` over with `rows`, keeping the journal as it was under `archive` (a forced
     /// resume on a changed manifest: the rows carry their new numbers). The old journal is linked
     /// to `archive` first and the new one renamed over it, so a crash at any point leaves a whole
-    /// journal at `path`, the old or the new.
-    pub fn restart(path: &Path, rows: &[RowResult], archive: &Path) -> io::Result<Journal> {
+    /// journal at `path`, the old or the new. Returns where each row's line is in the new one.
+    pub fn restart(
+        path: &Path,
+        rows: impl IntoIterator<Item = io::Result<RowResult>>,
+        archive: &Path,
+    ) -> io::Result<(Journal, Vec<(usize, LineAt)>)> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
+        let tmp = tempfile::Builder::new()
             .prefix(".journal")
             .tempfile_in(dir)?;
+        let mut written = Vec::new();
+        let mut w = io::BufWriter::new(tmp.as_file());
+        let mut offset = 0u64;
         for row in rows {
-            tmp.write_all(&line_of(row)?)?;
+            let row = row?;
+            let line = line_of(&row)?;
+            let len = u32::try_from(line.len() - 1).map_err(io::Error::other)?;
+            written.push((row.row, LineAt { offset, len }));
+            w.write_all(&line)?;
+            offset += line.len() as u64;
         }
+        w.flush()?;
+        drop(w);
         tmp.as_file().sync_all()?;
         #[cfg(unix)]
         {
@@ -169,18 +250,20 @@ impl Journal {
             }
         }
         tmp.persist(path).map_err(|e| e.error)?;
-        Journal::open_append(path)
+        written.sort_unstable();
+        Ok((Journal::open_append(path)?, written))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Write one row as one line and push it to disk before returning. After a failure (disk
-    /// full, EIO) the part of the line that landed is cut off again, and every later append is
-    /// refused: the journal stays whole lines, every one of a row that really finished as it
-    /// says, and the rows not in it count as not finished (`--resume` asks the server first).
-    pub fn append(&self, row: &RowResult) -> io::Result<()> {
+    /// Write one row as one line and push it to disk before returning; where the line is. After
+    /// a failure (disk full, EIO) the part of the line that landed is cut off again, and every
+    /// later append is refused: the journal stays whole lines, every one of a row that really
+    /// finished as it says, and the rows not in it count as not finished (`--resume` asks the
+    /// server first).
+    pub fn append(&self, row: &RowResult) -> io::Result<LineAt> {
         let line = line_of(row)?;
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(first) = &sink.failed {
@@ -222,201 +305,155 @@ impl Journal {
         Ok(Journal::read_lines(path)?.rows)
     }
 
-    /// Every readable line, in file order. A last line without its newline is the trace of a
-    /// crash mid-write and is dropped. A bad line before the end is skipped with a warning naming
-    /// the journal and the line, and listed in `unreadable`: its row counts as not finished.
+    /// Every readable line, in file order, held in memory: for small journals (tests). A last
+    /// line without its newline is the trace of a crash mid-write and is dropped. A bad line
+    /// before the end is skipped with a warning naming the journal and the line, and listed in
+    /// `unreadable`: its row counts as not finished.
     pub fn read_lines(path: &Path) -> Result<JournalLines, JournalError> {
-        // Bytes, not a String: a line torn inside a multi-byte character is not valid UTF-8,
-        // and must be dropped like any other torn line rather than fail the whole read.
-        let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
         let mut lines = JournalLines::default();
-        let mut pieces = bytes.split(|b| *b == b'\n').peekable();
-        let mut line_no = 0;
-        while let Some(piece) = pieces.next() {
-            line_no += 1;
-            let is_last = pieces.peek().is_none();
-            if piece.trim_ascii().is_empty() {
-                continue;
-            }
-            match serde_json::from_slice::<RowResult>(piece) {
-                Ok(row) => lines.rows.push(row),
-                Err(_) if is_last => {
-                    tracing::warn!("{} line {line_no}: torn last line dropped", path.display());
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "{} line {line_no} cannot be read ({e}); skipped: its row counts as not \
-                         finished",
-                        path.display()
-                    );
-                    lines.unreadable.push(line_no);
-                }
-            }
-        }
+        lines.unreadable = scan(path, &mut |row, _| lines.rows.push(row))?;
         Ok(lines)
     }
+
+    /// The last readable line of every row, read one line at a time (see
+    /// [`Journal::read_lines`] for the lines that cannot be read).
+    pub fn index(path: &Path) -> Result<JournalIndex, JournalError> {
+        let mut entries = Vec::new();
+        let unreadable = scan(path, &mut |row, at| {
+            entries.push(IndexEntry {
+                row: row.row,
+                at,
+                status: row.status,
+                nomor_aju: short_digest(&row.fields.nomor_aju),
+            })
+        })?;
+        // The last line of a row wins: among a row's lines, file order is the order of their
+        // places. Sorted and thinned in place, so that the index is never held twice.
+        entries.sort_unstable_by_key(|e| (e.row, e.at.offset));
+        let mut kept = 0;
+        for i in 0..entries.len() {
+            if kept > 0 && entries[kept - 1].row == entries[i].row {
+                entries[kept - 1] = entries[i];
+            } else {
+                entries[kept] = entries[i];
+                kept += 1;
+            }
+        }
+        entries.truncate(kept);
+        entries.shrink_to_fit();
+        Ok(JournalIndex {
+            entries,
+            unreadable,
+        })
+    }
+}
+
+/// Reads lines of one journal back by where they are. The file is opened at the first read.
+#[derive(Debug)]
+pub struct LineReader {
+    file: Option<File>,
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl LineReader {
+    pub fn new(path: &Path) -> LineReader {
+        LineReader {
+            file: None,
+            path: path.to_path_buf(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The row of the line at `at`.
+    pub fn row(&mut self, at: LineAt) -> Result<RowResult, JournalError> {
+        let io_err = |path: &Path, source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self
+                .file
+                .insert(File::open(&self.path).map_err(|e| io_err(&self.path, e))?),
+        };
+        self.buf.resize(at.len as usize, 0);
+        read_exact_at(file, &mut self.buf, at.offset).map_err(|e| io_err(&self.path, e))?;
+        serde_json::from_slice(&self.buf).map_err(|e| JournalError::Line {
+            path: self.path.clone(),
+            offset: at.offset,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Where the last whole line of a file of `len` bytes ends (0 when there is none).
+fn whole_lines_end(file: &File, len: u64) -> io::Result<u64> {
+    let mut end = len;
+    let mut chunk = vec![0; TAIL_CHUNK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(TAIL_CHUNK);
+        let piece = &mut chunk[..(end - start) as usize];
+        read_exact_at(file, piece, start)?;
+        if let Some(i) = piece.iter().rposition(|b| *b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// Walk the lines of the journal at `path` one at a time, giving each readable one to `each`
+/// with where it is. A last line without its newline is the trace of a crash mid-write and is
+/// dropped. A bad line before the end is skipped with a warning naming the journal and the line;
+/// the numbers of those lines are returned.
+fn scan(path: &Path, each: &mut dyn FnMut(RowResult, LineAt)) -> Result<Vec<usize>, JournalError> {
+    let io_err = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(io_err)?);
+    reader.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut unreadable = Vec::new();
+    let mut line = Vec::new();
+    let (mut offset, mut line_no) = (0u64, 0usize);
+    loop {
+        line.clear();
+        // Bytes, not a String: a line torn inside a multi-byte character is not valid UTF-8,
+        // and must be dropped like any other torn line rather than fail the whole read.
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let at = offset;
+        offset += n as u64;
+        let is_last = line.last() != Some(&b'\n');
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text.trim_ascii().is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<RowResult>(text) {
+            Ok(row) => {
+                let len = u32::try_from(text.len()).map_err(|e| io_err(io::Error::other(e)))?;
+                each(row, LineAt { offset: at, len });
+            }
+            Err(_) if is_last => {
+                tracing::warn!("{} line {line_no}: torn last line dropped", path.display());
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "{} line {line_no} cannot be read ({e}); skipped: its row counts as not \
+                     finished",
+                    path.display()
+                );
+                unreadable.push(line_no);
+            }
+        }
+    }
+    Ok(unreadable)
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::model::{ImageResult, RowFields, RowStatus, SentIn};
-    use chrono::TimeZone;
-
-    pub(crate) fn sample(row: usize) -> RowResult {
-        let at = chrono::Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
-        RowResult {
-            row,
-            fields: RowFields {
-                nomor_aju: format!("AJU{row}"),
-                nomor_bl_awb: "BL,1\"x".into(),
-                tanggal_bl_awb: "2025-01-02".into(),
-                kode_kantor: "040300".into(),
-                folder: "photos/a".into(),
-            },
-            status: RowStatus::Mismatch,
-            action: "kirim+add".into(),
-            local_count: 2,
-            uploaded: 2,
-            server_count: Some(1),
-            missing_on_server: vec!["b.png".into()],
-            extra_on_server: vec![],
-            npwp_pemberitahu: Some("0123".into()),
-            attempts: 2,
-            requests: 3,
-            message: "line\nbreak".into(),
-            started_at: Some(at),
-            finished_at: Some(at),
-            images: vec![ImageResult {
-                file: "a.png".into(),
-                bytes: 10,
-                sha256: "ab".into(),
-                content_type: "image/png".into(),
-                sent_in: SentIn::Kirim,
-                sent_at: Some(at),
-                on_server: Some(true),
-                server_waktu_rekam: Some("2025-01-02 10:00:00".into()),
-            }],
-        }
-    }
-
-    #[test]
-    fn round_trip_and_torn_last_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(JOURNAL_FILE);
-        let journal = Journal::create(&path).unwrap();
-        journal.append(&sample(2)).unwrap();
-        journal.append(&sample(3)).unwrap();
-        assert_eq!(Journal::read(&path).unwrap(), vec![sample(2), sample(3)]);
-        assert!(Journal::create(&path).is_err(), "never reuses a journal");
-
-        // A crash mid-write: half a line at the end.
-        let whole = serde_json::to_string(&sample(4)).unwrap();
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&whole.as_bytes()[..whole.len() / 2]).unwrap();
-        assert_eq!(Journal::read(&path).unwrap(), vec![sample(2), sample(3)]);
-
-        // Resume cuts the torn piece off before appending.
-        let j = Journal::open_append(&path).unwrap();
-        j.append(&sample(5)).unwrap();
-        assert_eq!(
-            Journal::read(&path).unwrap(),
-            vec![sample(2), sample(3), sample(5)]
-        );
-
-        // A kill in the middle of a multi-byte character (names and messages are UTF-8): the
-        // torn line is not even valid UTF-8, and must still be dropped, not fail the read.
-        let mut accented = sample(7);
-        accented.message = "berkas é".into();
-        let whole = serde_json::to_vec(&accented).unwrap();
-        let cut = whole.iter().position(|b| *b >= 0x80).unwrap() + 1;
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&whole[..cut]).unwrap();
-        assert_eq!(
-            Journal::read(&path).unwrap(),
-            vec![sample(2), sample(3), sample(5)]
-        );
-        let j = Journal::open_append(&path).unwrap();
-
-        // A bad line that is not the last one (a disk that filled up mid-line, then had space
-        // again) is skipped and named; the lines around it still count.
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        let torn = serde_json::to_vec(&sample(8)).unwrap();
-        f.write_all(&torn[..torn.len() / 3]).unwrap();
-        f.write_all(b"\n{not json}\n").unwrap();
-        j.append(&sample(6)).unwrap();
-        let lines = Journal::read_lines(&path).unwrap();
-        assert_eq!(lines.unreadable, [4, 5]);
-        assert_eq!(lines.rows, vec![sample(2), sample(3), sample(5), sample(6)]);
-    }
-
-    #[test]
-    fn a_failed_append_is_cut_off_and_ends_the_journal() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(JOURNAL_FILE);
-        let journal = Journal::create(&path).unwrap().fail_after(2);
-        journal.append(&sample(2)).unwrap();
-        journal.append(&sample(3)).unwrap();
-        let err = journal.append(&sample(4)).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::StorageFull, "{err}");
-        // Refused without writing, although the next one would fit.
-        let later = journal.append(&sample(5)).unwrap_err();
-        assert!(
-            later.to_string().contains("an earlier append failed"),
-            "{later}"
-        );
-        // Only whole lines: the half line that landed was cut off again.
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.ends_with('\n'));
-        assert_eq!(text.lines().count(), 2);
-        assert_eq!(Journal::read(&path).unwrap(), vec![sample(2), sample(3)]);
-        // A resume appends to it again.
-        Journal::open_append(&path)
-            .unwrap()
-            .append(&sample(4))
-            .unwrap();
-        assert_eq!(
-            Journal::read(&path).unwrap(),
-            vec![sample(2), sample(3), sample(4)]
-        );
-    }
-
-    #[test]
-    fn control_characters_are_encoded_and_read_back_exactly() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(JOURNAL_FILE);
-        let mut row = sample(2);
-        row.fields.nomor_aju = "AJU\u{1b}[2J\r\0".into();
-        row.message = "del\u{7f} csi\u{9b}2J".into();
-        Journal::create(&path).unwrap().append(&row).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            !text.trim_end().chars().any(char::is_control),
-            "no raw control character: {text:?}"
-        );
-        assert_eq!(Journal::read(&path).unwrap(), vec![row]);
-    }
-
-    #[test]
-    fn a_restart_keeps_the_old_journal_and_appends_to_the_new() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(JOURNAL_FILE);
-        let old = Journal::create(&path).unwrap();
-        old.append(&sample(2)).unwrap();
-        old.append(&sample(3)).unwrap();
-        let before = std::fs::read(&path).unwrap();
-        let archive = dir.path().join("journal-before.jsonl");
-        let new = Journal::restart(&path, &[sample(4)], &archive).unwrap();
-        new.append(&sample(5)).unwrap();
-        assert_eq!(std::fs::read(&archive).unwrap(), before, "kept as it was");
-        assert_eq!(Journal::read(&path).unwrap(), vec![sample(4), sample(5)]);
-        assert!(
-            Journal::restart(&path, &[], &archive).is_err(),
-            "never overwrites an archive"
-        );
-        assert_eq!(Journal::read(&path).unwrap(), vec![sample(4), sample(5)]);
-    }
-}
+#[path = "journal_tests.rs"]
+pub(crate) mod tests;

@@ -1,20 +1,24 @@
 //! The run folder's outputs: results.csv, images.csv, summary.json/.txt, journal.jsonl and
 //! report.html. Whole-file outputs are written to a temporary file and renamed, so a reader never
 //! sees half a file. Everything is rebuilt from the row results alone, so `report` and
-//! `run --resume` can regenerate a folder from its journal.
+//! `run --resume` can regenerate a folder from its journal. The rows come one at a time from a
+//! [`RowSource`] (the journal on disk, for a run), and are read once for the tables and the
+//! counts, then again for report.html: nothing kept grows with the number of rows.
 
 pub mod html;
 pub mod journal;
 pub mod summary;
 pub mod tables;
+pub mod tally;
 
-use std::io::Write;
-use std::path::Path;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use tempfile::NamedTempFile;
 
 pub use journal::{JOURNAL_FILE, Journal, JournalError};
-pub use summary::{GoneDocument, ManifestInfo, RequestCounts, RunInfo, Summary};
+pub use summary::{GoneDocument, ManifestInfo, RequestCounts, RunInfo, Summary, Tally};
 
 use crate::model::RowResult;
 
@@ -24,6 +28,65 @@ pub const SUMMARY_JSON: &str = "summary.json";
 pub const SUMMARY_TXT: &str = "summary.txt";
 pub const REPORT_HTML: &str = "report.html";
 pub const RUN_LOG: &str = "run.log";
+
+/// Rows, one at a time.
+pub type Rows<'a> = Box<dyn Iterator<Item = anyhow::Result<RowResult>> + 'a>;
+
+/// The rows of a run in manifest order, given anew each time they are asked for.
+pub trait RowSource {
+    fn rows(&self) -> anyhow::Result<Rows<'_>>;
+}
+
+/// Rows held in memory (small runs, tests).
+impl RowSource for Vec<RowResult> {
+    fn rows(&self) -> anyhow::Result<Rows<'_>> {
+        Ok(Box::new(self.iter().cloned().map(Ok)))
+    }
+}
+
+/// A whole-file output being written: a temporary file in the run folder, renamed into place by
+/// [`Atomic::commit`] (and removed if never committed).
+struct Atomic {
+    tmp: NamedTempFile,
+    target: PathBuf,
+}
+
+impl Atomic {
+    fn create(dir: &Path, name: &str) -> anyhow::Result<Atomic> {
+        // A temporary file is private (0600) by default; outputs hold no secret and are meant
+        // for auditors, so they get the same mode as journal.jsonl and run.log: 0666 less the
+        // umask.
+        let mut builder = tempfile::Builder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let tmp = builder
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        Ok(Atomic {
+            tmp,
+            target: dir.join(name),
+        })
+    }
+
+    fn file(&self) -> &std::fs::File {
+        self.tmp.as_file()
+    }
+
+    fn commit(self) -> anyhow::Result<()> {
+        let target = self.target;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        self.tmp
+            .persist(&target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        Ok(())
+    }
+}
 
 /// Write `bytes` to `dir/name` through a temporary file in the same folder, renamed into place.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
@@ -37,41 +100,64 @@ pub fn write_atomic_with(
     name: &str,
     write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let target = dir.join(name);
-    // A temporary file is private (0600) by default; outputs hold no secret and are meant for
-    // auditors, so they get the same mode as journal.jsonl and run.log: 0666 less the umask.
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    write(tmp.as_file_mut())
-        .and_then(|()| Ok(tmp.as_file().sync_all()?))
-        .with_context(|| format!("cannot write {}", target.display()))?;
-    tmp.persist(&target)
-        .with_context(|| format!("cannot write {}", target.display()))?;
-    Ok(())
+    let mut out = Atomic::create(dir, name)?;
+    write(out.tmp.as_file_mut())
+        .with_context(|| format!("cannot write {}", out.target.display()))?;
+    out.commit()
 }
 
-/// (Re)write results.csv, images.csv, summary.json, summary.txt and report.html of `run_dir`
-/// from `info` and the rows (in manifest order). Returns the summary, whose `to_text` is what a
-/// command prints at the end.
+/// (Re)write every output of `run_dir` from `info` and the rows (in manifest order). Returns the
+/// summary and the counts, whose `to_text` is what a command prints at the end.
 pub fn write_outputs(
     run_dir: &Path,
     info: &RunInfo,
-    rows: &[RowResult],
+    rows: &dyn RowSource,
+) -> anyhow::Result<(Summary, Tally)> {
+    let tally = write_tables(run_dir, rows)?;
+    let summary = write_summaries(run_dir, info, &tally, rows)?;
+    Ok((summary, tally))
+}
+
+/// results.csv and images.csv, written as the rows pass, and the counts of the rows (which
+/// decide a run's exit code before its summary is written).
+pub fn write_tables(run_dir: &Path, rows: &dyn RowSource) -> anyhow::Result<Tally> {
+    let results = Atomic::create(run_dir, RESULTS_FILE)?;
+    let images = Atomic::create(run_dir, IMAGES_FILE)?;
+    let mut results_csv = csv::Writer::from_writer(BufWriter::new(results.file()));
+    let mut images_csv = csv::Writer::from_writer(BufWriter::new(images.file()));
+    tables::results_header(&mut results_csv)?;
+    tables::images_header(&mut images_csv)?;
+    let mut tally = Tally::default();
+    for r in rows.rows()? {
+        let r = r?;
+        tally.add(&r);
+        tables::result_record(&mut results_csv, &r)?;
+        tables::image_records(&mut images_csv, &r)?;
+    }
+    for (w, name) in [(results_csv, RESULTS_FILE), (images_csv, IMAGES_FILE)] {
+        w.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|mut b| b.flush())
+            .with_context(|| format!("cannot write {}", run_dir.join(name).display()))?;
+    }
+    results.commit()?;
+    images.commit()?;
+    Ok(tally)
+}
+
+/// summary.json, summary.txt and report.html, once `info` is final and the rows are counted.
+pub fn write_summaries(
+    run_dir: &Path,
+    info: &RunInfo,
+    tally: &Tally,
+    rows: &dyn RowSource,
 ) -> anyhow::Result<Summary> {
-    let summary = Summary::build(info, rows);
-    write_atomic(run_dir, RESULTS_FILE, &tables::results_csv(rows)?)?;
-    write_atomic(run_dir, IMAGES_FILE, &tables::images_csv(rows)?)?;
+    let summary = Summary::of(info, tally);
     write_summary_json(run_dir, &summary)?;
-    write_atomic(run_dir, SUMMARY_TXT, summary.to_text(rows).as_bytes())?;
+    write_atomic(run_dir, SUMMARY_TXT, summary.to_text(tally).as_bytes())?;
+    // report.html reads the rows twice itself, one at a time.
     write_atomic_with(run_dir, REPORT_HTML, |file| {
-        html::write_slice(file, &summary, rows)
+        html::write(file, &summary, || rows.rows())
     })?;
     Ok(summary)
 }

@@ -13,6 +13,8 @@ use crate::config::PublicSettings;
 use crate::escape::escape_control;
 use crate::model::{RowResult, RowStatus};
 
+pub use super::tally::{PhotoCounts, Tally};
+
 /// One line of summary.txt: the whole line passed through [`escape_control`], so that a value
 /// holding a line break or an escape sequence cannot forge or hide a line.
 macro_rules! text_line {
@@ -126,15 +128,6 @@ impl fmt::Display for GoneDocument {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PhotoCounts {
-    pub local: usize,
-    /// Sent by this run and acknowledged.
-    pub sent: usize,
-    /// Listed by the final get.
-    pub on_server: usize,
-}
-
 /// summary.json.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -151,38 +144,27 @@ pub struct Summary {
 
 impl Summary {
     pub fn build(run: &RunInfo, rows: &[RowResult]) -> Summary {
-        let mut counts: BTreeMap<RowStatus, usize> =
-            RowStatus::ALL.into_iter().map(|s| (s, 0)).collect();
-        for r in rows {
-            *counts.entry(r.status).or_default() += 1;
-        }
-        let photos = PhotoCounts {
-            local: rows.iter().map(|r| r.local_count).sum(),
-            sent: rows.iter().map(|r| r.uploaded).sum(),
-            on_server: rows
-                .iter()
-                .flat_map(|r| &r.images)
-                .filter(|i| i.on_server == Some(true))
-                .count(),
-        };
+        Summary::of(run, &Tally::of(rows))
+    }
+
+    /// summary.json for `run` with the counts of `tally`.
+    pub fn of(run: &RunInfo, tally: &Tally) -> Summary {
         Summary {
             version: env!("CARGO_PKG_VERSION").to_string(),
             run: run.clone(),
             duration_seconds: run
                 .finished_at
                 .map(|f| (f - run.started_at).num_milliseconds() as f64 / 1000.0),
-            rows_in_run: rows.len(),
-            counts,
-            photos,
-            retries: rows
-                .iter()
-                .map(|r| u64::from(r.attempts.saturating_sub(1)))
-                .sum(),
+            rows_in_run: tally.rows,
+            counts: tally.counts.clone(),
+            photos: tally.photos.clone(),
+            retries: tally.retries,
         }
     }
 
-    /// summary.txt: short, for people. Lists the first rows that need attention.
-    pub fn to_text(&self, rows: &[RowResult]) -> String {
+    /// summary.txt: short, for people. Lists the first rows that need attention (`tally` holds
+    /// them).
+    pub fn to_text(&self, tally: &Tally) -> String {
         let r = &self.run;
         let mut t = String::new();
         text_line!(
@@ -274,24 +256,24 @@ impl Summary {
         if let Some(code) = r.exit_code {
             text_line!(t, "exit      {code} ({})", exit_meaning(code));
         }
-        let attention: Vec<&RowResult> = rows
-            .iter()
-            .filter(|x| x.status != RowStatus::Match)
-            .collect();
-        if !attention.is_empty() {
-            text_line!(t, "rows needing attention ({}):", attention.len());
-            for x in attention.iter().take(20) {
+        if tally.attention > 0 {
+            text_line!(t, "rows needing attention ({}):", tally.attention);
+            for x in &tally.listed {
                 text_line!(
                     t,
                     "  row {} {} {}: {}",
                     x.row,
-                    x.fields.nomor_aju,
+                    x.nomor_aju,
                     x.status,
-                    short(&x.message, 160)
+                    x.message
                 );
             }
-            if attention.len() > 20 {
-                text_line!(t, "  ... {} more in results.csv", attention.len() - 20);
+            if tally.attention > tally.listed.len() {
+                text_line!(
+                    t,
+                    "  ... {} more in results.csv",
+                    tally.attention - tally.listed.len()
+                );
             }
         }
         t
@@ -309,17 +291,6 @@ pub fn exit_meaning(code: i32) -> &'static str {
         130 => "interrupted (SIGINT)",
         143 => "terminated (SIGTERM)",
         _ => "unknown",
-    }
-}
-
-/// At most `max` characters of `s`, its control characters escaped (so a message stays on its
-/// line).
-fn short(s: &str, max: usize) -> String {
-    let one_line = escape_control(s);
-    if one_line.chars().count() <= max {
-        one_line.into_owned()
-    } else {
-        one_line.chars().take(max).collect::<String>() + "…"
     }
 }
 
@@ -393,7 +364,7 @@ pub(crate) mod tests {
         let json = serde_json::to_string(&s).unwrap();
         let back: Summary = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s, "summary.json reads back");
-        let text = s.to_text(&rows);
+        let text = s.to_text(&Tally::of(&rows));
         assert!(text.contains("1 MATCH · 1 MISMATCH"), "{text}");
         assert!(text.contains("(1m 5s)"), "{text}");
         assert!(
@@ -426,7 +397,7 @@ pub(crate) mod tests {
             json.contains(r#""not_in_manifest":[{"nomorAju":"AJU9","row":4,"status":"FAILED"}]"#),
             "{json}"
         );
-        let text = s.to_text(&[]);
+        let text = s.to_text(&Tally::default());
         assert!(
             text.contains(
                 "not in the manifest any more (1), not sent:\n  AJU9 (was row 4, FAILED)\n"

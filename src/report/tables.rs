@@ -1,6 +1,8 @@
 //! results.csv (one line per manifest row) and images.csv (one line per local photo). Column
 //! names and order are part of the contract: auditors load these files into spreadsheets.
 
+use std::io::Write;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::escape::escape_control;
@@ -65,55 +67,78 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// results.csv of `rows`, in memory (small runs, tests); a run writes it a row at a time with
+/// [`results_header`] and [`result_record`].
 pub fn results_csv(rows: &[RowResult]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(RESULTS_COLUMNS)?;
+    results_header(&mut w)?;
     for r in rows {
-        w.write_record([
-            r.row.to_string(),
-            text(&r.fields.nomor_aju),
-            text(&r.fields.nomor_bl_awb),
-            text(&r.fields.tanggal_bl_awb),
-            text(&r.fields.kode_kantor),
-            text(&r.fields.folder),
-            r.status.to_string(),
-            r.action.clone(),
-            r.local_count.to_string(),
-            r.uploaded.to_string(),
-            opt(r.server_count),
-            text(&r.missing_on_server.join(";")),
-            text(&r.extra_on_server.join(";")),
-            text(r.npwp_pemberitahu.as_deref().unwrap_or_default()),
-            r.attempts.to_string(),
-            r.requests.to_string(),
-            text(&r.message),
-            time(r.started_at),
-            time(r.finished_at),
-        ])?;
+        result_record(&mut w, r)?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
+/// images.csv of `rows`, in memory (small runs, tests); a run writes it a row at a time with
+/// [`images_header`] and [`image_records`].
 pub fn images_csv(rows: &[RowResult]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(IMAGES_COLUMNS)?;
+    images_header(&mut w)?;
     for r in rows {
-        for i in &r.images {
-            w.write_record([
-                r.row.to_string(),
-                text(&r.fields.nomor_aju),
-                text(&i.file),
-                i.bytes.to_string(),
-                i.sha256.clone(),
-                text(&i.content_type),
-                i.sent_in.as_str().to_string(),
-                time(i.sent_at),
-                opt(i.on_server),
-                text(i.server_waktu_rekam.as_deref().unwrap_or_default()),
-            ])?;
-        }
+        image_records(&mut w, r)?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+pub fn results_header<W: Write>(w: &mut csv::Writer<W>) -> Result<(), csv::Error> {
+    w.write_record(RESULTS_COLUMNS)
+}
+
+pub fn images_header<W: Write>(w: &mut csv::Writer<W>) -> Result<(), csv::Error> {
+    w.write_record(IMAGES_COLUMNS)
+}
+
+/// The line of results.csv of one row.
+pub fn result_record<W: Write>(w: &mut csv::Writer<W>, r: &RowResult) -> Result<(), csv::Error> {
+    w.write_record([
+        r.row.to_string(),
+        text(&r.fields.nomor_aju),
+        text(&r.fields.nomor_bl_awb),
+        text(&r.fields.tanggal_bl_awb),
+        text(&r.fields.kode_kantor),
+        text(&r.fields.folder),
+        r.status.to_string(),
+        r.action.clone(),
+        r.local_count.to_string(),
+        r.uploaded.to_string(),
+        opt(r.server_count),
+        text(&r.missing_on_server.join(";")),
+        text(&r.extra_on_server.join(";")),
+        text(r.npwp_pemberitahu.as_deref().unwrap_or_default()),
+        r.attempts.to_string(),
+        r.requests.to_string(),
+        text(&r.message),
+        time(r.started_at),
+        time(r.finished_at),
+    ])
+}
+
+/// The lines of images.csv of one row: one per local photo.
+pub fn image_records<W: Write>(w: &mut csv::Writer<W>, r: &RowResult) -> Result<(), csv::Error> {
+    for i in &r.images {
+        w.write_record([
+            r.row.to_string(),
+            text(&r.fields.nomor_aju),
+            text(&i.file),
+            i.bytes.to_string(),
+            i.sha256.clone(),
+            text(&i.content_type),
+            i.sent_in.as_str().to_string(),
+            time(i.sent_at),
+            opt(i.on_server),
+            text(i.server_waktu_rekam.as_deref().unwrap_or_default()),
+        ])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod render;
 mod root;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -15,13 +16,13 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::manifest::{Column, Manifest, RawRow};
-use crate::model::{DocMeta, RowFields, Shipment};
+use crate::model::{DocMeta, RowFields, Shipment, short_digest};
 
 pub use cells::display as cell_text;
 pub use images::sniff;
 pub use render::{
-    describe_problem, format_problem, human_bytes, render_problems_table, render_totals,
-    write_problems_table,
+    ProblemTable, describe_problem, format_problem, human_bytes, render_problems_table,
+    render_totals,
 };
 
 /// Default of `--max-image-bytes`: 10 MiB.
@@ -103,46 +104,74 @@ impl ValidateOptions {
     }
 }
 
-/// Validate every row of the manifest, in manifest order. Cells are checked first, in order, so
-/// that a repeated nomorAju can point at its first row; then folders are scanned and photos hashed
-/// in parallel (that is the I/O-heavy part), keeping manifest order.
+/// Validate every row of the manifest, in manifest order, into a list: for manifests small
+/// enough to hold (tests, samples). A run walks the rows with [`validate_each`].
 pub fn validate(manifest: &Manifest, options: &ValidateOptions) -> Vec<CheckedRow> {
-    let mut checked: Vec<[cells::CellCheck; 5]> = manifest
-        .rows
-        .iter()
-        .map(|raw| Column::ALL.map(|c| cells::check(c, raw.cell(c), raw.row, options.today)))
-        .collect();
+    let mut rows = Vec::with_capacity(manifest.row_count);
+    // A manifest that was read once parses the same way again; a walk that fails anyway gives
+    // the rows it had.
+    let _ = validate_each(manifest, options, &|_| true, &mut |r| rows.push(r));
+    rows
+}
 
-    let mut first_row: HashMap<String, usize> = HashMap::new();
-    for (raw, row_cells) in manifest.rows.iter().zip(checked.iter_mut()) {
+/// Rows whose folders are scanned and photos hashed together, on every core. Only these rows
+/// (and their photos' names) are held at a time.
+const BATCH: usize = 256;
+
+/// Validate the rows of the manifest for which `keep` holds, giving each to `each` in manifest
+/// order as soon as it is checked. Every row's cells are checked, in order, so that a repeated
+/// nomorAju can point at its first row even when that row is not kept (`--rows`, `retry`,
+/// `--resume`): a row that repeats an earlier row's must stay INVALID, or its photos would be
+/// added to the earlier row's CN document. Only kept rows have their folders scanned and photos
+/// hashed, a batch at a time in parallel (the I/O-heavy part). What stays in memory for the whole
+/// walk is a 16-byte digest of each nomorAju and its row number, for the duplicates.
+pub fn validate_each(
+    manifest: &Manifest,
+    options: &ValidateOptions,
+    keep: &dyn Fn(usize) -> bool,
+    each: &mut dyn FnMut(CheckedRow),
+) -> Result<(), crate::manifest::ManifestError> {
+    let mut first_row: HashMap<[u8; 16], usize> = HashMap::new();
+    let boundary = root::Boundary::new(&options.images_root, options.allow_outside_root);
+    let mut batch: Vec<(RawRow, [cells::CellCheck; 5])> = Vec::with_capacity(BATCH);
+    let finish_batch = |batch: &mut Vec<(RawRow, [cells::CellCheck; 5])>,
+                        each: &mut dyn FnMut(CheckedRow)| {
+        let done: Vec<CheckedRow> = batch
+            .par_drain(..)
+            .map(|(raw, row_cells)| finish_row(&raw, row_cells, options, &boundary))
+            .collect();
+        done.into_iter().for_each(each);
+    };
+    manifest.for_each_row(&mut |raw| {
+        let mut row_cells =
+            Column::ALL.map(|c| cells::check(c, raw.cell(c), raw.row, options.today));
         let aju = &mut row_cells[Column::NomorAju as usize];
-        let Some(value) = aju.value.clone() else {
-            continue;
-        };
-        match first_row.get(&value) {
-            Some(&first) => {
-                aju.problems.push(Problem {
-                    row: raw.row,
-                    column: Some(Column::NomorAju.name()),
-                    value,
-                    message: format!("is a duplicate of row {first}"),
-                    severity: Severity::Error,
-                });
-                aju.value = None;
-            }
-            None => {
-                first_row.insert(value, raw.row);
+        if let Some(value) = aju.value.clone() {
+            match first_row.entry(short_digest(&value)) {
+                Entry::Occupied(first) => {
+                    aju.problems.push(Problem {
+                        row: raw.row,
+                        column: Some(Column::NomorAju.name()),
+                        value,
+                        message: format!("is a duplicate of row {}", first.get()),
+                        severity: Severity::Error,
+                    });
+                    aju.value = None;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(raw.row);
+                }
             }
         }
-    }
-
-    let boundary = root::Boundary::new(&options.images_root, options.allow_outside_root);
-    manifest
-        .rows
-        .par_iter()
-        .zip(checked.into_par_iter())
-        .map(|(raw, row_cells)| finish_row(raw, row_cells, options, &boundary))
-        .collect()
+        if keep(raw.row) {
+            batch.push((raw, row_cells));
+            if batch.len() == BATCH {
+                finish_batch(&mut batch, &mut *each);
+            }
+        }
+    })?;
+    finish_batch(&mut batch, each);
+    Ok(())
 }
 
 /// Scan the row's folder (when it stays inside the images root) and, when nothing is wrong so
@@ -257,27 +286,28 @@ pub struct Totals {
 
 impl Totals {
     pub fn of(rows: &[CheckedRow]) -> Totals {
-        let mut totals = Totals {
-            rows: rows.len(),
-            ..Totals::default()
-        };
-        for row in rows {
-            for p in &row.problems {
-                match p.severity {
-                    Severity::Error => totals.errors += 1,
-                    Severity::Warning => totals.warnings += 1,
-                }
-            }
-            match &row.shipment {
-                Some(shipment) => {
-                    totals.valid += 1;
-                    totals.photos += shipment.images.len();
-                    totals.bytes += shipment.images.iter().map(|i| i.bytes).sum::<u64>();
-                }
-                None => totals.invalid += 1,
+        let mut totals = Totals::default();
+        rows.iter().for_each(|row| totals.add(row));
+        totals
+    }
+
+    /// Count one more row.
+    pub fn add(&mut self, row: &CheckedRow) {
+        self.rows += 1;
+        for p in &row.problems {
+            match p.severity {
+                Severity::Error => self.errors += 1,
+                Severity::Warning => self.warnings += 1,
             }
         }
-        totals
+        match &row.shipment {
+            Some(shipment) => {
+                self.valid += 1;
+                self.photos += shipment.images.len();
+                self.bytes += shipment.images.iter().map(|i| i.bytes).sum::<u64>();
+            }
+            None => self.invalid += 1,
+        }
     }
 }
 

@@ -39,62 +39,90 @@ pub fn describe_problem(problem: &Problem) -> String {
 /// An aligned table of problems: row, severity, column (or `photo`), value, message; titled with
 /// the manifest's name. Empty when there is no problem.
 pub fn render_problems_table(manifest_name: &str, problems: &[&Problem]) -> String {
-    let mut out = Vec::new();
-    // Writing into a Vec cannot fail, and the table is UTF-8.
-    let _ = write_problems_table(&mut out, manifest_name, problems);
-    String::from_utf8(out).unwrap_or_default()
+    let mut table = ProblemTable::default();
+    problems.iter().for_each(|p| table.measure(p));
+    let mut out = table.head(manifest_name);
+    for p in problems {
+        out.push_str(&table.line(p));
+    }
+    out
 }
 
-/// [`render_problems_table`], written line by line: a manifest with a million problems is not
-/// held as one text. The column widths are measured in a first pass.
-pub fn write_problems_table(
-    out: &mut impl std::io::Write,
-    manifest_name: &str,
-    problems: &[&Problem],
-) -> std::io::Result<()> {
-    if problems.is_empty() {
-        return Ok(());
+const TABLE_HEADER: [&str; 5] = ["ROW", "SEVERITY", "COLUMN", "VALUE", "MESSAGE"];
+
+/// The table of [`render_problems_table`], one line at a time: the column widths are measured
+/// over every problem first, so that the problems can be read twice from disk rather than all
+/// held in memory.
+#[derive(Debug, Clone)]
+pub struct ProblemTable {
+    widths: [usize; 5],
+    count: usize,
+}
+
+impl Default for ProblemTable {
+    fn default() -> ProblemTable {
+        ProblemTable {
+            widths: TABLE_HEADER.map(|h| h.chars().count()),
+            count: 0,
+        }
     }
-    let header = ["ROW", "SEVERITY", "COLUMN", "VALUE", "MESSAGE"];
-    let line = |p: &Problem| -> [String; 5] {
-        [
-            p.row.to_string(),
-            match p.severity {
-                Severity::Error => "error".to_string(),
-                Severity::Warning => "warning".to_string(),
-            },
-            p.column.unwrap_or("photo").to_string(),
-            escape_control(&shorten(&p.value)).into_owned(),
-            escape_control(&p.message).into_owned(),
-        ]
-    };
-    let mut widths = header.map(|h| h.chars().count());
-    for p in problems {
-        for (width, cell) in widths.iter_mut().zip(line(p)) {
+}
+
+impl ProblemTable {
+    /// Count one problem and widen the columns for it.
+    pub fn measure(&mut self, p: &Problem) {
+        self.count += 1;
+        for (width, cell) in self.widths.iter_mut().zip(cells(p)) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let count = problems.len();
-    writeln!(
-        out,
-        "{}: {count} problem{}",
-        escape_control(manifest_name),
-        if count == 1 { "" } else { "s" }
-    )?;
-    let header = header.map(str::to_string);
-    let lines = std::iter::once(header).chain(problems.iter().map(|p| line(p)));
-    for cells in lines {
+
+    /// The title and the header line; empty when no problem was measured.
+    pub fn head(&self, manifest_name: &str) -> String {
+        if self.count == 0 {
+            return String::new();
+        }
+        let manifest_name = escape_control(manifest_name);
+        let count = self.count;
+        format!(
+            "{manifest_name}: {count} problem{}\n{}",
+            if count == 1 { "" } else { "s" },
+            self.aligned(&TABLE_HEADER.map(str::to_string))
+        )
+    }
+
+    /// The line of one (measured) problem.
+    pub fn line(&self, p: &Problem) -> String {
+        self.aligned(&cells(p))
+    }
+
+    fn aligned(&self, line: &[String; 5]) -> String {
         let mut text = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
+        for (i, (cell, width)) in line.iter().zip(self.widths).enumerate() {
+            if i + 1 == line.len() {
                 text.push_str(cell);
             } else {
                 text.push_str(&format!("{cell:<width$}  "));
             }
         }
-        writeln!(out, "{}", text.trim_end())?;
+        let mut text = text.trim_end().to_string();
+        text.push('\n');
+        text
     }
-    Ok(())
+}
+
+/// The cells of a problem's line in the table.
+fn cells(p: &Problem) -> [String; 5] {
+    [
+        p.row.to_string(),
+        match p.severity {
+            Severity::Error => "error".to_string(),
+            Severity::Warning => "warning".to_string(),
+        },
+        p.column.unwrap_or("photo").to_string(),
+        escape_control(&shorten(&p.value)).into_owned(),
+        escape_control(&p.message).into_owned(),
+    ]
 }
 
 /// Cut a long value in the middle of nowhere but keep both ends, which identify it. The caller

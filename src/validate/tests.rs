@@ -32,12 +32,12 @@ fn row(row: usize, cells: [&str; 5]) -> RawRow {
 }
 
 fn manifest(rows: Vec<RawRow>) -> Manifest {
-    Manifest {
-        path: PathBuf::from("m.csv"),
-        sha256: String::new(),
-        kind: ManifestKind::Csv,
+    Manifest::from_rows(
+        PathBuf::from("m.csv"),
+        String::new(),
+        ManifestKind::Csv,
         rows,
-    }
+    )
 }
 
 fn folder_with_photo(root: &Path, name: &str) {
@@ -294,4 +294,48 @@ proptest! {
             prop_assert_eq!(&shipment.folder, folder);
         }
     }
+}
+
+/// Rows are checked a batch at a time, but a repeated nomorAju is found across batches: the
+/// digests of every earlier nomorAju are kept, not the rows.
+#[test]
+fn a_duplicate_is_found_however_far_apart_the_rows_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<RawRow> = (2..=(2 + 3 * BATCH))
+        .map(|n| {
+            let aju = if n == 2 + 2 * BATCH {
+                "AJU2".to_string()
+            } else {
+                format!("AJU{n}")
+            };
+            row(n, [&aju, "CNTESTXRAY1", "2026-11-17", "009000", ""])
+        })
+        .collect();
+    let mut seen = Vec::new();
+    validate_each(
+        &manifest(rows),
+        &options(dir.path()),
+        &|n| n != 3,
+        &mut |r| seen.push(r),
+    )
+    .unwrap();
+    assert_eq!(seen.len(), 3 * BATCH, "every kept row, once");
+    assert!(
+        seen.windows(2).all(|w| w[0].row < w[1].row),
+        "in manifest order"
+    );
+    let dup = seen.iter().find(|r| r.row == 2 + 2 * BATCH).unwrap();
+    assert!(
+        dup.problems
+            .iter()
+            .any(|p| p.message == "is a duplicate of row 2"),
+        "{:?}",
+        dup.problems
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|r| r.problems.iter().any(|p| p.message.contains("duplicate")))
+            .count(),
+        1
+    );
 }

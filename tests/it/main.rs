@@ -15,6 +15,7 @@ mod images_root;
 mod journal;
 mod manifest;
 mod operator;
+mod outputs;
 mod progress;
 mod rerun;
 mod run;

@@ -158,19 +158,14 @@ fn samples_csv_and_xlsx_validate_to_identical_shipments() {
 #[test]
 fn samples_xlsx_types_dates_as_dates_and_codes_as_numbers() {
     use kirim_xray::manifest::{self, Cell};
-    let m = manifest::read(&repo("samples/manifest.xlsx"), None).unwrap();
-    assert!(
-        matches!(m.rows[0].cells[2], Cell::Date(_)),
-        "{:?}",
-        m.rows[0]
-    );
-    assert!(
-        matches!(m.rows[0].cells[3], Cell::Number(_)),
-        "{:?}",
-        m.rows[0]
-    );
+    let rows = manifest::read(&repo("samples/manifest.xlsx"), None)
+        .unwrap()
+        .rows()
+        .unwrap();
+    assert!(matches!(rows[0].cells[2], Cell::Date(_)), "{:?}", rows[0]);
+    assert!(matches!(rows[0].cells[3], Cell::Number(_)), "{:?}", rows[0]);
     // The impossible date cannot be a date cell: it stays text, as a spreadsheet keeps it.
-    assert_eq!(m.rows[4].cells[2], Cell::Text("2026-02-30".into()));
+    assert_eq!(rows[4].cells[2], Cell::Text("2026-02-30".into()));
 }
 
 #[test]

@@ -142,15 +142,11 @@ pub fn manifest_plan(manifest: &Path, settings: &Settings) -> Vec<Check> {
     for line in plan.lines().filter(|l| !l.starts_with("dry run:")) {
         println!("    {line}");
     }
-    let invalid = prepared
-        .rows
-        .iter()
-        .filter(|r| r.shipment.is_none())
-        .count();
+    let invalid = prepared.rows.rows - prepared.rows.valid;
     if exit == Exit::Ok {
         vec![Check::pass(
             "manifest",
-            format!("{} valid rows", prepared.rows.len()),
+            format!("{} valid rows", prepared.rows.rows),
         )]
     } else {
         vec![Check::fail(
@@ -158,7 +154,7 @@ pub fn manifest_plan(manifest: &Path, settings: &Settings) -> Vec<Check> {
             "manifest",
             format!(
                 "{invalid} of {} rows are invalid (listed above)",
-                prepared.rows.len()
+                prepared.rows.rows
             ),
             "fix those rows, or run anyway: invalid rows are never sent",
         )]
