@@ -26,7 +26,8 @@ pub struct RunRows<'a> {
     pub staged: Option<&'a Staged>,
     /// The lines this process journaled, sorted by row.
     pub done: Vec<(usize, LineAt)>,
-    /// Rows given up on in flight, sorted by row.
+    /// Rows held in memory, sorted by row: given up on in flight, or finished but not journaled
+    /// (a run folder that cannot be written).
     pub in_flight: Vec<RowResult>,
     /// How a staged row that is in neither `done` nor `in_flight` is shown.
     pub absent: &'a (dyn Fn(&CheckedRow) -> RowResult + Sync),

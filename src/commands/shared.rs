@@ -154,21 +154,38 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     }
     // Where each row processed now went in the journal.
     let done: Mutex<Vec<(usize, LineAt)>> = Mutex::new(Vec::with_capacity(todo.rows));
-    let record = |r: &RowResult| {
-        if let Some(at) = append(&journal, r, Some(cancel)) {
-            done.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((r.row, at));
-        }
+    // Rows that finished but could not be journaled (the run folder cannot be written): the
+    // outputs still say what they did. Few: the run sends nothing more after the first.
+    let unjournaled: Mutex<Vec<RowResult>> = Mutex::new(Vec::new());
+    let record = |r: &RowResult| match append(&journal, r, Some(cancel)) {
+        Some(at) => done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((r.row, at)),
+        // A row INVALID, or SKIPPED before its first request, is shown the same without it.
+        None if r.status == RowStatus::Invalid
+            || (r.status == RowStatus::Skipped && r.requests == 0) => {}
+        None => unjournaled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r.clone()),
     };
     let take_done = || std::mem::take(&mut *done.lock().unwrap_or_else(|p| p.into_inner()));
+    // The rows held in memory for the outputs, sorted by row: those not journaled, and `more`.
+    let held = |more: Vec<RowResult>| {
+        let mut rows = std::mem::take(&mut *unjournaled.lock().unwrap_or_else(|p| p.into_inner()));
+        rows.extend(more);
+        rows.sort_by_key(|r| r.row);
+        rows
+    };
     let journal_path = journal.path().to_path_buf();
     if todo.valid == 0 {
         // Nothing to send: no login needed. Invalid rows still reach the journal.
         for row in todo.rows_or_log() {
             record(&RowResult::invalid(&row));
         }
-        let rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_sent);
+        let mut rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_sent);
+        rows.in_flight = held(Vec::new());
         return finish(&run_dir, &mut info, &rows, cancel.exit());
     }
     let unsent = Unsent {
@@ -247,7 +264,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
                 take_done(),
                 &not_reached,
             );
-            rows.in_flight = in_flight;
+            rows.in_flight = held(in_flight);
             std::process::exit(finish(&run_dir, &mut info, &rows, Some(exit)).code())
         }),
     };
@@ -284,7 +301,8 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         }
         _ => None,
     };
-    let rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_reached);
+    let mut rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_reached);
+    rows.in_flight = held(Vec::new());
     finish(&run_dir, &mut info, &rows, exit)
 }
 
