@@ -21,6 +21,7 @@ pub mod runfolder;
 pub mod sandbox;
 pub mod sync;
 pub mod validate;
+pub mod xlsx;
 
 use cli::{Cli, Command};
 use exit::Exit;

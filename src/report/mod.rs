@@ -1,10 +1,12 @@
-//! The run folder's outputs: results.csv, images.csv, summary.json/.txt, journal.jsonl and
-//! report.html. Whole-file outputs are written to a temporary file and renamed, so a reader never
+//! The run folder's outputs: results.csv, images.csv, summary.json/.txt, journal.jsonl,
+//! report.html, results.xlsx and run.sha256. Whole-file outputs are written to a temporary file and renamed, so a reader never
 //! sees half a file. Everything is rebuilt from the row results alone, so `report` and
 //! `run --resume` can regenerate a folder from its journal.
 
+pub mod excel;
 pub mod html;
 pub mod journal;
+pub mod seal;
 pub mod summary;
 pub mod tables;
 
@@ -57,22 +59,29 @@ pub fn write_atomic_with(
     Ok(())
 }
 
-/// (Re)write results.csv, images.csv, summary.json, summary.txt and report.html of `run_dir`
-/// from `info` and the rows (in manifest order). Returns the summary, whose `to_text` is what a
-/// command prints at the end.
+/// (Re)write results.csv, images.csv, summary.json, summary.txt, report.html, results.xlsx and
+/// run.sha256 of `run_dir` from `info` and the rows (in manifest order). Returns the summary,
+/// whose `to_text` is what a command prints at the end.
+///
+/// The order is the seal's: summary.json records the digests of results.csv, images.csv and
+/// journal.jsonl, so it is written after them; results.xlsx is read from the files written
+/// before it; run.sha256, last, lists the digests of them all.
 pub fn write_outputs(
     run_dir: &Path,
     info: &RunInfo,
     rows: &[RowResult],
 ) -> anyhow::Result<Summary> {
-    let summary = Summary::build(info, rows);
+    let mut summary = Summary::build(info, rows);
     write_atomic(run_dir, RESULTS_FILE, &tables::results_csv(rows)?)?;
     write_atomic(run_dir, IMAGES_FILE, &tables::images_csv(rows)?)?;
+    summary.sha256 = seal::digests(run_dir, &seal::IN_SUMMARY)?;
     write_summary_json(run_dir, &summary)?;
     write_atomic(run_dir, SUMMARY_TXT, summary.to_text(rows).as_bytes())?;
     write_atomic_with(run_dir, REPORT_HTML, |file| {
         html::write_slice(file, &summary, rows)
     })?;
+    excel::write_results_xlsx(run_dir)?;
+    seal::write_run_sha256(run_dir)?;
     Ok(summary)
 }
 
@@ -118,7 +127,12 @@ mod tests {
         assert_eq!(again, first);
         assert_eq!(std::fs::read(run.join(RESULTS_FILE)).unwrap(), results);
         assert_eq!(std::fs::read(run.join(IMAGES_FILE)).unwrap(), images);
-        for name in [SUMMARY_TXT, REPORT_HTML] {
+        for name in [
+            SUMMARY_TXT,
+            REPORT_HTML,
+            excel::RESULTS_XLSX,
+            seal::RUN_SHA256,
+        ] {
             assert!(run.join(name).is_file(), "{name}");
         }
         let leftovers: Vec<_> = std::fs::read_dir(run)
