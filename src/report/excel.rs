@@ -202,4 +202,71 @@ mod tests {
         assert_eq!(unguard("'abc"), "'abc");
         assert_eq!(unguard("abc"), "abc");
     }
+
+    /// `soffice` on PATH, when LibreOffice is installed.
+    fn soffice() -> Option<std::path::PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("soffice"))
+            .find(|p| p.is_file())
+    }
+
+    #[test]
+    fn libreoffice_opens_results_xlsx_and_reads_the_same_cells() {
+        let Some(soffice) = soffice() else {
+            eprintln!("skipped: LibreOffice (soffice) is not installed");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let aju = "12345678901234567890123456789012345678901234";
+        let mut r = sample(2);
+        r.fields.nomor_aju = aju.into();
+        r.fields.kode_kantor = "009000".into();
+        r.images[0].sha256 = "b".repeat(64);
+        crate::report::write_outputs(dir.path(), &info(), &[r]).unwrap();
+        let out = dir.path().join("lo");
+        let profile = dir.path().join("profile");
+        // Every sheet to its own CSV (`-1`), UTF-8 (76), cells as shown.
+        let status = std::process::Command::new(soffice)
+            .arg(format!(
+                "-env:UserInstallation=file://{}",
+                profile.display()
+            ))
+            .args(["--headless", "--norestore", "--convert-to"])
+            .arg("csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1")
+            .arg("--outdir")
+            .arg(&out)
+            .arg(dir.path().join(RESULTS_XLSX))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "soffice failed: {status}");
+        let read = |name: &str| {
+            let path = out.join(format!("results-{name}.csv"));
+            let mut r = csv::Reader::from_path(&path).unwrap_or_else(|e| {
+                let found: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+                panic!("{}: {e}; found {found:?}", path.display())
+            });
+            let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+            let rows: Vec<Vec<String>> = r
+                .records()
+                .map(|x| x.unwrap().iter().map(String::from).collect())
+                .collect();
+            (header, rows)
+        };
+        let (header, rows) = read("results");
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+        assert_eq!(rows[0][at("nomorAju")], aju);
+        assert_eq!(rows[0][at("kodeKantor")], "009000");
+        assert_eq!(rows[0][at("tanggalBlAwb")], "2025-01-02");
+        assert_eq!(rows[0][at("status")], "MISMATCH");
+        let (header, rows) = read("photos");
+        let sha = header.iter().position(|h| h == "sha256").unwrap();
+        assert_eq!(rows[0][sha], "b".repeat(64));
+        let (_, rows) = read("summary");
+        assert!(
+            rows.iter().any(|r| r[0] == "rows_in_run" && r[1] == "1"),
+            "{rows:?}"
+        );
+    }
 }
