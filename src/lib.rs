@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Retry(args) => commands::retry::retry(args),
         Command::Reconcile(args) => commands::reconcile::reconcile(args),
         Command::Report(args) => commands::report::report(args),
+        Command::Verify(args) => commands::verify::verify(args),
         Command::Doctor(args) => commands::doctor::doctor(args),
         Command::Config(args) => commands::config_cmd::config(args),
         Command::Completions(args) => commands::shell::completions(args),

@@ -15,3 +15,5 @@ pub mod selection;
 pub mod shared;
 pub mod shell;
 pub mod validate;
+pub mod verify;
+pub mod verify_server;
