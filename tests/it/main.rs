@@ -8,6 +8,7 @@ mod api;
 mod by_document;
 mod doctor;
 mod escaping;
+mod evidence;
 mod faults;
 mod hostile;
 mod images_root;
