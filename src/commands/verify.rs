@@ -21,24 +21,6 @@ use crate::model::{RowResult, SentIn};
 use crate::report::seal::{self, RUN_SHA256};
 use crate::report::{SUMMARY_JSON, Summary};
 
-/// One thing that is not as the run left it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// The file, photo or document concerned.
-    pub what: String,
-    /// How it differs.
-    pub why: String,
-}
-
-impl Finding {
-    pub fn new(what: impl Into<String>, why: impl Into<String>) -> Finding {
-        Finding {
-            what: what.into(),
-            why: why.into(),
-        }
-    }
-}
-
 /// A check that could not be made: the folder cannot be verified (exit 2).
 struct Unreadable(String);
 

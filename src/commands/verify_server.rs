@@ -5,12 +5,29 @@
 
 use std::collections::BTreeSet;
 
-use super::verify::Finding;
 use crate::api::{Api, ConnectError, HttpApi, ServerRecord};
 use crate::cli::{ApiArgs, ManifestArgs};
 use crate::config::{Need, Settings};
 use crate::exit::Exit;
 use crate::model::{RowResult, RowStatus};
+
+/// One thing that is not as the run left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The file, photo or document concerned.
+    pub what: String,
+    /// How it differs.
+    pub why: String,
+}
+
+impl Finding {
+    pub fn new(what: impl Into<String>, why: impl Into<String>) -> Finding {
+        Finding {
+            what: what.into(),
+            why: why.into(),
+        }
+    }
+}
 
 /// What the server check found.
 pub struct ServerCheck {
