@@ -21,6 +21,8 @@ use crate::model::{RowResult, SentIn};
 use crate::report::seal::{self, RUN_SHA256};
 use crate::report::{SUMMARY_JSON, Summary};
 
+pub use super::verify_server::Finding;
+
 /// A check that could not be made: the folder cannot be verified (exit 2).
 struct Unreadable(String);
 
