@@ -161,6 +161,7 @@ fn main() -> anyhow::Result<()> {
         counts,
         photos: photo_counts,
         retries: 0,
+        sha256: Default::default(),
     };
 
     let began = Instant::now();

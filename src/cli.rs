@@ -33,6 +33,10 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Rebuild report.html (and the other outputs) of a run folder from its journal
     Report(ReportArgs),
+    /// Whether a run folder is as its run left it (run.sha256), and its sent photos too; with
+    /// --server, what customs holds now (exit 0 all the same, 1 something differs, 2 not a run
+    /// folder or unreadable, 3 the gateway cannot be used)
+    Verify(VerifyArgs),
     /// Before the first night: settings and their sources, credentials, DNS, TLS, login, token
     /// refresh, a probe get, the clock, the out folder and its locks (exit 0 all well, 2 a local
     /// problem, 3 the gateway cannot be used)
@@ -207,6 +211,23 @@ pub struct ReportArgs {
     /// A run folder
     #[arg(value_name = "RUN_DIR")]
     pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A run folder written by `run`, `retry`, `reconcile` or `report`
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// Folder the run's photo folders are relative to, when the photos moved since (default: the
+    /// run's own images root)
+    #[arg(long, value_name = "DIR")]
+    pub images_root: Option<PathBuf>,
+    /// Also ask customs, with get only and under the rate limit, what it holds now for each
+    /// document of the run, and compare with what the run saw
+    #[arg(long)]
+    pub server: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Args)]

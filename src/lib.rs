@@ -24,6 +24,7 @@ pub mod runfolder;
 pub mod sandbox;
 pub mod sync;
 pub mod validate;
+pub mod xlsx;
 
 use cli::{Cli, Command};
 use exit::Exit;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Retry(args) => commands::retry::retry(args),
         Command::Reconcile(args) => commands::reconcile::reconcile(args),
         Command::Report(args) => commands::report::report(args),
+        Command::Verify(args) => commands::verify::verify(args),
         Command::Doctor(args) => commands::doctor::doctor(args),
         Command::Config(args) => commands::config_cmd::config(args),
         Command::Completions(args) => commands::shell::completions(args),

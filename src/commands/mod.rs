@@ -17,3 +17,5 @@ pub mod shared;
 pub mod shell;
 pub mod staged;
 pub mod validate;
+pub mod verify;
+pub mod verify_server;

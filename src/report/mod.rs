@@ -1,12 +1,14 @@
-//! The run folder's outputs: results.csv, images.csv, summary.json/.txt, journal.jsonl and
-//! report.html. Whole-file outputs are written to a temporary file and renamed, so a reader never
-//! sees half a file. Everything is rebuilt from the row results alone, so `report` and
+//! The run folder's outputs: results.csv, images.csv, summary.json/.txt, journal.jsonl,
+//! report.html, results.xlsx and run.sha256. Whole-file outputs are written to a temporary file
+//! and renamed, so a reader never sees half a file. Everything is rebuilt from the row results alone, so `report` and
 //! `run --resume` can regenerate a folder from its journal. The rows come one at a time from a
 //! [`RowSource`] (the journal on disk, for a run), and are read once for the tables and the
 //! counts, then again for report.html: nothing kept grows with the number of rows.
 
+pub mod excel;
 pub mod html;
 pub mod journal;
+pub mod seal;
 pub mod summary;
 pub mod tables;
 pub mod tally;
@@ -106,8 +108,13 @@ pub fn write_atomic_with(
     out.commit()
 }
 
-/// (Re)write every output of `run_dir` from `info` and the rows (in manifest order). Returns the
-/// summary and the counts, whose `to_text` is what a command prints at the end.
+/// (Re)write results.csv, images.csv, summary.json, summary.txt, report.html, results.xlsx and
+/// run.sha256 of `run_dir` from `info` and the rows (in manifest order). Returns the summary and
+/// the counts, whose `to_text` is what a command prints at the end.
+///
+/// The order is the seal's: summary.json records the digests of results.csv, images.csv and
+/// journal.jsonl, so it is written after them; results.xlsx is read from the files written
+/// before it; run.sha256, last, lists the digests of them all.
 pub fn write_outputs(
     run_dir: &Path,
     info: &RunInfo,
@@ -145,20 +152,24 @@ pub fn write_tables(run_dir: &Path, rows: &dyn RowSource) -> anyhow::Result<Tall
     Ok(tally)
 }
 
-/// summary.json, summary.txt and report.html, once `info` is final and the rows are counted.
+/// summary.json (with the digests of the tables and the journal), summary.txt, report.html,
+/// results.xlsx and run.sha256, once `info` is final and the rows are counted and written.
 pub fn write_summaries(
     run_dir: &Path,
     info: &RunInfo,
     tally: &Tally,
     rows: &dyn RowSource,
 ) -> anyhow::Result<Summary> {
-    let summary = Summary::of(info, tally);
+    let mut summary = Summary::of(info, tally);
+    summary.sha256 = seal::digests(run_dir, &seal::IN_SUMMARY)?;
     write_summary_json(run_dir, &summary)?;
     write_atomic(run_dir, SUMMARY_TXT, summary.to_text(tally).as_bytes())?;
     // report.html reads the rows twice itself, one at a time.
     write_atomic_with(run_dir, REPORT_HTML, |file| {
         html::write(file, &summary, || rows.rows())
     })?;
+    excel::write_results_xlsx(run_dir)?;
+    seal::write_run_sha256(run_dir)?;
     Ok(summary)
 }
 
@@ -204,7 +215,12 @@ mod tests {
         assert_eq!(again, first);
         assert_eq!(std::fs::read(run.join(RESULTS_FILE)).unwrap(), results);
         assert_eq!(std::fs::read(run.join(IMAGES_FILE)).unwrap(), images);
-        for name in [SUMMARY_TXT, REPORT_HTML] {
+        for name in [
+            SUMMARY_TXT,
+            REPORT_HTML,
+            excel::RESULTS_XLSX,
+            seal::RUN_SHA256,
+        ] {
             assert!(run.join(name).is_file(), "{name}");
         }
         let leftovers: Vec<_> = std::fs::read_dir(run)

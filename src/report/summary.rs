@@ -140,6 +140,10 @@ pub struct Summary {
     pub photos: PhotoCounts,
     /// Repeated tries over all rows (attempts − 1 per row).
     pub retries: u64,
+    /// File name → sha256 of results.csv, images.csv and journal.jsonl as the run left them
+    /// (see `report::seal`); empty until the run's outputs are written at its end.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sha256: BTreeMap<String, String>,
 }
 
 impl Summary {
@@ -159,6 +163,7 @@ impl Summary {
             counts: tally.counts.clone(),
             photos: tally.photos.clone(),
             retries: tally.retries,
+            sha256: BTreeMap::new(),
         }
     }
 

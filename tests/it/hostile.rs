@@ -328,6 +328,22 @@ fn assert_files_clean(dir: &Path) {
         let path = entry.path();
         if path.is_dir() {
             assert_files_clean(&path);
+        } else if path.extension().is_some_and(|e| e == "xlsx") {
+            // A zip: its compressed bytes are anything; what a spreadsheet shows is inside.
+            let file = std::fs::File::open(&path).unwrap();
+            let mut zip = zip::ZipArchive::new(file).unwrap();
+            for i in 0..zip.len() {
+                let mut part = zip.by_index(i).unwrap();
+                let name = format!("{} {:?}", path.display(), part.name());
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut part, &mut bytes).unwrap();
+                assert_no_raw_control(&name, &bytes);
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    !text.contains("_x001B_") && !text.contains("_x000D_"),
+                    "{name} holds an encoded control character:\n{text}"
+                );
+            }
         } else if path
             .extension()
             .is_none_or(|e| e != "sqlite" && e != "lock")

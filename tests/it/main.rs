@@ -8,6 +8,7 @@ mod api;
 mod by_document;
 mod doctor;
 mod escaping;
+mod evidence;
 mod failsafe;
 mod faults;
 mod hostile;
