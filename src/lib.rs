@@ -11,6 +11,7 @@ pub mod exit;
 #[cfg(test)]
 mod fuzz;
 pub mod history;
+pub mod ledger;
 pub mod logging;
 pub mod manifest;
 pub mod model;

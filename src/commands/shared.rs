@@ -128,9 +128,11 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         mut info,
         todo,
         kept,
-        journal,
+        mut journal,
         mode,
     } = work;
+    let feed = crate::ledger::feed::Feed::start(&run_dir);
+    journal.observe(Box::new(move |r| feed.record(r)));
     let valid = todo.iter().filter(|r| r.shipment.is_some()).count();
     tracing::info!(
         "run folder {}: {} rows to process ({valid} valid, {} invalid), {} kept from before, from {}",
@@ -367,6 +369,7 @@ pub fn finish(run_dir: &Path, info: &mut RunInfo, results: &[RowResult], exit: E
             }
         }
     }
+    crate::ledger::record_run(run_dir);
     exit
 }
 

@@ -39,11 +39,20 @@ fn line_of(row: &RowResult) -> io::Result<Vec<u8>> {
     Ok(line)
 }
 
+/// Told of every line once it is on disk (the ledger's feed).
+pub type Observer = Box<dyn Fn(&RowResult) + Send + Sync>;
+
 /// An open journal, shared by the workers.
-#[derive(Debug)]
 pub struct Journal {
     file: Mutex<File>,
     path: PathBuf,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
 }
 
 impl Journal {
@@ -56,6 +65,7 @@ impl Journal {
         Ok(Journal {
             file: Mutex::new(file),
             path: path.to_path_buf(),
+            observer: None,
         })
     }
 
@@ -72,6 +82,7 @@ impl Journal {
         Ok(Journal {
             file: Mutex::new(file),
             path: path.to_path_buf(),
+            observer: None,
         })
     }
 
@@ -116,12 +127,22 @@ impl Journal {
         &self.path
     }
 
+    /// Tell `observer` of every line appended from now on, once it is on disk.
+    pub fn observe(&mut self, observer: Observer) {
+        self.observer = Some(observer);
+    }
+
     /// Write one row as one line and push it to disk before returning.
     pub fn append(&self, row: &RowResult) -> io::Result<()> {
         let line = line_of(row)?;
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         file.write_all(&line)?;
-        file.sync_data()
+        file.sync_data()?;
+        drop(file);
+        if let Some(observer) = &self.observer {
+            observer(row);
+        }
+        Ok(())
     }
 
     /// Every readable line, in file order (see [`Journal::read_lines`]).

@@ -1,0 +1,89 @@
+//! Feeding the ledger as rows finish, without ever holding up an upload: the workers only hand
+//! a copy of each journal line to a thread of the ledger's own, which writes it. A ledger that
+//! cannot be opened or written costs one warning, and the thread then only drains what it is
+//! given; the run goes on, and its journal is what [`super::rebuild`] reads later.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Sender};
+use std::thread::JoinHandle;
+
+use crate::model::RowResult;
+
+/// The running feed of one run folder. Dropping it lets the thread finish what it was given and
+/// waits for it.
+#[derive(Debug)]
+pub struct Feed {
+    tx: Mutex<Option<Sender<RowResult>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Feed {
+    /// Start feeding `<out>/ledger.sqlite` with the rows of `run_dir` (whose output folder the
+    /// caller holds the lock of). The ledger is opened, and rebuilt or caught up when needed, on
+    /// the feed's thread.
+    pub fn start(run_dir: &Path) -> Feed {
+        let (tx, rx) = mpsc::channel::<RowResult>();
+        let run_dir = run_dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn(move || write_rows(&run_dir, rx));
+        match thread {
+            Ok(thread) => Feed {
+                tx: Mutex::new(Some(tx)),
+                thread: Some(thread),
+            },
+            Err(e) => {
+                tracing::warn!("ledger: cannot start its thread ({e}); it is updated at the end");
+                Feed {
+                    tx: Mutex::new(None),
+                    thread: None,
+                }
+            }
+        }
+    }
+
+    /// Hand one finished row to the ledger's thread; returns at once.
+    pub fn record(&self, row: &RowResult) {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = tx.as_ref() {
+            // The thread only stops when the sender is dropped: a send cannot fail before.
+            let _ = tx.send(row.clone());
+        }
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_rows(run_dir: &PathBuf, rx: mpsc::Receiver<RowResult>) {
+    let out = super::out_of(run_dir);
+    let warn = |e: anyhow::Error| {
+        tracing::warn!(
+            "ledger {} not updated as rows finish: {e:#}; the run goes on, and \
+             `kirim-xray ledger rebuild` recreates it from the journals",
+            super::path_in(&out).display()
+        );
+    };
+    let mut conn = match super::open_current(&out) {
+        Ok(conn) => Some(conn),
+        Err(e) => {
+            warn(e);
+            None
+        }
+    };
+    for row in rx {
+        if let Some(c) = conn.as_mut()
+            && let Err(e) = super::record_row(c, run_dir, &row)
+        {
+            warn(e);
+            conn = None;
+        }
+    }
+}
