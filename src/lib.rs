@@ -2,6 +2,7 @@
 //! then proves, row by row, what customs holds. `main.rs` only parses flags and calls [`run`].
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -37,6 +38,8 @@ pub fn run(cli: Cli) -> Exit {
         Command::Retry(args) => commands::retry::retry(args),
         Command::Reconcile(args) => commands::reconcile::reconcile(args),
         Command::Report(args) => commands::report::report(args),
+        Command::Audit(args) => commands::audit::audit(args),
+        Command::Ledger(args) => commands::ledger_cmd::ledger(args),
         Command::Doctor(args) => commands::doctor::doctor(args),
         Command::Config(args) => commands::config_cmd::config(args),
         Command::Completions(args) => commands::shell::completions(args),

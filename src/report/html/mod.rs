@@ -20,7 +20,7 @@ mod data;
 mod find;
 mod header;
 mod rows;
-mod style;
+pub(crate) mod style;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
