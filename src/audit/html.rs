@@ -24,11 +24,14 @@ const SCRIPT: &str = include_str!("audit.js");
 pub const SHOWN_CAP: usize = 1_000;
 
 fn script_hash() -> String {
-    let digest = Sha256::digest(SCRIPT);
-    let mut b64 = String::new();
-    // Standard base64 with padding, as a CSP hash source wants it.
+    format!("sha256-{}", base64_std(&Sha256::digest(SCRIPT)))
+}
+
+/// Standard base64 with padding, as a CSP hash source wants it.
+pub(crate) fn base64_std(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in digest.chunks(3) {
+    let mut b64 = String::new();
+    for chunk in bytes.chunks(3) {
         let n = chunk
             .iter()
             .enumerate()
@@ -41,7 +44,7 @@ fn script_hash() -> String {
             }
         }
     }
-    format!("sha256-{b64}")
+    b64
 }
 
 fn table_of(h: &mut String, t: &Touch) {

@@ -24,7 +24,7 @@ pub(crate) mod style;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_browser;
+pub(crate) mod tests_browser;
 mod verdict;
 
 use std::borrow::Borrow;
