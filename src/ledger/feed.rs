@@ -3,7 +3,7 @@
 //! cannot be opened or written costs one warning, and the thread then only drains what it is
 //! given; the run goes on, and its journal is what [`super::rebuild`] reads later.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
@@ -62,7 +62,7 @@ impl Drop for Feed {
     }
 }
 
-fn write_rows(run_dir: &PathBuf, rx: mpsc::Receiver<RowResult>) {
+fn write_rows(run_dir: &Path, rx: mpsc::Receiver<RowResult>) {
     let out = super::out_of(run_dir);
     let warn = |e: anyhow::Error| {
         tracing::warn!(
