@@ -4,17 +4,20 @@
 //! given; the run goes on, and its journal is what [`super::rebuild`] reads later.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::model::RowResult;
 
-/// The running feed of one run folder. Dropping it lets the thread finish what it was given and
-/// waits for it.
+/// The running feed of one run folder. Dropping it (after the run's end read the whole journal
+/// into the ledger, see [`super::record_run`]) tells the thread to drop what it was still given
+/// rather than write it, and waits for it.
 #[derive(Debug)]
 pub struct Feed {
     tx: Mutex<Option<Sender<RowResult>>>,
+    closing: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -25,18 +28,22 @@ impl Feed {
     pub fn start(run_dir: &Path) -> Feed {
         let (tx, rx) = mpsc::channel::<RowResult>();
         let run_dir = run_dir.to_path_buf();
+        let closing = Arc::new(AtomicBool::new(false));
+        let closed = Arc::clone(&closing);
         let thread = std::thread::Builder::new()
             .name("ledger".into())
-            .spawn(move || write_rows(&run_dir, rx));
+            .spawn(move || write_rows(&run_dir, rx, &closed));
         match thread {
             Ok(thread) => Feed {
                 tx: Mutex::new(Some(tx)),
+                closing,
                 thread: Some(thread),
             },
             Err(e) => {
                 tracing::warn!("ledger: cannot start its thread ({e}); it is updated at the end");
                 Feed {
                     tx: Mutex::new(None),
+                    closing,
                     thread: None,
                 }
             }
@@ -53,8 +60,9 @@ impl Feed {
     }
 }
 
-impl Drop for Feed {
-    fn drop(&mut self) {
+impl Feed {
+    /// Let the thread write everything it was given, and wait for it.
+    pub fn finish(mut self) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -62,7 +70,17 @@ impl Drop for Feed {
     }
 }
 
-fn write_rows(run_dir: &Path, rx: mpsc::Receiver<RowResult>) {
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::Relaxed);
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_rows(run_dir: &Path, rx: mpsc::Receiver<RowResult>, closing: &AtomicBool) {
     let out = super::out_of(run_dir);
     let warn = |e: anyhow::Error| {
         tracing::warn!(
@@ -71,7 +89,11 @@ fn write_rows(run_dir: &Path, rx: mpsc::Receiver<RowResult>) {
             super::path_in(&out).display()
         );
     };
-    let mut conn = match super::open_current(&out) {
+    let opened = {
+        let _one = super::one_writer();
+        super::open_current(&out)
+    };
+    let mut conn = match opened {
         Ok(conn) => Some(conn),
         Err(e) => {
             warn(e);
@@ -79,6 +101,10 @@ fn write_rows(run_dir: &Path, rx: mpsc::Receiver<RowResult>) {
         }
     };
     for row in rx {
+        if closing.load(Ordering::Relaxed) {
+            // The run has ended and read its whole journal into the ledger.
+            break;
+        }
         if let Some(c) = conn.as_mut()
             && let Err(e) = super::record_row(c, run_dir, &row)
         {

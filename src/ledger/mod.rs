@@ -441,10 +441,19 @@ pub fn open_for_reading(out: &Path) -> anyhow::Result<(Connection, Option<tempfi
     Ok((conn, Some(dir)))
 }
 
+/// Held while one thread of this process opens, catches up or rebuilds the ledger, so that the
+/// feed's thread and the run's end never rebuild it at once (one renaming its ledger over the
+/// other's).
+pub(crate) fn one_writer() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// After a run wrote its outputs: read its whole journal into the ledger (rebuilding a ledger
 /// that is missing or corrupt). A failure is a warning: the run's outputs are its record.
 pub fn record_run(run_dir: &Path) {
     let out = out_of(run_dir);
+    let _one = one_writer();
     let done = open_current(&out).and_then(|mut conn| ingest_run(&mut conn, run_dir));
     if let Err(e) = done {
         tracing::warn!(

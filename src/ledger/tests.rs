@@ -161,8 +161,9 @@ fn rows_fed_as_they_finish_match_the_journal_read_whole() {
     let run = out.path().join("20261104T200000Z");
     std::fs::create_dir(&run).unwrap();
     let mut journal = Journal::create(&run.join(JOURNAL_FILE)).unwrap();
-    let feed = feed::Feed::start(&run);
-    journal.observe(Box::new(move |r| feed.record(r)));
+    let feed = std::sync::Arc::new(feed::Feed::start(&run));
+    let fed = std::sync::Arc::clone(&feed);
+    journal.observe(Box::new(move |r| fed.record(r)));
     journal
         .append(&row(2, "E", "2026-11-04", RowStatus::Failed))
         .unwrap();
@@ -170,6 +171,7 @@ fn rows_fed_as_they_finish_match_the_journal_read_whole() {
         .append(&row(2, "E", "2026-11-04", RowStatus::Match))
         .unwrap();
     drop(journal);
+    std::sync::Arc::try_unwrap(feed).unwrap().finish();
     let conn = open_existing(&path_in(out.path())).unwrap();
     let mut only_e = all();
     only_e.aju = Some("E".into());

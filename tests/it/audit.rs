@@ -260,3 +260,92 @@ fn bad_arguments_and_unknown_documents() {
     let out = audit(&dir, &["--aju", "NOPE"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 }
+
+/// Rows of `run` in the ledger, read as an auditor's tool would (0 while it cannot be read).
+fn ledger_rows(ledger: &Path, run: &str) -> i64 {
+    rusqlite::Connection::open_with_flags(ledger, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| {
+            c.query_row("SELECT count(*) FROM rows WHERE run = ?1", [run], |r| {
+                r.get(0)
+            })
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_ledger_fills_as_rows_finish_and_a_killed_run_is_caught_up_from_its_journal() {
+    let mut slow = crate::rerun::start_slow_run(40, 1);
+    let run_dir = latest(&slow.dir);
+    let run = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let ledger = slow.dir.join("runs/ledger.sqlite");
+    let mut seen_while_running = false;
+    while slow.child.try_wait().unwrap().is_none() {
+        if ledger_rows(&ledger, &run) > 0 {
+            seen_while_running = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        seen_while_running,
+        "rows reached the ledger while the run went on"
+    );
+    slow.child.kill().unwrap();
+    slow.child.wait().unwrap();
+
+    // The killed run never read its whole journal into the ledger: audit does.
+    let journaled = std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count();
+    let out = audit(&slow.dir, &["--out-dir", "k"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(read_csv(&slow.dir.join("k/audit.csv")).len(), journaled);
+    assert_eq!(ledger_rows(&ledger, &run), journaled as i64);
+
+    // Resumed to the end: every document listed, MATCH.
+    let out = crate::rerun::spawn_run(
+        &slow.sandbox,
+        &slow.dir,
+        &["--resume", run_dir.to_str().unwrap()],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = audit(&slow.dir, &["--out-dir", "r"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let lines = read_csv(&slow.dir.join("r/audit.csv"));
+    assert_eq!(lines.len(), slow.rows.len());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["status"] == "MATCH" && l["runs"] == "1")
+    );
+}
+
+#[test]
+fn a_ledger_that_cannot_be_written_never_fails_the_run() {
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&[]);
+    let rows = night(1, "2026-11-03", 3);
+    let manifest = write_manifest(&dir, &rows);
+    // A folder where the ledger should be: it can be neither opened nor rebuilt.
+    std::fs::create_dir_all(dir.join("runs/ledger.sqlite")).unwrap();
+    let out = send(&sandbox, &dir, "run", &manifest, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        crate::run::stored(&sandbox.state()).len(),
+        3,
+        "every document sent"
+    );
+    let log = std::fs::read_to_string(latest(&dir).join("run.log")).unwrap();
+    assert!(
+        log.contains("ledger rebuild"),
+        "a warning names the way back: {log}"
+    );
+    // The audit cannot read or rebuild it either: exit 2, saying why.
+    let out = audit(&dir, &["--out-dir", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ledger"));
+}
