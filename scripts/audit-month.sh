@@ -25,7 +25,12 @@ echo "==> building kirim-xray (release)"
 cargo build --release --locked --quiet
 bin=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release/kirim-xray
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# KEEP_WORK=1 leaves the runs, the ledger and the audits in place, and says where.
+if [ -n "${KEEP_WORK:-}" ]; then
+    trap 'kill $(jobs -p) 2>/dev/null || true; echo "kept: $work"' EXIT
+else
+    trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+fi
 out="$work/runs"
 export KIRIM_XRAY_USERNAME=demo KIRIM_XRAY_PASSWORD=demo KIRIM_XRAY_LOCK_DIR="$work/locks"
 
@@ -64,7 +69,7 @@ send() { # command target url extra...
 last_faulty=$(( NIGHTS / FAIL_EVERY * FAIL_EVERY ))
 echo "==> $NIGHTS nights of $ROWS rows (FAILED rows on every ${FAIL_EVERY}th night, retried except night $last_faulty)"
 for night in $(seq 1 "$NIGHTS"); do
-    day=$(printf '2026-11-%02d' "$night")
+    day=$(printf '2026-10-%02d' "$night")
     m="$work/manifest-$night.csv"
     python3 - "$m" "$night" "$ROWS" "$day" <<'PY'
 import sys
@@ -95,7 +100,7 @@ ledger="$out/ledger.sqlite"
 audit() { # out_dir → audit.csv in it; prints the seconds taken
     local t0 t1
     t0=$(date +%s%N)
-    "$bin" audit --out "$out" --from 2026-11-01 --to "$(printf '2026-11-%02d' "$NIGHTS")" \
+    "$bin" audit --out "$out" --from 2026-10-01 --to "$(printf '2026-10-%02d' "$NIGHTS")" \
         --out-dir "$1" >"$1.txt" 2>"$1.err" || true
     t1=$(date +%s%N)
     echo $(( (t1 - t0) / 1000000 ))
@@ -104,9 +109,9 @@ audit() { # out_dir → audit.csv in it; prints the seconds taken
 echo "==> audit of the month"
 ms=$(audit "$work/a1")
 head -1 "$work/a1.txt"
-echo "    audit --from 2026-11-01 --to … : ${ms} ms (target ≤ 3000 ms), with audit.html, .csv, .xlsx"
+echo "    audit --from 2026-10-01 --to … : ${ms} ms (target ≤ 3000 ms), with audit.html, .csv, .xlsx"
 t0=$(date +%s%N)
-"$bin" audit --out "$out" --from 2026-11-01 --to "$(printf '2026-11-%02d' "$NIGHTS")" --status NOT_MATCH --out-dir "$work/open" >/dev/null || true
+"$bin" audit --out "$out" --from 2026-10-01 --to "$(printf '2026-10-%02d' "$NIGHTS")" --status NOT_MATCH --out-dir "$work/open" >/dev/null || true
 echo "    audit --status NOT_MATCH      : $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 
 echo "==> checking the answers against the run folders' results.csv"

@@ -113,58 +113,59 @@ fn shown(h: &mut String, d: &Doc) {
     h.push_str("</table></section>\n");
 }
 
-/// One document as the script reads it (see audit.js).
-fn compact(d: &Doc) -> serde_json::Value {
-    use serde_json::json;
-    let history: Vec<serde_json::Value> = d
+/// One document as the script reads it (see audit.js): arrays, not objects, serialised
+/// straight from the borrowed values.
+fn compact(d: &Doc) -> String {
+    let history: Vec<_> = d
         .history
         .iter()
         .map(|t| {
-            let photos: Vec<serde_json::Value> = t
+            let photos: Vec<_> = t
                 .photos
                 .iter()
                 .map(|p| {
-                    json!([
-                        p.file,
+                    (
+                        &p.file,
                         p.bytes,
-                        p.sha256,
-                        p.content_type,
-                        p.sent_in,
-                        p.sent_at,
+                        &p.sha256,
+                        &p.content_type,
+                        &p.sent_in,
+                        &p.sent_at,
                         p.on_server,
-                        p.waktu_rekam
-                    ])
+                        &p.waktu_rekam,
+                    )
                 })
                 .collect();
-            json!([
-                t.run,
-                t.command,
-                t.run_started,
+            (
+                &t.run,
+                &t.command,
+                &t.run_started,
                 t.row,
-                t.status,
-                t.action,
+                &t.status,
+                &t.action,
                 t.local_count,
                 t.uploaded,
                 t.server_count,
                 t.attempts,
                 t.requests,
-                t.message,
-                t.finished_at,
-                t.missing_on_server,
-                t.extra_on_server,
-                photos
-            ])
+                &t.message,
+                &t.finished_at,
+                &t.missing_on_server,
+                &t.extra_on_server,
+                photos,
+            )
         })
         .collect();
-    json!([
-        d.nomor_aju,
-        d.nomor_bl_awb,
-        d.tanggal_bl_awb,
-        d.kode_kantor,
-        d.folder,
+    let doc = (
+        &d.nomor_aju,
+        &d.nomor_bl_awb,
+        &d.tanggal_bl_awb,
+        &d.kode_kantor,
+        &d.folder,
         d.status(),
-        history
-    ])
+        history,
+    );
+    serde_json::to_string(&doc).unwrap_or_default()
 }
 
 /// JSON made safe inside a `<script>` element: no `<`, `>` or `&` (written as `\u003c`...), so
@@ -262,7 +263,7 @@ pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result
         if i > 0 {
             w.write_all(b",\n")?;
         }
-        w.write_all(script_safe(&compact(d).to_string()).as_bytes())?;
+        w.write_all(script_safe(&compact(d)).as_bytes())?;
     }
     write!(w, "]</script>\n<script>{SCRIPT}</script>\n</body></html>\n")?;
     w.flush()?;

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::model::RowResult;
 use crate::report::{JOURNAL_FILE, Journal, SUMMARY_JSON};
@@ -101,6 +101,9 @@ fn stamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// A connection that waits for another writer rather than fail at once. Every write transaction
+/// is IMMEDIATE (takes the write lock when it begins), so that two writers never deadlock, each
+/// holding a read lock the other waits on.
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
@@ -295,7 +298,7 @@ fn put_row(conn: &Connection, run: &str, r: &RowResult) -> rusqlite::Result<()> 
 /// longer matches its grown journal, so that [`open_current`] reads the whole journal again
 /// unless the run's end did ([`record_run`]).
 pub fn record_row(conn: &mut Connection, run_dir: &Path, r: &RowResult) -> anyhow::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let known: Option<i64> = tx
         .query_row(
             "SELECT 1 FROM runs WHERE run = ?1",
@@ -320,7 +323,7 @@ pub fn ingest_run(conn: &mut Connection, run_dir: &Path) -> anyhow::Result<()> {
         .len();
     let lines = Journal::read_lines(&journal)?;
     let run = run_name(run_dir);
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute("DELETE FROM photos WHERE run = ?1", [&run])?;
     tx.execute("DELETE FROM rows WHERE run = ?1", [&run])?;
     put_run(&tx, run_dir, Some(bytes))?;
