@@ -82,10 +82,7 @@ fn audit_xlsx_keeps_identifiers_as_text_dates_as_dates_and_the_photos_digests() 
     let path = dir.path().join(AUDIT_XLSX);
     xlsx::write(&path, &scope(), &docs).unwrap();
     let mut wb: Xlsx<_> = open_workbook(&path).unwrap();
-    assert_eq!(
-        wb.sheet_names(),
-        ["Documents", "History", "Photos", "Audit"]
-    );
+    assert_eq!(wb.sheet_names(), ["Documents", "Evidence", "Audit"]);
 
     let d = wb.worksheet_range("Documents").unwrap();
     assert_eq!(d.get_value((0, 0)), Some(&Data::String("nomorAju".into())));
@@ -106,17 +103,20 @@ fn audit_xlsx_keeps_identifiers_as_text_dates_as_dates_and_the_photos_digests() 
     assert_eq!(d.get_value((2, 4)), Some(&Data::String("MISMATCH".into())));
     assert!(matches!(d.get_value((1, 8)), Some(Data::DateTime(_))));
 
-    let h = wb.worksheet_range("History").unwrap();
-    assert_eq!(h.height(), 4);
-    assert_eq!(h.get_value((1, 5)), Some(&Data::String("FAILED".into())));
-
-    let p = wb.worksheet_range("Photos").unwrap();
-    let digests: Vec<String> = (1..p.height())
-        .map(|r| p.get_value((r as u32, 5)).unwrap().to_string())
+    // One line per photo of every run's row, with its digest.
+    let e = wb.worksheet_range("Evidence").unwrap();
+    assert_eq!(e.get_value((0, 11)), Some(&Data::String("sha256".into())));
+    assert_eq!(e.height(), 4);
+    assert_eq!(e.get_value((1, 5)), Some(&Data::String("FAILED".into())));
+    let digests: Vec<String> = (1..e.height())
+        .map(|r| e.get_value((r as u32, 11)).unwrap().to_string())
         .collect();
     assert_eq!(digests, [sha(1), sha(2), sha(3)]);
-    assert_eq!(p.get_value((1, 0)), Some(&Data::String(AJU44.into())));
-    assert!(matches!(p.get_value((1, 10)), Some(Data::DateTime(_))));
+    assert_eq!(e.get_value((1, 0)), Some(&Data::String(AJU44.into())));
+    assert!(
+        matches!(e.get_value((1, 15)), Some(Data::DateTime(_))),
+        "waktuRekam"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! audit.xlsx, written row by row in constant memory: a sheet of documents (latest verdict), one
-//! of every run's row for them (the history), one of every photo with its sha256, and one saying
-//! what the audit covered. nomorAju, nomorBlAwb, kodeKantor, file names and digests are text
+//! of evidence (every run's row for them, one line per photo with its sha256; a row without
+//! photos on a line of its own), and one saying what the audit covered. nomorAju, nomorBlAwb, kodeKantor, file names and digests are text
 //! cells (`009000` stays `009000`, a 44-digit nomorAju is not turned into a number); dates and
 //! times are dates. A string cell is never a formula, whatever it starts with.
 
@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
-use super::{Scope, history_line};
+use super::Scope;
 use crate::escape::escape_control;
 use crate::ledger::query::Doc;
 
@@ -40,6 +40,10 @@ impl Sheet<'_> {
     }
 
     fn text(&mut self, col: u16, value: &str) -> Result<(), XlsxError> {
+        if value.is_empty() {
+            // An empty cell, not an empty string: a smaller sheet, the same filter.
+            return Ok(());
+        }
         let value = escape_control(value);
         self.ws
             .write_string_with_format(self.row, col, value.as_ref(), &self.f.text)?;
@@ -104,7 +108,7 @@ fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, XlsxError> {
     ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8)
 }
 
-const DOCS: [&str; 12] = [
+const DOCS: [&str; 10] = [
     "nomorAju",
     "nomorBlAwb",
     "tanggalBlAwb",
@@ -114,12 +118,10 @@ const DOCS: [&str; 12] = [
     "last_run",
     "last_command",
     "last_run_started",
-    "history",
-    "photos",
     "message",
 ];
 
-const HISTORY: [&str; 16] = [
+const EVIDENCE: [&str; 18] = [
     "nomorAju",
     "run",
     "command",
@@ -127,29 +129,17 @@ const HISTORY: [&str; 16] = [
     "row",
     "status",
     "action",
-    "local_count",
     "uploaded",
     "server_count",
-    "attempts",
-    "requests",
-    "missing_on_server",
-    "extra_on_server",
-    "message",
-    "finished_at",
-];
-
-const PHOTOS: [&str; 11] = [
-    "nomorAju",
-    "run",
-    "row",
     "file",
     "bytes",
     "sha256",
-    "content_type",
     "sent_in",
     "sent_at",
     "on_server",
     "server_waktuRekam",
+    "missing_on_server",
+    "message",
 ];
 
 pub fn write(path: &Path, scope: &Scope, docs: &[Doc]) -> anyhow::Result<()> {
@@ -161,8 +151,7 @@ pub fn write(path: &Path, scope: &Scope, docs: &[Doc]) -> anyhow::Result<()> {
         head: Format::new().set_bold(),
     };
     documents(&mut wb, &f, docs)?;
-    history(&mut wb, &f, docs)?;
-    photos(&mut wb, &f, docs)?;
+    evidence(&mut wb, &f, docs)?;
     let ws = wb.add_worksheet().set_name("Audit")?;
     for (r, (k, v)) in [
         ("audit of", scope.title.as_str()),
@@ -207,69 +196,54 @@ fn documents(wb: &mut Workbook, f: &Formats, docs: &[Doc]) -> anyhow::Result<()>
         s.text(6, &last.run)?;
         s.text(7, &last.command)?;
         s.time(8, Some(&last.run_started))?;
-        s.text(9, &history_line(d))?;
-        s.num(10, Some(last.photos.len() as i64))?;
-        s.text(11, &last.message)?;
+        s.text(9, &last.message)?;
         s.row += 1;
     }
     s.end(DOCS.len() as u16)?;
     Ok(())
 }
 
-fn history(wb: &mut Workbook, f: &Formats, docs: &[Doc]) -> anyhow::Result<()> {
+fn evidence(wb: &mut Workbook, f: &Formats, docs: &[Doc]) -> anyhow::Result<()> {
     let ws = wb
         .add_worksheet_with_constant_memory()
-        .set_name("History")?;
+        .set_name("Evidence")?;
     let mut s = Sheet { ws, row: 0, f };
-    s.head(&HISTORY)?;
+    s.head(&EVIDENCE)?;
     for d in docs {
         for t in &d.history {
-            s.text(0, &d.nomor_aju)?;
-            s.text(1, &t.run)?;
-            s.text(2, &t.command)?;
-            s.time(3, Some(&t.run_started))?;
-            s.num(4, Some(t.row))?;
-            s.text(5, &t.status)?;
-            s.text(6, &t.action)?;
-            s.num(7, Some(t.local_count))?;
-            s.num(8, Some(t.uploaded))?;
-            s.num(9, t.server_count)?;
-            s.num(10, Some(t.attempts))?;
-            s.num(11, Some(t.requests))?;
-            s.text(12, &t.missing_on_server.join(", "))?;
-            s.text(13, &t.extra_on_server.join(", "))?;
-            s.text(14, &t.message)?;
-            s.time(15, t.finished_at.as_deref())?;
-            s.row += 1;
-        }
-    }
-    s.end(HISTORY.len() as u16)?;
-    Ok(())
-}
-
-fn photos(wb: &mut Workbook, f: &Formats, docs: &[Doc]) -> anyhow::Result<()> {
-    let ws = wb.add_worksheet_with_constant_memory().set_name("Photos")?;
-    let mut s = Sheet { ws, row: 0, f };
-    s.head(&PHOTOS)?;
-    for d in docs {
-        for t in &d.history {
-            for p in &t.photos {
+            let photos = t.photos.iter().map(Some);
+            let lines: Box<dyn Iterator<Item = Option<&crate::ledger::query::Photo>>> =
+                if t.photos.is_empty() {
+                    Box::new(std::iter::once(None))
+                } else {
+                    Box::new(photos)
+                };
+            for p in lines {
                 s.text(0, &d.nomor_aju)?;
                 s.text(1, &t.run)?;
-                s.num(2, Some(t.row))?;
-                s.text(3, &p.file)?;
-                s.num(4, Some(p.bytes))?;
-                s.text(5, &p.sha256)?;
-                s.text(6, &p.content_type)?;
-                s.text(7, &p.sent_in)?;
-                s.time(8, p.sent_at.as_deref())?;
-                let on = p.on_server.map(|b| if b { "yes" } else { "no" });
-                s.text(9, on.unwrap_or(""))?;
-                s.time(10, p.waktu_rekam.as_deref())?;
+                s.text(2, &t.command)?;
+                s.time(3, Some(&t.run_started))?;
+                s.num(4, Some(t.row))?;
+                s.text(5, &t.status)?;
+                s.text(6, &t.action)?;
+                s.num(7, Some(t.uploaded))?;
+                s.num(8, t.server_count)?;
+                if let Some(p) = p {
+                    s.text(9, &p.file)?;
+                    s.num(10, Some(p.bytes))?;
+                    s.text(11, &p.sha256)?;
+                    s.text(12, &p.sent_in)?;
+                    s.time(13, p.sent_at.as_deref())?;
+                    let on = p.on_server.map(|b| if b { "yes" } else { "no" });
+                    s.text(14, on.unwrap_or(""))?;
+                    s.time(15, p.waktu_rekam.as_deref())?;
+                }
+                s.text(16, &t.missing_on_server.join(", "))?;
+                s.text(17, &t.message)?;
                 s.row += 1;
             }
         }
     }
-    s.end(PHOTOS.len() as u16)?;
+    s.end(EVIDENCE.len() as u16)?;
     Ok(())
 }

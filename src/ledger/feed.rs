@@ -100,16 +100,28 @@ fn write_rows(run_dir: &Path, rx: mpsc::Receiver<RowResult>, closing: &AtomicBoo
             None
         }
     };
-    for row in rx {
+    // Rows come faster than one transaction each could keep up with: whatever has arrived is
+    // written in one go, under the process's one-writer lock (the run's end takes it too).
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH
+            && let Ok(row) = rx.try_recv()
+        {
+            batch.push(row);
+        }
         if closing.load(Ordering::Relaxed) {
             // The run has ended and read its whole journal into the ledger.
             break;
         }
+        let _one = super::one_writer();
         if let Some(c) = conn.as_mut()
-            && let Err(e) = super::record_row(c, run_dir, &row)
+            && let Err(e) = super::record_rows(c, run_dir, &batch)
         {
             warn(e);
             conn = None;
         }
     }
 }
+
+/// Most rows written in one transaction.
+const BATCH: usize = 500;

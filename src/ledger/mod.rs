@@ -108,6 +108,9 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // The audit's temporary table and a month of rows stay in memory.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
     Ok(conn)
 }
 
@@ -293,23 +296,26 @@ fn put_row(conn: &Connection, run: &str, r: &RowResult) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// Record one finished row of the run in `run_dir` (as it was appended to the journal). A run new
-/// to the ledger is entered with its journal length unknown, and the length of a known one no
-/// longer matches its grown journal, so that [`open_current`] reads the whole journal again
-/// unless the run's end did ([`record_run`]).
-pub fn record_row(conn: &mut Connection, run_dir: &Path, r: &RowResult) -> anyhow::Result<()> {
+/// Record finished rows of the run in `run_dir` (as they were appended to the journal), in one
+/// transaction. A run new to the ledger is entered with its journal length unknown, and the
+/// length of a known one no longer matches its grown journal, so that [`open_current`] reads the
+/// whole journal again unless the run's end did ([`record_run`]).
+pub fn record_rows(
+    conn: &mut Connection,
+    run_dir: &Path,
+    rows: &[RowResult],
+) -> anyhow::Result<()> {
+    let run = run_name(run_dir);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let known: Option<i64> = tx
-        .query_row(
-            "SELECT 1 FROM runs WHERE run = ?1",
-            [run_name(run_dir)],
-            |r| r.get(0),
-        )
+        .query_row("SELECT 1 FROM runs WHERE run = ?1", [&run], |r| r.get(0))
         .optional()?;
     if known.is_none() {
         put_run(&tx, run_dir, None)?;
     }
-    put_row(&tx, &run_name(run_dir), r)?;
+    for r in rows {
+        put_row(&tx, &run, r)?;
+    }
     tx.commit()?;
     Ok(())
 }

@@ -209,8 +209,8 @@ fn a_month_of_runs_audited_from_the_ledger_rebuilt_or_not() {
         docs.get_value((row, 3)),
         Some(&Data::String("009000".into()))
     );
-    let photos = wb.worksheet_range("Photos").unwrap();
-    let digests: Vec<String> = photos.rows().skip(1).map(|r| r[5].to_string()).collect();
+    let evidence = wb.worksheet_range("Evidence").unwrap();
+    let digests: Vec<String> = evidence.rows().skip(1).map(|r| r[11].to_string()).collect();
     assert!(digests.contains(&sha256_hex(&first[0].photos[1].1)));
 
     // The same answers from a rebuilt ledger, from none, and from a corrupt one.
