@@ -111,6 +111,12 @@ fn latest_verdicts_with_history_and_a_rebuild_gives_the_same_content() {
         .collect();
     assert_eq!(names, ["A", "C"]);
 
+    let mut office = all();
+    office.kode_kantor = Some("040300".into());
+    assert_eq!(query::documents(&conn, &office).unwrap().len(), 3);
+    office.kode_kantor = Some("009000".into());
+    assert!(query::documents(&conn, &office).unwrap().is_empty());
+
     let before = dump(&conn).unwrap();
     assert!(before.iter().any(|l| l.starts_with("photos|")));
     drop(conn);

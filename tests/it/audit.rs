@@ -179,6 +179,14 @@ fn a_month_of_runs_audited_from_the_ledger_rebuilt_or_not() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(read_csv(&dir.join("n1/audit.csv")).len(), 3);
 
+    // By customs office.
+    let out = audit(&dir, &["--kodeKantor", "040300", "--out-dir", "k1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(read_csv(&dir.join("k1/audit.csv")).is_empty());
+    let out = audit(&dir, &["--kodeKantor", "009000", "--out-dir", "k2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(read_csv(&dir.join("k2/audit.csv")).len(), 5);
+
     // One document's story, with the digests of its photos as sent.
     let out = audit(&dir, &["--aju", AJU44]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
