@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Everything they need they install.
 CARGO ?= cargo
 
-.PHONY: all build tools fmt lint test fuzz demo bench bench-large soak man clean
+.PHONY: all build tools fmt lint test fuzz demo bench bench-large soak audit-month man clean
 
 all: build
 
@@ -48,6 +48,11 @@ bench:
 
 bench-large:
 	bash scripts/bench.sh --large
+
+# Thirty nights of 2,000 rows, some FAILED and fixed by retries, then `audit` over the month: timed,
+# and its answers checked against the run folders (not part of test). NIGHTS=… ROWS=… to resize.
+audit-month:
+	bash scripts/audit-month.sh
 
 # Every gateway fault at once, with kills and resumes, for about five minutes (not part of test).
 soak:

@@ -37,6 +37,12 @@ pub enum Command {
     /// --server, what customs holds now (exit 0 all the same, 1 something differs, 2 not a run
     /// folder or unreadable, 3 the gateway cannot be used)
     Verify(VerifyArgs),
+    /// The documents of a period across every run under --out: latest verdict, history, photo
+    /// evidence; writes audit.html, audit.csv and audit.xlsx (exit 0 all MATCH, 1 some not, 2 bad
+    /// arguments or no readable ledger)
+    Audit(AuditArgs),
+    /// The ledger (ledger.sqlite under --out), the index of every run folder's journal
+    Ledger(LedgerArgs),
     /// Before the first night: settings and their sources, credentials, DNS, TLS, login, token
     /// refresh, a probe get, the clock, the out folder and its locks (exit 0 all well, 2 a local
     /// problem, 3 the gateway cannot be used)
@@ -211,6 +217,64 @@ pub struct ReportArgs {
     /// A run folder
     #[arg(value_name = "RUN_DIR")]
     pub run_dir: PathBuf,
+}
+
+/// Which output folder (and so which ledger) a command reads.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutArgs {
+    /// Settings file (default: ./kirim-xray.toml when it exists), read for its `out`
+    #[arg(long, value_name = "FILE", env = "KIRIM_XRAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Folder holding the run folders and ledger.sqlite (default ./runs)
+    #[arg(long, value_name = "DIR", env = "KIRIM_XRAY_OUT")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditBy {
+    /// The documents' tanggalBlAwb
+    Bl,
+    /// The day (UTC) the runs that touched the documents started
+    Run,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// First day of the period, yyyy-mm-dd (inclusive)
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day of the period, yyyy-mm-dd (inclusive)
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// What --from/--to are compared with
+    #[arg(long, value_enum, default_value_t = AuditBy::Bl)]
+    pub by: AuditBy,
+    /// Only documents whose latest verdict is one of these (NOT_MATCH: every status but MATCH)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub status: Vec<String>,
+    /// Only documents of this customs office
+    #[arg(long = "kodeKantor", alias = "kode-kantor", value_name = "CODE")]
+    pub kode_kantor: Option<String>,
+    /// One document: print its full story (no files unless --out-dir is given)
+    #[arg(long, value_name = "NOMOR_AJU")]
+    pub aju: Option<String>,
+    /// Folder for audit.html, audit.csv and audit.xlsx (default ./audit-<UTC time>)
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    #[command(subcommand)]
+    pub action: LedgerAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerAction {
+    /// Recreate ledger.sqlite from every run folder's journal (takes the --out lock)
+    Rebuild(OutArgs),
 }
 
 #[derive(Debug, Args)]

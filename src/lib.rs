@@ -2,6 +2,7 @@
 //! then proves, row by row, what customs holds. `main.rs` only parses flags and calls [`run`].
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod exit;
 mod fuzz;
 pub mod halt;
 pub mod history;
+pub mod ledger;
 pub mod logging;
 pub mod manifest;
 pub mod model;
@@ -41,6 +43,8 @@ pub fn run(cli: Cli) -> Exit {
         Command::Reconcile(args) => commands::reconcile::reconcile(args),
         Command::Report(args) => commands::report::report(args),
         Command::Verify(args) => commands::verify::verify(args),
+        Command::Audit(args) => commands::audit::audit(args),
+        Command::Ledger(args) => commands::ledger_cmd::ledger(args),
         Command::Doctor(args) => commands::doctor::doctor(args),
         Command::Config(args) => commands::config_cmd::config(args),
         Command::Completions(args) => commands::shell::completions(args),

@@ -1,10 +1,12 @@
 //! One module per subcommand: each turns its flags into settings, does the work and decides the
 //! exit code.
 
+pub mod audit;
 pub mod config_cmd;
 pub mod doctor;
 pub mod earlier;
 pub mod inherit;
+pub mod ledger_cmd;
 pub mod locks;
 pub mod outputs;
 pub mod reconcile;

@@ -137,9 +137,11 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         mut info,
         todo,
         kept,
-        journal,
+        mut journal,
         mode,
     } = work;
+    let feed = crate::ledger::feed::Feed::start(&run_dir);
+    journal.observe(Box::new(move |r| feed.record(r)));
     let invalid = todo.rows - todo.valid;
     tracing::info!(
         "run folder {}: {} rows to process ({} valid, {invalid} invalid), {} kept from before, from {}",
@@ -444,5 +446,6 @@ pub fn finish(
             print!("{}", report::Summary::of(info, &tally).to_text(&tally));
         }
     }
+    crate::ledger::record_run(run_dir);
     exit
 }

@@ -163,11 +163,20 @@ fn fault_after() -> Option<u64> {
     None
 }
 
+/// Told of every line once it is on disk (the ledger's feed).
+pub type Observer = Box<dyn Fn(&RowResult) + Send + Sync>;
+
 /// An open journal, shared by the workers.
-#[derive(Debug)]
 pub struct Journal {
     sink: Mutex<Sink>,
     path: PathBuf,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
 }
 
 /// How much of a journal's end is read at a time, looking for the end of its last whole line.
@@ -183,6 +192,7 @@ impl Journal {
         Ok(Journal {
             sink: Sink::new(file, 0),
             path: path.to_path_buf(),
+            observer: None,
         })
     }
 
@@ -199,6 +209,7 @@ impl Journal {
         Ok(Journal {
             sink: Sink::new(file, whole),
             path: path.to_path_buf(),
+            observer: None,
         })
     }
 
@@ -258,6 +269,11 @@ impl Journal {
         &self.path
     }
 
+    /// Tell `observer` of every line appended from now on, once it is on disk.
+    pub fn observe(&mut self, observer: Observer) {
+        self.observer = Some(observer);
+    }
+
     /// Write one row as one line and push it to disk before returning; where the line is. After
     /// a failure (disk full, EIO) the part of the line that landed is cut off again, and every
     /// later append is refused: the journal stays whole lines, every one of a row that really
@@ -272,6 +288,13 @@ impl Journal {
             )));
         }
         let written = sink.write_line(&line);
+        if written.is_ok() {
+            drop(sink);
+            if let Some(observer) = &self.observer {
+                observer(row);
+            }
+            return written;
+        }
         if let Err(e) = &written {
             sink.failed = Some(e.to_string());
             let whole = sink.len;
@@ -298,6 +321,16 @@ impl Journal {
             .unwrap_or_else(|p| p.into_inner())
             .fail_after = Some(lines);
         self
+    }
+
+    /// Every readable line given to `each` in file order, one at a time (see
+    /// [`Journal::read_lines`] for the lines that cannot be read); the numbers of the lines
+    /// skipped.
+    pub fn for_each(
+        path: &Path,
+        each: &mut dyn FnMut(RowResult),
+    ) -> Result<Vec<usize>, JournalError> {
+        scan(path, &mut |row, _| each(row))
     }
 
     /// Every readable line, in file order (see [`Journal::read_lines`]).

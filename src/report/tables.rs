@@ -54,7 +54,7 @@ pub fn time(t: Option<DateTime<Utc>>) -> String {
 /// starts with `=`, `+`, `-` or `@` as a formula when an auditor opens the file; such a value gets
 /// a leading `'`, which spreadsheets show as plain text. The journal and report.html keep the
 /// value exactly.
-fn text(value: &str) -> String {
+pub(crate) fn text(value: &str) -> String {
     let value = escape_control(value);
     if value.starts_with(['=', '+', '-', '@']) {
         format!("'{value}")

@@ -5,6 +5,7 @@
 mod util;
 
 mod api;
+mod audit;
 mod by_document;
 mod doctor;
 mod escaping;

@@ -20,11 +20,11 @@ mod data;
 mod find;
 mod header;
 mod rows;
-mod style;
+pub(crate) mod style;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_browser;
+pub(crate) mod tests_browser;
 mod verdict;
 
 use std::borrow::Borrow;

@@ -59,7 +59,7 @@ code,.m,.id,table.img td,table.img th{font-size:9px}.h{white-space:nowrap;word-b
 }";
 
 /// The whole stylesheet.
-pub(super) fn sheet() -> String {
+pub(crate) fn sheet() -> String {
     let mut s = String::from(BASE);
     for status in RowStatus::ALL {
         let _ = write!(s, ".st-{status}{{background:{}}}", colour(status));

@@ -29,7 +29,7 @@ pub(crate) fn chromium() -> Option<PathBuf> {
 }
 
 /// The DOM of `page` after its script ran, as Chromium dumps it.
-fn dump_dom(chromium: &Path, page: &Path, fragment: &str) -> String {
+pub(crate) fn dump_dom(chromium: &Path, page: &Path, fragment: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new(chromium)
         .args([
