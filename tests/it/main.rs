@@ -22,3 +22,4 @@ mod rerun;
 mod run;
 mod sandbox;
 mod settings;
+mod warnings;
