@@ -26,18 +26,12 @@ use slots::Slots;
 impl RowResult {
     /// An invalid row: nothing sent; the message lists its problems, errors first.
     pub fn invalid(row: &CheckedRow) -> RowResult {
-        let (errors, warnings): (Vec<_>, Vec<_>) = row
+        let message = row
             .problems
             .iter()
-            .partition(|p| p.severity == Severity::Error);
-        let message = errors
-            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
             .map(describe_problem)
-            .chain(
-                warnings
-                    .into_iter()
-                    .map(|p| format!("warning: {}", describe_problem(p))),
-            )
+            .chain(warning_notes(row))
             .collect::<Vec<_>>()
             .join("; ");
         RowResult {
@@ -45,6 +39,27 @@ impl RowResult {
             message,
             ..RowResult::untouched(row)
         }
+    }
+
+    /// This result of a valid row, with the row's validation warnings (a padded kodeKantor, a
+    /// BL/AWB typed as a number) after what the run says: they are part of what was sent, so
+    /// results.csv, the journal and report.html show them whatever the status. An invalid
+    /// row's message has them already ([`RowResult::invalid`]).
+    pub fn with_warnings(mut self, row: &CheckedRow) -> RowResult {
+        if row.shipment.is_none() {
+            return self;
+        }
+        let notes: Vec<String> = warning_notes(row).collect();
+        if notes.is_empty() {
+            return self;
+        }
+        let said = std::mem::take(&mut self.message);
+        self.message = std::iter::once(said)
+            .filter(|m| !m.is_empty())
+            .chain(notes)
+            .collect::<Vec<_>>()
+            .join("; ");
+        self
     }
 
     /// A row the run did not start because it was interrupted.
@@ -91,6 +106,14 @@ impl RowResult {
             images,
         }
     }
+}
+
+/// A row's validation warnings, each as `warning: column kodeKantor: "9000" …`.
+fn warning_notes(row: &CheckedRow) -> impl Iterator<Item = String> + '_ {
+    row.problems
+        .iter()
+        .filter(|p| p.severity == Severity::Warning)
+        .map(|p| format!("warning: {}", describe_problem(p)))
 }
 
 /// Run the per-row protocol over `rows` with the real `sync_row`; no new row starts once `api`
@@ -274,22 +297,25 @@ fn execute_inner(
             };
             let span = crate::logging::row_span(row.row, &row.fields.nomor_aju);
             let began = Instant::now();
-            let result = span.in_scope(|| match &row.shipment {
-                None => RowResult::invalid(&row),
-                Some(_) if !start => cancel.not_started(&row),
-                Some(shipment) => {
-                    let given_up = RowResult {
-                        message: IN_FLIGHT_MESSAGE.into(),
-                        ..RowResult::skipped(&row)
-                    };
-                    progress
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .in_flight
-                        .insert(row.row, given_up);
-                    run_one(&row, shipment, row_fn)
-                }
-            });
+            let result = span
+                .in_scope(|| match &row.shipment {
+                    None => RowResult::invalid(&row),
+                    Some(_) if !start => cancel.not_started(&row),
+                    Some(shipment) => {
+                        let given_up = RowResult {
+                            message: IN_FLIGHT_MESSAGE.into(),
+                            ..RowResult::skipped(&row)
+                        }
+                        .with_warnings(&row);
+                        progress
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .in_flight
+                            .insert(row.row, given_up);
+                        run_one(&row, shipment, row_fn)
+                    }
+                })
+                .with_warnings(&row);
             // Checking `abandoned`, journaling the row and taking it out of the rows in flight
             // happen under the `progress` lock, which the watcher holds when it gives up: a row
             // is then either finished in the journal and in the outputs, or in neither (given

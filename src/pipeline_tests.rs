@@ -571,3 +571,38 @@ fn rows_are_taken_from_their_source_only_as_workers_are_free() {
         Slots::threads(2)
     );
 }
+
+fn warned(mut row: CheckedRow) -> CheckedRow {
+    row.problems.push(Problem {
+        row: row.row,
+        column: Some("kodeKantor"),
+        value: "40300".into(),
+        message: "was padded".into(),
+        severity: Severity::Warning,
+    });
+    row
+}
+
+#[test]
+fn a_valid_rows_warnings_follow_its_result_whatever_its_status() {
+    let rows = vec![warned(valid(2)), valid(3), warned(invalid(4))];
+    let out = execute_with(&rows, 2, &Cancel::new(), matched, |_| {}).unwrap();
+    let note = "warning: column kodeKantor: \"40300\" was padded";
+    assert_eq!(out[0].status, RowStatus::Match);
+    assert_eq!(out[0].message, note);
+    assert_eq!(out[1].message, "");
+    // An invalid row lists it once, after its errors.
+    assert_eq!(out[2].status, RowStatus::Invalid);
+    assert_eq!(out[2].message.matches(note).count(), 1);
+    assert!(out[2].message.ends_with(note), "{}", out[2].message);
+    // SKIPPED rows keep it too, after the reason.
+    let cancel = Cancel::new();
+    cancel.request(SIGTERM);
+    let out = execute_with(&rows[..1], 1, &cancel, matched, |_| {}).unwrap();
+    assert_eq!(out[0].status, RowStatus::Skipped);
+    assert!(
+        out[0].message.ends_with(&format!("started; {note}")),
+        "{}",
+        out[0].message
+    );
+}

@@ -29,7 +29,8 @@ pub struct RunRows<'a> {
     /// Rows held in memory, sorted by row: given up on in flight, or finished but not journaled
     /// (a run folder that cannot be written).
     pub in_flight: Vec<RowResult>,
-    /// How a staged row that is in neither `done` nor `in_flight` is shown.
+    /// How a staged row that is in neither `done` nor `in_flight` is shown (its validation
+    /// warnings are added to the message after: [`RowResult::with_warnings`]).
     pub absent: &'a (dyn Fn(&CheckedRow) -> RowResult + Sync),
 }
 
@@ -95,7 +96,7 @@ impl Merged<'_> {
         if let Ok(i) = in_flight.binary_search_by_key(&row.row, |r| r.row) {
             return Ok(in_flight[i].clone());
         }
-        Ok((self.src.absent)(&row))
+        Ok((self.src.absent)(&row).with_warnings(&row))
     }
 }
 

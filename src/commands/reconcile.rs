@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 
-use super::run::prepare;
+use super::run::{Warnings, prepare};
 use super::selection::RowSelection;
 use super::shared::{self, RowMode};
 use crate::cli::ReconcileArgs;
@@ -28,7 +28,12 @@ pub fn reconcile(args: ReconcileArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let prepared = match prepare(&args.manifest, &settings, selection.as_ref()) {
+    let prepared = match prepare(
+        &args.manifest,
+        &settings,
+        selection.as_ref(),
+        Warnings::Defer,
+    ) {
         Ok(p) => p,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray: {e}");

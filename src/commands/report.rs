@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use super::earlier;
 use super::outputs::RunRows;
-use super::run::{read_manifest, validate_rows};
+use super::run::{Warnings, read_manifest, validate_rows};
 use super::staged::Staged;
 use crate::cli::ReportArgs;
 use crate::config::{Layer, Settings};
@@ -144,7 +144,13 @@ fn rebuild(
     };
     // Manifest order is row order: the run's rows are sorted.
     let missing = |row: usize| run_rows.binary_search(&row).is_ok() && !journal.contains(row);
-    let prepared = match validate_rows(manifest, &run.manifest.path, &settings, &missing) {
+    let prepared = match validate_rows(
+        manifest,
+        &run.manifest.path,
+        &settings,
+        Warnings::Print,
+        &missing,
+    ) {
         Ok(p) => p,
         Err(e) => {
             let why = format!("rows missing from the journal are not listed: {e}");

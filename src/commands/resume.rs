@@ -18,7 +18,7 @@ use chrono::Utc;
 
 use super::earlier;
 use super::locks;
-use super::run::{read_manifest, validate_rows};
+use super::run::{Warnings, read_manifest, validate_rows};
 use super::selection::RowSelection;
 use super::shared::{self, RowMode, Work};
 use crate::cli::RunArgs;
@@ -291,9 +291,13 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
         kept.len(),
         todo.len()
     );
-    let prepared = match validate_rows(manifest, &manifest_path, &settings, &|row| {
-        todo.contains(&row)
-    }) {
+    let prepared = match validate_rows(
+        manifest,
+        &manifest_path,
+        &settings,
+        Warnings::Defer,
+        &|row| todo.contains(&row),
+    ) {
         Ok(p) => p,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 
 use super::earlier;
-use super::run::{read_manifest, validate_rows};
+use super::run::{Warnings, read_manifest, validate_rows};
 use super::selection::RowSelection;
 use super::shared::{self, RowMode};
 use crate::cli::RetryArgs;
@@ -232,9 +232,13 @@ pub fn retry(args: RetryArgs) -> Exit {
         selection.text()
     );
     drop(journal);
-    let prepared = match validate_rows(manifest, &manifest_path, &settings, &|row| {
-        selection.contains(row)
-    }) {
+    let prepared = match validate_rows(
+        manifest,
+        &manifest_path,
+        &settings,
+        Warnings::Defer,
+        &|row| selection.contains(row),
+    ) {
         Ok(p) => p,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray retry: {e}");

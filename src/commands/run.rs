@@ -23,13 +23,24 @@ pub struct Prepared {
     pub rows: Staged,
 }
 
-/// Read and validate the manifest (printing every problem to stderr). Rows outside `selection`
-/// are not in the result and their folders are not even read, but their `nomorAju` still counts
-/// for duplicates (see [`validate_rows`]).
+/// What validation does with each row's warnings. Errors are always printed to stderr at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warnings {
+    /// Print them to stderr with the errors: nothing is sent (dry run, `doctor`, `report`).
+    Print,
+    /// Keep them with the row only: the run logs them once run.log is open
+    /// ([`Staged::log_warnings`]) and adds them to the row's result.
+    Defer,
+}
+
+/// Read and validate the manifest (printing its problems to stderr, see [`Warnings`]). Rows
+/// outside `selection` are not in the result and their folders are not even read, but their
+/// `nomorAju` still counts for duplicates (see [`validate_rows`]).
 pub fn prepare(
     path: &Path,
     settings: &Settings,
     selection: Option<&RowSelection>,
+    warnings: Warnings,
 ) -> Result<Prepared, String> {
     let m = read_manifest(path, settings)?;
     let total = m.row_count;
@@ -49,7 +60,7 @@ pub fn prepare(
             total + 1
         ));
     }
-    validate_rows(m, path, settings, &|row| {
+    validate_rows(m, path, settings, warnings, &|row| {
         selection.is_none_or(|s| s.contains(row))
     })
 }
@@ -59,14 +70,15 @@ pub fn read_manifest(path: &Path, settings: &Settings) -> Result<manifest::Manif
     manifest::read(path, settings.sheet.as_deref()).map_err(|e| e.to_string())
 }
 
-/// Validate the rows of `m` for which `keep` holds (printing every problem to stderr), one at a
-/// time, into rows waiting on disk. The other rows' folders are not read, but their cells are
+/// Validate the rows of `m` for which `keep` holds (printing its problems to stderr, see
+/// [`Warnings`]), one at a time, into rows waiting on disk. The other rows' folders are not read, but their cells are
 /// still checked: a repeated `nomorAju` is a property of the whole manifest (see
 /// [`validate::validate_each`]).
 pub fn validate_rows(
     m: manifest::Manifest,
     path: &Path,
     settings: &Settings,
+    warnings: Warnings,
     keep: &dyn Fn(usize) -> bool,
 ) -> Result<Prepared, String> {
     let options = ValidateOptions {
@@ -83,7 +95,11 @@ pub fn validate_rows(
     let mut failed = None;
     let name = path.display().to_string();
     validate::validate_each(&m, &options, keep, &mut |row| {
-        for p in &row.problems {
+        let printed = row
+            .problems
+            .iter()
+            .filter(|p| p.severity == validate::Severity::Error || warnings == Warnings::Print);
+        for p in printed {
             crate::eprintln_escaped!("{}", validate::format_problem(&name, p));
         }
         if failed.is_none()
@@ -192,7 +208,13 @@ pub fn run(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let prepared = match prepare(manifest_path, &settings, selection.as_ref()) {
+    // A dry run shows the warnings now; a run that sends logs them into its run.log.
+    let warnings = if args.dry_run {
+        Warnings::Print
+    } else {
+        Warnings::Defer
+    };
+    let prepared = match prepare(manifest_path, &settings, selection.as_ref(), warnings) {
         Ok(p) => p,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray: {e}");
@@ -320,7 +342,7 @@ mod tests {
         )
         .unwrap();
         let m = read_manifest(&path, &settings).unwrap();
-        let p = validate_rows(m, &path, &settings, &|row| row >= 3).unwrap();
+        let p = validate_rows(m, &path, &settings, Warnings::Print, &|row| row >= 3).unwrap();
         assert_eq!(p.manifest.rows, 4);
         let checked: Vec<CheckedRow> = p.rows.iter().map(Result::unwrap).collect();
         let rows: Vec<_> = checked.iter().map(|r| (r.row, r.is_valid())).collect();

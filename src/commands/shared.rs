@@ -143,6 +143,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     let feed = crate::ledger::feed::Feed::start(&run_dir);
     journal.observe(Box::new(move |r| feed.record(r)));
     let invalid = todo.rows - todo.valid;
+    todo.log_warnings(&info.manifest.path);
     tracing::info!(
         "run folder {}: {} rows to process ({} valid, {invalid} invalid), {} kept from before, from {}",
         run_dir.display(),
@@ -384,7 +385,7 @@ impl Unsent<'_> {
         let mut done = Vec::new();
         if let Some(journal) = self.journal {
             for row in self.todo.rows_or_log() {
-                let r = unsent(&row);
+                let r = unsent(&row).with_warnings(&row);
                 if let Some(at) = append(journal, &r, None) {
                     done.push((r.row, at));
                 }

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::Column;
 use crate::model::{DocMeta, LocalImage, RowFields, Shipment};
 use crate::positional::PositionalReader;
-use crate::validate::{CheckedRow, Problem, Severity};
+use crate::validate::{CheckedRow, Problem, Severity, describe_problem};
 
 /// Validated rows on disk, in manifest order.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct Staged {
     pub rows: usize,
     /// Valid rows among them.
     pub valid: usize,
+    /// Validation warnings in them (errors aside).
+    pub warnings: usize,
 }
 
 /// Rows being staged.
@@ -32,6 +34,7 @@ pub struct StagedWriter {
     file: Arc<File>,
     rows: usize,
     valid: usize,
+    warnings: usize,
 }
 
 impl StagedWriter {
@@ -41,6 +44,11 @@ impl StagedWriter {
         if row.shipment.is_some() {
             self.valid += 1;
         }
+        self.warnings += row
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Warning)
+            .count();
         serde_json::to_writer(&mut self.out, &Record::from(row)).map_err(io::Error::other)?;
         self.out.write_all(b"\n")
     }
@@ -51,6 +59,7 @@ impl StagedWriter {
             file: self.file,
             rows: self.rows,
             valid: self.valid,
+            warnings: self.warnings,
         })
     }
 }
@@ -64,6 +73,7 @@ impl Staged {
             file: shared,
             rows: 0,
             valid: 0,
+            warnings: 0,
         })
     }
 
@@ -82,6 +92,25 @@ impl Staged {
             reader: BufReader::with_capacity(1 << 16, PositionalReader::new(self.file.clone(), 0)),
             left: self.rows,
             line: Vec::new(),
+        }
+    }
+
+    /// Log every validation warning of the rows, each naming the manifest, the row and the
+    /// column: a run calls it once run.log is open, so that the log keeps them (validation
+    /// happens before the run folder exists).
+    pub fn log_warnings(&self, manifest: &Path) {
+        if self.warnings == 0 {
+            return;
+        }
+        let name = manifest.display().to_string();
+        for row in self.rows_or_log() {
+            for p in row
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Warning)
+            {
+                tracing::warn!("warning: {name} row {}, {}", p.row, describe_problem(p));
+            }
         }
     }
 

@@ -23,3 +23,4 @@ mod rerun;
 mod run;
 mod sandbox;
 mod settings;
+mod warnings;

@@ -127,7 +127,7 @@ fn account_lock(settings: &Settings) -> Check {
 
 /// Validate the manifest as `run` would and print its plan; nothing is sent.
 pub fn manifest_plan(manifest: &Path, settings: &Settings) -> Vec<Check> {
-    let prepared = match run::prepare(manifest, settings, None) {
+    let prepared = match run::prepare(manifest, settings, None, run::Warnings::Print) {
         Ok(p) => p,
         Err(e) => {
             return vec![Check::fail(
