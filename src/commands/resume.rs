@@ -12,9 +12,9 @@
 //! summary, never replaced by the row that took its place.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::earlier;
 use super::locks;
@@ -22,12 +22,12 @@ use super::run::{read_manifest, validate_rows};
 use super::selection::RowSelection;
 use super::shared::{self, RowMode, Work};
 use crate::cli::RunArgs;
-use crate::config::Need;
+use crate::config::{Need, Settings};
 use crate::exit::Exit;
 use crate::manifest::Manifest;
 use crate::model::{RowResult, RowStatus};
 use crate::report::journal::{JournalIndex, LineAt, LineReader};
-use crate::report::{self, GoneDocument, Journal, RunInfo};
+use crate::report::{self, GoneDocument, Journal, RunInfo, Summary};
 
 /// Whether a journal line ends a row for good.
 pub fn is_final(status: RowStatus) -> bool {
@@ -163,37 +163,39 @@ pub fn check_manifest(
     }
 }
 
+/// The run folder to resume, what it recorded, and the settings it goes on with.
+struct Opened {
+    run_dir: PathBuf,
+    previous: Summary,
+    /// The run folder's own out folder, whatever --out says: that is where its lock lives.
+    out: PathBuf,
+    settings: Settings,
+}
+
+/// What the manifest and the journal say the resume does, before any row is validated.
+struct Plan {
+    manifest_path: PathBuf,
+    manifest: Manifest,
+    /// Whether the manifest changed since the run started (the resume was forced onto it).
+    changed: bool,
+    /// The note on the changed manifest.
+    note: Option<String>,
+    /// The note on journal lines that could not be read.
+    skipped: Option<String>,
+    /// Reads the journal's lines back, for the kept rows.
+    lines: LineReader,
+    resumption: Resumption,
+}
+
 pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
-    let (run_dir, previous) = match earlier::open_run_dir(run_dir) {
-        Ok(x) => x,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray run --resume: {e}");
-            return Exit::Usage;
-        }
-    };
-    let Some(out) = run_dir.parent().map(Path::to_path_buf) else {
-        crate::eprintln_escaped!(
-            "kirim-xray run --resume: {} has no parent folder",
-            run_dir.display()
-        );
-        return Exit::Usage;
-    };
-    // The run folder's own out folder, whatever --out says: that is where its lock lives.
-    let settings = match super::inherit::inherited_settings(
-        &args.api,
-        &args.manifest_args,
-        &previous.run.settings,
-        Some(out.clone()),
-        Need::Credentials,
-    ) {
-        Ok(mut s) => {
-            s.out = out.clone();
-            s
-        }
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray: {e}");
-            return Exit::Usage;
-        }
+    let Opened {
+        run_dir,
+        previous,
+        out,
+        settings,
+    } = match open(&args, run_dir) {
+        Ok(o) => o,
+        Err(exit) => return exit,
     };
     let log = settings.start_logging();
     let resumed_at = Utc::now();
@@ -209,99 +211,182 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     shared::log_into(&log, &run_dir);
     tracing::info!("resuming {}", run_dir.display());
 
+    let plan = match plan(&args, &run_dir, &previous.run, &settings) {
+        Ok(p) => p,
+        Err(exit) => return exit,
+    };
+    let todo = plan.resumption.todo.clone();
+    let prepared = match validate_rows(plan.manifest, &plan.manifest_path, &settings, &|row| {
+        todo.contains(&row)
+    }) {
+        Ok(p) => p,
+        Err(e) => return cannot_resume(&run_dir, e),
+    };
+    let Resumption {
+        kept,
+        gone,
+        rows_selected,
+        note: unmatched,
+        ..
+    } = plan.resumption;
+    let (journal, kept, note) = match open_journal(
+        &run_dir,
+        plan.changed,
+        resumed_at,
+        plan.note,
+        kept,
+        plan.lines,
+    ) {
+        Ok(j) => j,
+        Err(exit) => return exit,
+    };
+    let cancel = shared::listen_for_signals();
+    let mut info = previous.run;
+    info.run_dir = run_dir.clone();
+    info.manifest = prepared.manifest.clone();
+    info.finished_at = None;
+    info.exit_code = None;
+    info.settings = settings.public_view();
+    info.note = earlier::join_notes(earlier::join_notes(note, plan.skipped), unmatched);
+    info.resumed_at.push(resumed_at);
+    info.rows_selected = rows_selected;
+    info.not_in_manifest.extend(gone);
+    let mode = if info.command == "reconcile" {
+        RowMode::Reconcile
+    } else {
+        RowMode::Upload { check_first: todo }
+    };
+    let work = Work {
+        run_dir,
+        info,
+        todo: prepared.rows,
+        kept,
+        journal,
+        mode,
+    };
+    shared::drive(&settings, work, &cancel)
+}
+
+/// Print why the run cannot be resumed; a resume refused is a usage error.
+fn cannot_resume(run_dir: &Path, e: impl std::fmt::Display) -> Exit {
+    crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
+    Exit::Usage
+}
+
+/// Open the run folder, and the settings the run started with under the ones given now.
+fn open(args: &RunArgs, run_dir: &Path) -> Result<Opened, Exit> {
+    let (run_dir, previous) = earlier::open_run_dir(run_dir).map_err(|e| {
+        crate::eprintln_escaped!("kirim-xray run --resume: {e}");
+        Exit::Usage
+    })?;
+    let Some(out) = run_dir.parent().map(Path::to_path_buf) else {
+        crate::eprintln_escaped!(
+            "kirim-xray run --resume: {} has no parent folder",
+            run_dir.display()
+        );
+        return Err(Exit::Usage);
+    };
+    let mut settings = super::inherit::inherited_settings(
+        &args.api,
+        &args.manifest_args,
+        &previous.run.settings,
+        Some(out.clone()),
+        Need::Credentials,
+    )
+    .map_err(|e| {
+        crate::eprintln_escaped!("kirim-xray: {e}");
+        Exit::Usage
+    })?;
+    settings.out = out.clone();
+    Ok(Opened {
+        run_dir,
+        previous,
+        out,
+        settings,
+    })
+}
+
+/// Read the manifest, check it against the run's, and split the run's rows into kept and to do.
+fn plan(
+    args: &RunArgs,
+    run_dir: &Path,
+    run: &RunInfo,
+    settings: &Settings,
+) -> Result<Plan, Exit> {
     let manifest_path = args
         .manifest
         .clone()
-        .unwrap_or_else(|| previous.run.manifest.path.clone());
-    let manifest = match read_manifest(&manifest_path, &settings) {
-        Ok(m) => m,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
-            return Exit::Usage;
-        }
-    };
-    let note = match check_manifest(
+        .unwrap_or_else(|| run.manifest.path.clone());
+    let manifest =
+        read_manifest(&manifest_path, settings).map_err(|e| cannot_resume(run_dir, e))?;
+    let note = check_manifest(
         &manifest_path,
-        &previous.run.manifest.sha256,
+        &run.manifest.sha256,
         &manifest.sha256,
         args.force,
-    ) {
-        Ok(note) => note,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
-            return Exit::Usage;
-        }
-    };
+    )
+    .map_err(|e| cannot_resume(run_dir, e))?;
     if let Some(n) = &note {
         tracing::warn!("{n}");
     }
     let earlier::JournalRows {
         index: journal_rows,
         skipped,
-    } = match earlier::journal_by_row(&run_dir) {
-        Ok(j) => j,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
-            return Exit::Usage;
-        }
-    };
-    let journal_path = run_dir.join(report::JOURNAL_FILE);
-    let mut lines = LineReader::new(&journal_path);
+    } = earlier::journal_by_row(run_dir).map_err(|e| cannot_resume(run_dir, e))?;
+    let mut lines = LineReader::new(&run_dir.join(report::JOURNAL_FILE));
     let changed = note.is_some();
     let resumption = if changed {
-        by_document(&manifest, &previous.run, &journal_rows, &mut lines)
+        by_document(&manifest, run, &journal_rows, &mut lines)
     } else {
-        by_row_number(&manifest, &previous.run, &journal_rows)
-    };
-    let resumption = match resumption {
-        Ok(r) => r,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
-            return Exit::Usage;
-        }
-    };
+        by_row_number(&manifest, run, &journal_rows)
+    }
+    .map_err(|e| cannot_resume(run_dir, e))?;
     drop(journal_rows);
-    let Resumption {
-        kept,
-        todo,
-        gone,
-        rows_selected,
-        note: unmatched,
-    } = resumption;
-    for g in &gone {
+    for g in &resumption.gone {
         tracing::warn!(
             "document {g} of {} is not in {} any more: listed in the summary, not replaced",
             run_dir.display(),
             manifest_path.display()
         );
     }
-    if let Some(n) = &unmatched {
+    if let Some(n) = &resumption.note {
         tracing::warn!("{n}");
     }
-    if changed && kept.is_empty() && todo.is_empty() {
+    if changed && resumption.kept.is_empty() && resumption.todo.is_empty() {
         crate::eprintln_escaped!(
             "kirim-xray: cannot resume {}: none of the run's rows can be found in {} any more",
             run_dir.display(),
             manifest_path.display()
         );
-        return Exit::RowsNeedAttention;
+        return Err(Exit::RowsNeedAttention);
     }
     tracing::info!(
         "{} rows of the run finished in the journal, {} to process (checked with get first)",
-        kept.len(),
-        todo.len()
+        resumption.kept.len(),
+        resumption.todo.len()
     );
-    let prepared = match validate_rows(manifest, &manifest_path, &settings, &|row| {
-        todo.contains(&row)
-    }) {
-        Ok(p) => p,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray: cannot resume {}: {e}", run_dir.display());
-            return Exit::Usage;
-        }
-    };
+    Ok(Plan {
+        manifest_path,
+        manifest,
+        changed,
+        note,
+        skipped,
+        lines,
+        resumption,
+    })
+}
 
-    let mut note = note;
+/// Open the run's journal for appending: on a changed manifest, started over with the kept rows
+/// under their new numbers (the note then names the old journal kept beside it).
+fn open_journal(
+    run_dir: &Path,
+    changed: bool,
+    resumed_at: DateTime<Utc>,
+    mut note: Option<String>,
+    kept: Vec<(usize, LineAt)>,
+    mut lines: LineReader,
+) -> Result<(Journal, Vec<(usize, LineAt)>, Option<String>), Exit> {
+    let journal_path = run_dir.join(report::JOURNAL_FILE);
     let journal = if changed && journal_path.exists() {
         // The journal's row numbers are the old manifest's: start it over with the kept rows
         // under their new numbers, and keep the old one beside it for the audit trail.
@@ -330,43 +415,16 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     } else {
         Journal::create(&journal_path).map(|j| (j, kept))
     };
-    let (journal, kept) = match journal {
-        Ok(j) => j,
+    match journal {
+        Ok((journal, kept)) => Ok((journal, kept, note)),
         Err(e) => {
             crate::eprintln_escaped!(
                 "kirim-xray: cannot append to {}: {e}",
                 journal_path.display()
             );
-            return Exit::Usage;
+            Err(Exit::Usage)
         }
-    };
-    let cancel = shared::listen_for_signals();
-    let mut info = previous.run.clone();
-    info.run_dir = run_dir.clone();
-    info.manifest = prepared.manifest.clone();
-    info.finished_at = None;
-    info.exit_code = None;
-    info.settings = settings.public_view();
-    info.note = earlier::join_notes(earlier::join_notes(note, skipped), unmatched);
-    info.resumed_at.push(resumed_at);
-    info.rows_selected = rows_selected;
-    info.not_in_manifest.extend(gone);
-    let mode = if info.command == "reconcile" {
-        RowMode::Reconcile
-    } else {
-        RowMode::Upload {
-            check_first: todo.clone(),
-        }
-    };
-    let work = Work {
-        run_dir,
-        info,
-        todo: prepared.rows,
-        kept,
-        journal,
-        mode,
-    };
-    shared::drive(&settings, work, &cancel)
+    }
 }
 
 #[cfg(test)]
