@@ -174,12 +174,7 @@ fn open(args: &RunArgs, run_dir: &Path) -> Result<Opened, Exit> {
 }
 
 /// Read the manifest, check it against the run's, and split the run's rows into kept and to do.
-fn plan(
-    args: &RunArgs,
-    run_dir: &Path,
-    run: &RunInfo,
-    settings: &Settings,
-) -> Result<Plan, Exit> {
+fn plan(args: &RunArgs, run_dir: &Path, run: &RunInfo, settings: &Settings) -> Result<Plan, Exit> {
     let manifest_path = args
         .manifest
         .clone()

@@ -153,7 +153,10 @@ fn list(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, String> {
 enum Entry {
     Photo(Found),
     /// Meant as a photo, and not one that can be sent: an error about the photo.
-    Refused { name: String, message: String },
+    Refused {
+        name: String,
+        message: String,
+    },
     /// Not meant as a photo: named in the folder's warning (a folder with a `/`).
     Ignored(String),
 }

@@ -148,8 +148,8 @@ pub fn check_manifest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RowResult;
     use crate::commands::earlier::manifest_of_documents;
+    use crate::model::RowResult;
     use crate::report::journal::tests::{OnDisk, sample};
 
     fn with(row: usize, status: RowStatus) -> RowResult {
