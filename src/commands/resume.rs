@@ -96,7 +96,11 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
         note: unmatched,
         ..
     } = plan.resumption;
-    let (journal, kept, note) = match open_journal(
+    let Reopened {
+        journal,
+        kept,
+        note,
+    } = match open_journal(
         &run_dir,
         plan.changed,
         resumed_at,
@@ -238,6 +242,13 @@ fn plan(args: &RunArgs, run_dir: &Path, run: &RunInfo, settings: &Settings) -> R
     })
 }
 
+/// The run's journal open for appending, where the kept rows' lines are in it, and the notes.
+struct Reopened {
+    journal: Journal,
+    kept: Vec<(usize, LineAt)>,
+    note: Option<String>,
+}
+
 /// Open the run's journal for appending: on a changed manifest, started over with the kept rows
 /// under their new numbers (the note then names the old journal kept beside it).
 fn open_journal(
@@ -247,7 +258,7 @@ fn open_journal(
     mut note: Option<String>,
     kept: Vec<(usize, LineAt)>,
     mut lines: LineReader,
-) -> Result<(Journal, Vec<(usize, LineAt)>, Option<String>), Exit> {
+) -> Result<Reopened, Exit> {
     let journal_path = run_dir.join(report::JOURNAL_FILE);
     let journal = if changed && journal_path.exists() {
         // The journal's row numbers are the old manifest's: start it over with the kept rows
@@ -278,7 +289,11 @@ fn open_journal(
         Journal::create(&journal_path).map(|j| (j, kept))
     };
     match journal {
-        Ok((journal, kept)) => Ok((journal, kept, note)),
+        Ok((journal, kept)) => Ok(Reopened {
+            journal,
+            kept,
+            note,
+        }),
         Err(e) => {
             crate::eprintln_escaped!(
                 "kirim-xray: cannot append to {}: {e}",
