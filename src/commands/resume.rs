@@ -27,7 +27,8 @@ use crate::exit::Exit;
 use crate::manifest::Manifest;
 use crate::model::RowResult;
 use crate::report::journal::{LineAt, LineReader};
-use crate::report::{self, Journal, RunInfo, Summary};
+use crate::report::{self, Journal, ManifestInfo, RunInfo, Summary};
+use crate::runfolder::{AccountLock, OutLock};
 use rows::{Resumption, by_document, by_row_number, check_manifest};
 
 /// The run folder to resume, what it recorded, and the settings it goes on with.
@@ -66,12 +67,8 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     };
     let log = settings.start_logging();
     let resumed_at = Utc::now();
-    // The lock before reading the journal: no other process may be appending to it.
-    let _lock = match locks::lock(&out, resumed_at) {
-        Ok(l) => l,
-        Err(exit) => return exit,
-    };
-    let _account = match locks::lock_account(&settings, resumed_at, Some(&run_dir)) {
+    // The locks before reading the journal: no other process may be appending to it.
+    let _locks = match take_locks(&out, &settings, resumed_at, &run_dir) {
         Ok(l) => l,
         Err(exit) => return exit,
     };
@@ -113,13 +110,14 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     };
     let cancel = shared::listen_for_signals();
     let mut info = previous.run;
-    info.run_dir = run_dir.clone();
-    info.manifest = prepared.manifest.clone();
-    info.finished_at = None;
-    info.exit_code = None;
-    info.settings = settings.public_view();
+    reopen(
+        &mut info,
+        &run_dir,
+        prepared.manifest.clone(),
+        &settings,
+        resumed_at,
+    );
     info.note = earlier::join_notes(earlier::join_notes(note, plan.skipped), unmatched);
-    info.resumed_at.push(resumed_at);
     info.rows_selected = rows_selected;
     info.not_in_manifest.extend(gone);
     let mode = if info.command == "reconcile" {
@@ -136,6 +134,36 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
         mode,
     };
     shared::drive(&settings, work, &cancel)
+}
+
+/// The run as it goes on in `run_dir`, resumed at `resumed_at`: unfinished again, on the
+/// manifest and settings given now.
+fn reopen(
+    info: &mut RunInfo,
+    run_dir: &Path,
+    manifest: ManifestInfo,
+    settings: &Settings,
+    resumed_at: DateTime<Utc>,
+) {
+    info.run_dir = run_dir.to_path_buf();
+    info.manifest = manifest;
+    info.finished_at = None;
+    info.exit_code = None;
+    info.settings = settings.public_view();
+    info.resumed_at.push(resumed_at);
+}
+
+/// The out folder's lock, then the account's (naming `run_dir`). The account's comes first in
+/// the pair, so that it is released first, the out folder's last.
+fn take_locks(
+    out: &Path,
+    settings: &Settings,
+    at: DateTime<Utc>,
+    run_dir: &Path,
+) -> Result<(Option<AccountLock>, OutLock), Exit> {
+    let lock = locks::lock(out, at)?;
+    let account = locks::lock_account(settings, at, Some(run_dir))?;
+    Ok((account, lock))
 }
 
 /// Print why the run cannot be resumed; a resume refused is a usage error.
