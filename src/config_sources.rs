@@ -88,101 +88,133 @@ pub fn table(
     s: &Settings,
     on_command_line: &dyn Fn(&str) -> bool,
 ) -> Vec<SettingRow> {
-    let (f, e, fi) = (&layers.flags, &layers.env, &layers.file);
-    let mut rows = Vec::new();
-    let mut add = |key: &str, env: Option<&str>, said: [bool; 3], value: String| {
+    let mut t = Table {
+        layers,
+        on_command_line,
+        rows: Vec::new(),
+    };
+    t.pace(s);
+    t.files_and_limits(s);
+    t.connection_and_logs(s);
+    t.rows
+}
+
+/// Which layers set a setting: flags, environment, settings file.
+macro_rules! said {
+    ($layers:expr, $field:ident) => {
+        [
+            $layers.flags.$field.is_some(),
+            $layers.env.$field.is_some(),
+            $layers.file.$field.is_some(),
+        ]
+    };
+}
+
+/// The table being built, a row at a time in the order it is shown.
+struct Table<'a> {
+    layers: &'a Layers,
+    on_command_line: &'a dyn Fn(&str) -> bool,
+    rows: Vec<SettingRow>,
+}
+
+impl Table<'_> {
+    /// One row: `said` tells which layers set it, `env` names its variable when that is not
+    /// `KIRIM_XRAY_` and the key.
+    fn add(&mut self, key: &str, env: Option<&str>, said: [bool; 3], value: String) {
         let flag = format!("--{}", key.replace('_', "-"));
         let env_name = env.map_or_else(
             || format!("KIRIM_XRAY_{}", key.to_ascii_uppercase()),
             str::to_string,
         );
         let source = match said {
-            [true, ..] if on_command_line(key) => Source::Flag(flag),
+            [true, ..] if (self.on_command_line)(key) => Source::Flag(flag),
             [true, ..] | [_, true, _] => Source::Env(env_name),
-            [_, _, true] => layers
+            [_, _, true] => self
+                .layers
                 .file_path
                 .clone()
                 .map_or(Source::Default, Source::File),
             _ => Source::Default,
         };
-        rows.push(SettingRow {
+        self.rows.push(SettingRow {
             key: key.to_string(),
             value: escape_control(&value).into_owned(),
             source,
         });
-    };
-    macro_rules! said {
-        ($field:ident) => {
-            [f.$field.is_some(), e.$field.is_some(), fi.$field.is_some()]
-        };
     }
-    let path = |p: &Path| p.display().to_string();
-    let or_none = |p: &Option<PathBuf>, none: &str| p.as_deref().map_or(none.to_string(), path);
-    add("api_url", None, said!(api_url), s.api_url.clone());
-    add("auth_url", None, said!(auth_url), s.auth_url.clone());
-    add("rate", None, said!(rate), format!("{} requests/s", s.rate));
-    add("burst", None, said!(burst), s.burst.to_string());
-    add(
-        "concurrency",
-        None,
-        said!(concurrency),
-        s.concurrency.to_string(),
-    );
-    add("retries", None, said!(retries), s.retries.to_string());
-    let secs = |d: std::time::Duration| format!("{} s", d.as_secs_f64());
-    add("timeout", None, said!(timeout), secs(s.timeout));
-    add("settle", None, said!(settle), secs(s.settle));
-    add("out", None, said!(out), path(&s.out));
-    let root = or_none(&s.images_root, "(the manifest's folder)");
-    add("images_root", None, said!(images_root), root);
-    let outside = s.allow_outside_root.to_string();
-    add(
-        "allow_outside_root",
-        None,
-        said!(allow_outside_root),
-        outside,
-    );
-    let sheet = s.sheet.clone().unwrap_or_else(|| "(the first)".into());
-    add("sheet", Some("(no variable)"), said!(sheet), sheet);
-    let images = s.max_images_per_request.to_string();
-    add(
-        "max_images_per_request",
-        None,
-        said!(max_images_per_request),
-        images,
-    );
-    let bytes = s.max_request_bytes.to_string();
-    add("max_request_bytes", None, said!(max_request_bytes), bytes);
-    let bytes = s.max_image_bytes.to_string();
-    add("max_image_bytes", None, said!(max_image_bytes), bytes);
-    add(
-        "allow_http",
-        None,
-        said!(allow_http),
-        s.allow_http.to_string(),
-    );
-    add(
-        "ca_cert",
-        None,
-        said!(ca_cert),
-        or_none(&s.ca_cert, "(none)"),
-    );
-    add(
-        "log_level",
-        Some("KIRIM_XRAY_LOG"),
-        said!(log_level),
-        s.log_level.clone(),
-    );
-    add("quiet", None, said!(quiet), s.quiet.to_string());
-    add("progress", None, said!(progress), s.progress.to_string());
-    add(
-        "log_format",
-        None,
-        said!(log_format),
-        s.log_format.to_string(),
-    );
-    add("lock_dir", None, said!(lock_dir), path(&s.lock_dir));
-    rows
+
+    /// The gateway and the pace of the requests.
+    fn pace(&mut self, s: &Settings) {
+        let l = self.layers;
+        self.add("api_url", None, said!(l, api_url), s.api_url.clone());
+        self.add("auth_url", None, said!(l, auth_url), s.auth_url.clone());
+        self.add(
+            "rate",
+            None,
+            said!(l, rate),
+            format!("{} requests/s", s.rate),
+        );
+        self.add("burst", None, said!(l, burst), s.burst.to_string());
+        let concurrency = s.concurrency.to_string();
+        self.add("concurrency", None, said!(l, concurrency), concurrency);
+        self.add("retries", None, said!(l, retries), s.retries.to_string());
+        self.add("timeout", None, said!(l, timeout), secs(s.timeout));
+        self.add("settle", None, said!(l, settle), secs(s.settle));
+    }
+
+    /// Where the outputs and photos are, and the bounds on photos and requests.
+    fn files_and_limits(&mut self, s: &Settings) {
+        let l = self.layers;
+        self.add("out", None, said!(l, out), path(&s.out));
+        let root = or_none(&s.images_root, "(the manifest's folder)");
+        self.add("images_root", None, said!(l, images_root), root);
+        let outside = s.allow_outside_root.to_string();
+        let said = said!(l, allow_outside_root);
+        self.add("allow_outside_root", None, said, outside);
+        let sheet = s.sheet.clone().unwrap_or_else(|| "(the first)".into());
+        self.add("sheet", Some("(no variable)"), said!(l, sheet), sheet);
+        let images = s.max_images_per_request.to_string();
+        let said = said!(l, max_images_per_request);
+        self.add("max_images_per_request", None, said, images);
+        let bytes = s.max_request_bytes.to_string();
+        let said = said!(l, max_request_bytes);
+        self.add("max_request_bytes", None, said, bytes);
+        let bytes = s.max_image_bytes.to_string();
+        self.add("max_image_bytes", None, said!(l, max_image_bytes), bytes);
+    }
+
+    /// How the connection is trusted, and what the run logs where.
+    fn connection_and_logs(&mut self, s: &Settings) {
+        let l = self.layers;
+        let http = s.allow_http.to_string();
+        self.add("allow_http", None, said!(l, allow_http), http);
+        let ca = or_none(&s.ca_cert, "(none)");
+        self.add("ca_cert", None, said!(l, ca_cert), ca);
+        let level = s.log_level.clone();
+        self.add(
+            "log_level",
+            Some("KIRIM_XRAY_LOG"),
+            said!(l, log_level),
+            level,
+        );
+        self.add("quiet", None, said!(l, quiet), s.quiet.to_string());
+        self.add("progress", None, said!(l, progress), s.progress.to_string());
+        let format = s.log_format.to_string();
+        self.add("log_format", None, said!(l, log_format), format);
+        self.add("lock_dir", None, said!(l, lock_dir), path(&s.lock_dir));
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn or_none(p: &Option<PathBuf>, none: &str) -> String {
+    p.as_deref().map_or(none.to_string(), path)
+}
+
+fn secs(d: std::time::Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 /// The credential variables: whether each is set, never what it holds (the user name, which

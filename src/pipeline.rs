@@ -10,7 +10,7 @@
 use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::api::Api;
@@ -259,117 +259,181 @@ fn execute_inner(
         .thread_name(|i| format!("worker-{i}"))
         .build()?;
     let total = rows.len();
-    // The next row to take. Taking a row and deciding whether it starts happen under this one
-    // lock: the stop flags only ever turn on, so once a row is left SKIPPED every later row is
-    // too, and the SKIPPED rows are exactly the tail even with many workers.
-    let next = Mutex::new(rows);
-    // Rows finished and in flight, under a lock with a condvar, so the waiting thread wakes as
-    // rows finish.
     let threads = Slots::threads(concurrency).min(total.max(1));
-    let progress = Mutex::new(Progress {
-        working: threads,
-        ..Progress::default()
-    });
-    let row_finished = Condvar::new();
-    let abandoned = AtomicBool::new(false);
-    // At most `concurrency` rows talk to the gateway at once; a row that waits lends its slot.
-    let workers = Slots::new(concurrency);
-    let work = || {
-        workers.lend_while_waiting(cancel.halt());
-        loop {
-            workers.acquire();
-            let (row, start) = {
-                let mut rows = next.lock().unwrap_or_else(|p| p.into_inner());
-                let row = rows.next();
-                if let Some(why) = api.and_then(|api| api.auth_lost()) {
-                    cancel.auth_lost(why);
-                }
-                (row, !cancel.is_set())
-            };
-            let Some(row) = row else {
-                workers.release();
-                crate::sync::set_thread_wait(None);
-                let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
-                p.working -= 1;
-                drop(p);
-                row_finished.notify_all();
-                break;
-            };
-            let span = crate::logging::row_span(row.row, &row.fields.nomor_aju);
-            let began = Instant::now();
-            let result = span
-                .in_scope(|| match &row.shipment {
-                    None => RowResult::invalid(&row),
-                    Some(_) if !start => cancel.not_started(&row),
-                    Some(shipment) => {
-                        let given_up = RowResult {
-                            message: IN_FLIGHT_MESSAGE.into(),
-                            ..RowResult::skipped(&row)
-                        }
-                        .with_warnings(&row);
-                        progress
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .in_flight
-                            .insert(row.row, given_up);
-                        run_one(&row, shipment, row_fn)
-                    }
-                })
-                .with_warnings(&row);
-            // Checking `abandoned`, journaling the row and taking it out of the rows in flight
-            // happen under the `progress` lock, which the watcher holds when it gives up: a row
-            // is then either finished in the journal and in the outputs, or in neither (given
-            // up on), however slow the journal's fsync is. The slot is given back only after:
-            // the next row starts once this one is journaled, so a journal that fails stops the
-            // run before anything more is sent.
-            let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
-            if abandoned.load(Ordering::SeqCst) {
-                // The outputs are being written without this row: keep the journal equal to them.
-                workers.release();
-                continue;
-            }
-            p.finished += 1;
-            span.record("status", result.status.as_str());
-            span.record("action", result.action.as_str());
-            span.record("duration_ms", began.elapsed().as_millis() as u64);
-            span.in_scope(|| progress_line(p.finished, total, &result));
-            on_row_done(&result);
-            p.in_flight.remove(&result.row);
-            drop(p);
-            workers.release();
-            row_finished.notify_all();
-        }
+    let shared = Shared {
+        // The next row to take. Taking a row and deciding whether it starts happen under this
+        // one lock: the stop flags only ever turn on, so once a row is left SKIPPED every later
+        // row is too, and the SKIPPED rows are exactly the tail even with many workers.
+        next: Mutex::new(rows),
+        total,
+        // Rows finished and in flight, under a lock with a condvar, so the waiting thread wakes
+        // as rows finish.
+        progress: Mutex::new(Progress {
+            working: threads,
+            ..Progress::default()
+        }),
+        row_finished: Condvar::new(),
+        abandoned: AtomicBool::new(false),
+        // At most `concurrency` rows talk to the gateway at once; a row that waits lends its slot.
+        workers: Slots::new(concurrency),
+        cancel,
+        api,
+        row_fn,
+        on_row_done,
     };
     pool.in_place_scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|_| work());
+            scope.spawn(|_| shared.work());
         }
         let Some(bound) = bound else { return };
         // This thread only watches: it wakes when a row finishes, and polls for the signal.
+        if let Some(p) = shared.wait_out(bound.grace) {
+            match shared.give_up(p, bound) {}
+        }
+    });
+    Ok(())
+}
+
+/// What the workers and the watching thread share.
+struct Shared<'a, I, F, D: ?Sized> {
+    next: Mutex<I>,
+    total: usize,
+    progress: Mutex<Progress>,
+    row_finished: Condvar,
+    /// Set when the run gives up on the rows in flight: a row finishing after is not journaled.
+    abandoned: AtomicBool,
+    workers: Arc<Slots>,
+    cancel: &'a Cancel,
+    api: Option<&'a dyn Api>,
+    row_fn: &'a F,
+    on_row_done: &'a D,
+}
+
+impl<I, F, D> Shared<'_, I, F, D>
+where
+    I: Iterator<Item = CheckedRow> + Send,
+    F: Fn(&Shipment) -> RowResult + Sync,
+    D: Fn(&RowResult) + Sync + ?Sized,
+{
+    /// One worker: takes rows one at a time until there are none left.
+    fn work(&self) {
+        self.workers.lend_while_waiting(self.cancel.halt());
+        loop {
+            self.workers.acquire();
+            let (row, start) = self.take();
+            let Some(row) = row else {
+                self.stop_working();
+                break;
+            };
+            self.process(row, start);
+        }
+    }
+
+    /// The next row, and whether it starts (the run is not stopped).
+    fn take(&self) -> (Option<CheckedRow>, bool) {
+        let mut rows = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let row = rows.next();
+        if let Some(why) = self.api.and_then(|api| api.auth_lost()) {
+            self.cancel.auth_lost(why);
+        }
+        (row, !self.cancel.is_set())
+    }
+
+    /// No row is left for this worker.
+    fn stop_working(&self) {
+        self.workers.release();
+        crate::sync::set_thread_wait(None);
+        let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        p.working -= 1;
+        drop(p);
+        self.row_finished.notify_all();
+    }
+
+    /// Run one row and hand it on as finished; its slot is given back after.
+    fn process(&self, row: CheckedRow, start: bool) {
+        let span = crate::logging::row_span(row.row, &row.fields.nomor_aju);
+        let began = Instant::now();
+        let result = span
+            .in_scope(|| self.outcome(&row, start))
+            .with_warnings(&row);
+        // Checking `abandoned`, journaling the row and taking it out of the rows in flight
+        // happen under the `progress` lock, which the watcher holds when it gives up: a row
+        // is then either finished in the journal and in the outputs, or in neither (given
+        // up on), however slow the journal's fsync is. The slot is given back only after:
+        // the next row starts once this one is journaled, so a journal that fails stops the
+        // run before anything more is sent.
+        let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if self.abandoned.load(Ordering::SeqCst) {
+            // The outputs are being written without this row: keep the journal equal to them.
+            self.workers.release();
+            return;
+        }
+        p.finished += 1;
+        span.record("status", result.status.as_str());
+        span.record("action", result.action.as_str());
+        span.record("duration_ms", began.elapsed().as_millis() as u64);
+        span.in_scope(|| progress_line(p.finished, self.total, &result));
+        (self.on_row_done)(&result);
+        p.in_flight.remove(&result.row);
+        drop(p);
+        self.workers.release();
+        self.row_finished.notify_all();
+    }
+
+    /// How a row ends: INVALID, SKIPPED when it does not start, or the protocol's answer (in
+    /// flight meanwhile).
+    fn outcome(&self, row: &CheckedRow, start: bool) -> RowResult {
+        match &row.shipment {
+            None => RowResult::invalid(row),
+            Some(_) if !start => self.cancel.not_started(row),
+            Some(shipment) => {
+                let given_up = RowResult {
+                    message: IN_FLIGHT_MESSAGE.into(),
+                    ..RowResult::skipped(row)
+                }
+                .with_warnings(row);
+                self.progress
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .in_flight
+                    .insert(row.row, given_up);
+                run_one(row, shipment, self.row_fn)
+            }
+        }
+    }
+
+    /// Wait until every worker is done (`None`), or until `grace` after the signal is over (the
+    /// `progress` lock, held).
+    fn wait_out(&self, grace: Duration) -> Option<MutexGuard<'_, Progress>> {
         let mut signalled_at: Option<Instant> = None;
-        let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
+        let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         while p.working > 0 {
-            if signalled_at.is_none() && cancel.is_set() {
+            if signalled_at.is_none() && self.cancel.is_set() {
                 signalled_at = Some(Instant::now());
             }
-            if signalled_at.is_some_and(|t| t.elapsed() >= bound.grace) {
-                abandoned.store(true, Ordering::SeqCst);
-                let in_flight: Vec<RowResult> =
-                    std::mem::take(&mut p.in_flight).into_values().collect();
-                drop(p);
-                tracing::warn!(
-                    "rows still in flight {:?} after the run was stopped: giving up on them",
-                    bound.grace
-                );
-                match (bound.abandon)(in_flight) {}
+            if signalled_at.is_some_and(|t| t.elapsed() >= grace) {
+                return Some(p);
             }
-            p = row_finished
+            p = self
+                .row_finished
                 .wait_timeout(p, Duration::from_millis(100))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-    });
-    Ok(())
+        None
+    }
+
+    /// Give up on the rows in flight: `bound.abandon` gets them, and never returns.
+    fn give_up(&self, mut p: MutexGuard<'_, Progress>, bound: Bound<'_>) -> Infallible {
+        self.abandoned.store(true, Ordering::SeqCst);
+        let in_flight: Vec<RowResult> = std::mem::take(&mut p.in_flight).into_values().collect();
+        drop(p);
+        tracing::warn!(
+            "rows still in flight {:?} after the run was stopped: giving up on them",
+            bound.grace
+        );
+        (bound.abandon)(in_flight)
+    }
 }
 
 /// One row, with a panic in the protocol turned into a FAILED row rather than a dead run.

@@ -16,7 +16,7 @@ use crate::config::{Layer, Settings};
 use crate::exit::Exit;
 use crate::model::RowResult;
 use crate::report::journal::{JournalIndex, LineAt};
-use crate::report::{self, Summary};
+use crate::report::{self, RunInfo, Summary};
 use crate::runfolder;
 use crate::validate::CheckedRow;
 
@@ -33,21 +33,9 @@ pub fn report(args: ReportArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    // A run still writing this folder would overwrite what we write: refuse while the folder's
-    // out is locked and its run has not finished (a resume rewrites summary.json as unfinished).
-    let _lock = match run_dir
-        .parent()
-        .map(|out| runfolder::lock_out(out, Utc::now()))
-    {
-        Some(Ok(lock)) => Some(lock),
-        Some(Err(e @ runfolder::LockError::Held { .. })) if summary.run.finished_at.is_none() => {
-            crate::eprintln_escaped!(
-                "kirim-xray report: {e}, and {} has not finished",
-                run_dir.display()
-            );
-            return Exit::Locked;
-        }
-        _ => None,
+    let _lock = match lock_unless_finished(&run_dir, &summary) {
+        Ok(lock) => lock,
+        Err(exit) => return exit,
     };
     let earlier::JournalRows {
         index: journal,
@@ -62,13 +50,6 @@ pub fn report(args: ReportArgs) -> Exit {
     let (missing, problem) = rebuild(&run_dir, &summary, &journal);
     let kept: Vec<(usize, LineAt)> = journal.entries.iter().map(|e| (e.row, e.at)).collect();
     drop(journal);
-    let absent = |r: &CheckedRow| match r.shipment {
-        None => RowResult::invalid(r),
-        Some(_) => RowResult {
-            message: NOT_IN_JOURNAL.into(),
-            ..RowResult::skipped(r)
-        },
-    };
     let rows = RunRows {
         journal: run_dir.join(report::JOURNAL_FILE),
         kept,
@@ -79,17 +60,7 @@ pub fn report(args: ReportArgs) -> Exit {
     };
     let mut info = summary.run.clone();
     info.run_dir = run_dir.clone();
-    let mut notes: Vec<String> = info.note.iter().cloned().collect();
-    if info.finished_at.is_none() {
-        notes.push("rebuilt by `report` from the journal: the run did not finish".into());
-    }
-    for note in skipped.into_iter().chain(problem) {
-        // A folder rebuilt twice does not say the same thing twice.
-        if !notes.iter().any(|n| n.contains(&note)) {
-            notes.push(note);
-        }
-    }
-    info.note = (!notes.is_empty()).then(|| notes.join("; "));
+    info.note = notes(&info, skipped.into_iter().chain(problem));
     match report::write_outputs(&run_dir, &info, &rows) {
         Ok((summary, tally)) => {
             print!("{}", summary.to_text(&tally));
@@ -103,6 +74,55 @@ pub fn report(args: ReportArgs) -> Exit {
             Exit::Usage
         }
     }
+}
+
+/// A run still writing this folder would overwrite what we write: refuse while the folder's
+/// out is locked and its run has not finished (a resume rewrites summary.json as unfinished).
+/// The lock, when it could be taken, is held while the outputs are written.
+fn lock_unless_finished(
+    run_dir: &Path,
+    summary: &Summary,
+) -> Result<Option<runfolder::OutLock>, Exit> {
+    match run_dir
+        .parent()
+        .map(|out| runfolder::lock_out(out, Utc::now()))
+    {
+        Some(Ok(lock)) => Ok(Some(lock)),
+        Some(Err(e @ runfolder::LockError::Held { .. })) if summary.run.finished_at.is_none() => {
+            crate::eprintln_escaped!(
+                "kirim-xray report: {e}, and {} has not finished",
+                run_dir.display()
+            );
+            Err(Exit::Locked)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A row of the run that the journal lacks: INVALID when it is invalid, else SKIPPED.
+fn absent(r: &CheckedRow) -> RowResult {
+    match r.shipment {
+        None => RowResult::invalid(r),
+        Some(_) => RowResult {
+            message: NOT_IN_JOURNAL.into(),
+            ..RowResult::skipped(r)
+        },
+    }
+}
+
+/// The run's notes with the rebuild's `more` added, each once.
+fn notes(info: &RunInfo, more: impl Iterator<Item = String>) -> Option<String> {
+    let mut notes: Vec<String> = info.note.iter().cloned().collect();
+    if info.finished_at.is_none() {
+        notes.push("rebuilt by `report` from the journal: the run did not finish".into());
+    }
+    for note in more {
+        // A folder rebuilt twice does not say the same thing twice.
+        if !notes.iter().any(|n| n.contains(&note)) {
+            notes.push(note);
+        }
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 /// The rows of the run (within its selection) that the journal lacks, read from the manifest

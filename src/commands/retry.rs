@@ -12,6 +12,7 @@
 //! left the manifest is listed (stderr, summary) instead of being replaced by another row.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use chrono::Utc;
 
@@ -20,7 +21,7 @@ use super::run::{Warnings, read_manifest, validate_rows};
 use super::selection::RowSelection;
 use super::shared::{self, RowMode};
 use crate::cli::RetryArgs;
-use crate::config::Need;
+use crate::config::{Need, Settings};
 use crate::exit::Exit;
 use crate::manifest::Manifest;
 use crate::model::RowStatus;
@@ -122,102 +123,44 @@ pub fn pick(
     Ok(picked)
 }
 
+/// The earlier run to retry and the settings the retry runs with.
+struct Earlier {
+    dir: PathBuf,
+    run: RunInfo,
+    wanted: BTreeSet<RowStatus>,
+    settings: Settings,
+}
+
+/// What the retry takes from the earlier run, in the manifest as it is now.
+struct Chosen {
+    manifest_path: PathBuf,
+    manifest: Manifest,
+    picked: Picked,
+    /// The note on journal lines of the earlier run that could not be read.
+    skipped: Option<String>,
+}
+
 pub fn retry(args: RetryArgs) -> Exit {
-    let (prev_dir, previous) = match earlier::open_run_dir(&args.run_dir) {
-        Ok(x) => x,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray retry: {e}");
-            return Exit::Usage;
-        }
+    let earlier = match open(&args) {
+        Ok(e) => e,
+        Err(exit) => return exit,
     };
-    let wanted = match wanted_statuses(&args.status) {
-        Ok(w) => w,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray retry: {e}");
-            return Exit::Usage;
-        }
-    };
-    let settings = match super::inherit::inherited_settings(
-        &args.api,
-        &args.manifest_args,
-        &previous.run.settings,
-        prev_dir.parent().map(|p| p.to_path_buf()),
-        Need::Credentials,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray: {e}");
-            return Exit::Usage;
-        }
-    };
+    let settings = &earlier.settings;
     let log = settings.start_logging();
-    let manifest_path = previous.run.manifest.path.clone();
-    let manifest = match read_manifest(&manifest_path, &settings) {
-        Ok(m) => m,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray retry: {e}");
-            return Exit::Usage;
-        }
-    };
-    if manifest.sha256 != previous.run.manifest.sha256 {
-        tracing::warn!(
-            "{} changed since {}: its rows are found again by nomorAju",
-            manifest_path.display(),
-            prev_dir.display()
-        );
-    }
-    let earlier::JournalRows {
-        index: journal,
+    let Chosen {
+        manifest_path,
+        manifest,
+        picked:
+            Picked {
+                rows: picked,
+                gone,
+                note: unmatched,
+            },
         skipped,
-    } = match earlier::journal_by_row(&prev_dir) {
-        Ok(j) => j,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray retry: {e}");
-            return Exit::Usage;
-        }
+    } = match choose(&earlier) {
+        Ok(c) => c,
+        Err(exit) => return exit,
     };
-    let Picked {
-        rows: picked,
-        gone,
-        note: unmatched,
-    } = match pick(
-        &manifest,
-        &previous.run,
-        &journal,
-        &mut LineReader::new(&prev_dir.join(crate::report::JOURNAL_FILE)),
-        &wanted,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray retry: {}: {e}", prev_dir.display());
-            return Exit::Usage;
-        }
-    };
-    for g in &gone {
-        crate::eprintln_escaped!(
-            "kirim-xray retry: document {g} of {} is not in {} any more: not retried",
-            prev_dir.display(),
-            manifest_path.display()
-        );
-    }
-    if let Some(n) = &unmatched {
-        crate::eprintln_escaped!("kirim-xray retry: {n}");
-    }
-    if picked.is_empty() {
-        let statuses: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();
-        crate::println_escaped!(
-            "nothing to retry: no row of {} in {} ended {}",
-            prev_dir.display(),
-            manifest_path.display(),
-            statuses.join(", ")
-        );
-        // A document that needs attention and left the manifest still needs it.
-        return if gone.is_empty() && unmatched.is_none() {
-            Exit::Ok
-        } else {
-            Exit::RowsNeedAttention
-        };
-    }
     let rows: Vec<usize> = picked.iter().map(|(row, _)| *row).collect();
     let check_first: BTreeSet<usize> = picked
         .iter()
@@ -228,26 +171,22 @@ pub fn retry(args: RetryArgs) -> Exit {
     tracing::info!(
         "retrying {} rows of {}: {}",
         rows.len(),
-        prev_dir.display(),
+        earlier.dir.display(),
         selection.text()
     );
-    drop(journal);
     let prepared = match validate_rows(
         manifest,
         &manifest_path,
-        &settings,
+        settings,
         Warnings::Defer,
         &|row| selection.contains(row),
     ) {
         Ok(p) => p,
-        Err(e) => {
-            crate::eprintln_escaped!("kirim-xray retry: {e}");
-            return Exit::Usage;
-        }
+        Err(e) => return refused(e),
     };
 
     let started_at = Utc::now();
-    let (_lock, run_dir) = match shared::open_new_run(&settings, &log, started_at) {
+    let (_lock, run_dir) = match shared::open_new_run(settings, &log, started_at) {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
@@ -258,22 +197,109 @@ pub fn retry(args: RetryArgs) -> Exit {
         prepared.manifest.clone(),
         Some(selection.text().to_string()),
         started_at,
-        &settings,
+        settings,
     );
-    info.previous_run = Some(prev_dir);
+    info.previous_run = Some(earlier.dir);
     info.note = earlier::join_notes(
         skipped.map(|s| format!("in the earlier run, {s}")),
         unmatched,
     );
     info.not_in_manifest = gone;
     super::run::start(
-        &settings,
+        settings,
         run_dir,
         info,
         prepared.rows,
         RowMode::Upload { check_first },
         &cancel,
     )
+}
+
+/// Print why the retry cannot go on; a retry refused is a usage error.
+fn refused(e: impl std::fmt::Display) -> Exit {
+    crate::eprintln_escaped!("kirim-xray retry: {e}");
+    Exit::Usage
+}
+
+/// Open the earlier run's folder, and the settings it ran with under the ones given now.
+fn open(args: &RetryArgs) -> Result<Earlier, Exit> {
+    let (dir, previous) = earlier::open_run_dir(&args.run_dir).map_err(refused)?;
+    let wanted = wanted_statuses(&args.status).map_err(refused)?;
+    let settings = super::inherit::inherited_settings(
+        &args.api,
+        &args.manifest_args,
+        &previous.run.settings,
+        dir.parent().map(|p| p.to_path_buf()),
+        Need::Credentials,
+    )
+    .map_err(|e| {
+        crate::eprintln_escaped!("kirim-xray: {e}");
+        Exit::Usage
+    })?;
+    Ok(Earlier {
+        dir,
+        run: previous.run,
+        wanted,
+        settings,
+    })
+}
+
+/// Read the manifest and the earlier run's journal, and pick the rows to retry. `Err` is how the
+/// retry ends before any row is validated: refused, or nothing to retry.
+fn choose(earlier: &Earlier) -> Result<Chosen, Exit> {
+    let prev_dir = &earlier.dir;
+    let manifest_path = earlier.run.manifest.path.clone();
+    let manifest = read_manifest(&manifest_path, &earlier.settings).map_err(refused)?;
+    if manifest.sha256 != earlier.run.manifest.sha256 {
+        tracing::warn!(
+            "{} changed since {}: its rows are found again by nomorAju",
+            manifest_path.display(),
+            prev_dir.display()
+        );
+    }
+    let earlier::JournalRows {
+        index: journal,
+        skipped,
+    } = earlier::journal_by_row(prev_dir).map_err(refused)?;
+    let picked = pick(
+        &manifest,
+        &earlier.run,
+        &journal,
+        &mut LineReader::new(&prev_dir.join(crate::report::JOURNAL_FILE)),
+        &earlier.wanted,
+    )
+    .map_err(|e| refused(format!("{}: {e}", prev_dir.display())))?;
+    for g in &picked.gone {
+        crate::eprintln_escaped!(
+            "kirim-xray retry: document {g} of {} is not in {} any more: not retried",
+            prev_dir.display(),
+            manifest_path.display()
+        );
+    }
+    if let Some(n) = &picked.note {
+        crate::eprintln_escaped!("kirim-xray retry: {n}");
+    }
+    if picked.rows.is_empty() {
+        let statuses: Vec<&str> = earlier.wanted.iter().map(|s| s.as_str()).collect();
+        crate::println_escaped!(
+            "nothing to retry: no row of {} in {} ended {}",
+            prev_dir.display(),
+            manifest_path.display(),
+            statuses.join(", ")
+        );
+        // A document that needs attention and left the manifest still needs it.
+        return Err(if picked.gone.is_empty() && picked.note.is_none() {
+            Exit::Ok
+        } else {
+            Exit::RowsNeedAttention
+        });
+    }
+    Ok(Chosen {
+        manifest_path,
+        manifest,
+        picked,
+        skipped,
+    })
 }
 
 #[cfg(test)]

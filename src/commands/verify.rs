@@ -122,6 +122,26 @@ struct Files {
 /// The outputs against run.sha256, then results.csv, images.csv and journal.jsonl against
 /// summary.json. A file is named once, with the first reason found.
 fn check_files(run_dir: &Path, summary: &Summary) -> Result<Files, Unreadable> {
+    let sealed = read_seal(run_dir, summary)?;
+    let mut check = Check {
+        run_dir,
+        differ: BTreeMap::new(),
+        now: BTreeMap::new(),
+    };
+    check.against_seal(sealed.as_deref())?;
+    check.against_summary(summary)?;
+    Ok(Files {
+        checked: check.now.len(),
+        findings: check
+            .differ
+            .into_iter()
+            .map(|(what, why)| Finding::new(what, why))
+            .collect(),
+    })
+}
+
+/// run.sha256 as text, `None` when it is gone; `Err` when there is nothing to verify against.
+fn read_seal(run_dir: &Path, summary: &Summary) -> Result<Option<String>, Unreadable> {
     let seal_path = run_dir.join(RUN_SHA256);
     let sealed = match std::fs::read_to_string(&seal_path) {
         Ok(text) => Some(text),
@@ -140,27 +160,37 @@ fn check_files(run_dir: &Path, summary: &Summary) -> Result<Files, Unreadable> {
             run_dir.display()
         )));
     }
-    let mut differ: BTreeMap<String, String> = BTreeMap::new();
-    let mut now: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut digest_now = |name: &str| -> Result<Option<String>, Unreadable> {
-        if let Some(d) = now.get(name) {
+    Ok(sealed)
+}
+
+/// The check of a run folder's files as it goes.
+struct Check<'a> {
+    run_dir: &'a Path,
+    /// What differs (a file, a line or a field), with the first reason found.
+    differ: BTreeMap<String, String>,
+    /// The digests of the files read so far (`None`: the file is gone), each file read once.
+    now: BTreeMap<String, Option<String>>,
+}
+
+impl Check<'_> {
+    /// The sha256 of the file `name` of the folder now, `None` when it is gone.
+    fn digest_now(&mut self, name: &str) -> Result<Option<String>, Unreadable> {
+        if let Some(d) = self.now.get(name) {
             return Ok(d.clone());
         }
-        let path = run_dir.join(name);
+        let path = self.run_dir.join(name);
         let d = match seal::sha256_file(&path) {
             Ok(d) => Some(d),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(Unreadable(format!("cannot read {}: {e}", path.display()))),
         };
-        now.insert(name.to_string(), d.clone());
+        self.now.insert(name.to_string(), d.clone());
         Ok(d)
-    };
-    let mut compare = |name: &str,
-                       expected: &str,
-                       source: &str,
-                       differ: &mut BTreeMap<String, String>|
-     -> Result<(), Unreadable> {
-        let why = match digest_now(name)? {
+    }
+
+    /// The file `name` against the digest `source` gives for it.
+    fn compare(&mut self, name: &str, expected: &str, source: &str) -> Result<(), Unreadable> {
+        let why = match self.digest_now(name)? {
             None => Some(format!("gone (listed in {source})")),
             Some(d) if d != expected => {
                 Some(format!("sha256 is now {d}, {source} says {expected}"))
@@ -168,54 +198,54 @@ fn check_files(run_dir: &Path, summary: &Summary) -> Result<Files, Unreadable> {
             Some(_) => None,
         };
         if let Some(why) = why {
-            differ.entry(name.to_string()).or_insert(why);
+            self.differ.entry(name.to_string()).or_insert(why);
         }
         Ok(())
-    };
-    match &sealed {
-        None => {
-            differ.insert(
+    }
+
+    /// Every line of run.sha256, and the sealed files it does not list.
+    fn against_seal(&mut self, sealed: Option<&str>) -> Result<(), Unreadable> {
+        let Some(text) = sealed else {
+            self.differ.insert(
                 RUN_SHA256.into(),
                 format!("gone, while {SUMMARY_JSON} holds digests: the run sealed this folder"),
             );
-        }
-        Some(text) => {
-            let (lines, bad) = seal::parse_run_sha256(text);
-            for n in bad {
-                differ.insert(
-                    format!("{RUN_SHA256} line {n}"),
-                    "not a sha256 and a file name of this folder".into(),
-                );
-            }
-            for line in &lines {
-                compare(&line.name, &line.sha256, RUN_SHA256, &mut differ)?;
-            }
-            for name in seal::SEALED {
-                if !lines.iter().any(|l| l.name == name) && run_dir.join(name).exists() {
-                    differ
-                        .entry(name.to_string())
-                        .or_insert_with(|| format!("not listed in {RUN_SHA256}"));
-                }
-            }
-        }
-    }
-    for (name, expected) in &summary.sha256 {
-        if !seal::IN_SUMMARY.contains(&name.as_str()) {
-            differ.insert(
-                format!("{SUMMARY_JSON} sha256.{name}"),
-                "not a file a run records".into(),
+            return Ok(());
+        };
+        let (lines, bad) = seal::parse_run_sha256(text);
+        for n in bad {
+            self.differ.insert(
+                format!("{RUN_SHA256} line {n}"),
+                "not a sha256 and a file name of this folder".into(),
             );
-            continue;
         }
-        compare(name, expected, SUMMARY_JSON, &mut differ)?;
+        for line in &lines {
+            self.compare(&line.name, &line.sha256, RUN_SHA256)?;
+        }
+        for name in seal::SEALED {
+            if !lines.iter().any(|l| l.name == name) && self.run_dir.join(name).exists() {
+                self.differ
+                    .entry(name.to_string())
+                    .or_insert_with(|| format!("not listed in {RUN_SHA256}"));
+            }
+        }
+        Ok(())
     }
-    Ok(Files {
-        checked: now.len(),
-        findings: differ
-            .into_iter()
-            .map(|(what, why)| Finding::new(what, why))
-            .collect(),
-    })
+
+    /// The digests summary.json holds.
+    fn against_summary(&mut self, summary: &Summary) -> Result<(), Unreadable> {
+        for (name, expected) in &summary.sha256 {
+            if !seal::IN_SUMMARY.contains(&name.as_str()) {
+                self.differ.insert(
+                    format!("{SUMMARY_JSON} sha256.{name}"),
+                    "not a file a run records".into(),
+                );
+                continue;
+            }
+            self.compare(name, expected, SUMMARY_JSON)?;
+        }
+        Ok(())
+    }
 }
 
 /// The folder the run's photo folders are relative to: its `--images-root`, else its manifest's

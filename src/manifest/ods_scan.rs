@@ -8,14 +8,14 @@
 //! The scan is deliberately pessimistic: a cell with any value attribute or any content counts
 //! as filled, so it may refuse a borderline file but never lets a large one through.
 
-use std::io::{BufRead, BufReader, Cursor, Read};
+mod tags;
+
+use std::io::{BufRead, BufReader, Cursor};
 
 use zip::ZipArchive;
 
 use super::limits::{Limits, SHEET_MAX_COLUMNS, SHEET_MAX_ROWS, VARIABLES, shorten};
-
-/// Longest tag the scan reads (a tag holds a cell's text as an attribute).
-const MAX_TAG_BYTES: usize = 16 * 1024 * 1024;
+use tags::{Kind, Tag, read_tag, skip_text};
 
 /// Refuse an ODS workbook whose sheets would expand beyond `max_sheet_cells`.
 pub fn check(bytes: &[u8], limits: &Limits) -> Result<(), String> {
@@ -60,18 +60,33 @@ struct Row {
     text: u64,
 }
 
+/// What the scan carries from tag to tag: the totals over the workbook so far, and the table,
+/// row and cell being read.
+struct Scanner<'a> {
+    limits: &'a Limits,
+    /// Cells calamine keeps, over the tables ended so far.
+    total_kept: u64,
+    /// Text of the filled cells, repeats expanded, over the rows ended so far.
+    total_text: u64,
+    table: Option<Table>,
+    row: Option<Row>,
+    cell: Option<OpenCell>,
+}
+
 fn scan(mut xml: impl BufRead, limits: &Limits) -> Result<(), String> {
-    let bound = limits.max_sheet_cells;
-    let mut total_kept = 0u64;
-    let mut total_text = 0u64;
-    let mut table: Option<Table> = None;
-    let mut row: Option<Row> = None;
-    let mut cell: Option<OpenCell> = None;
+    let mut scanner = Scanner {
+        limits,
+        total_kept: 0,
+        total_text: 0,
+        table: None,
+        row: None,
+        cell: None,
+    };
     let mut tag = Vec::new();
     loop {
         // Text between tags: inside a cell, it is content.
         let (more, text, bytes) = skip_text(&mut xml)?;
-        if let Some(open) = cell.as_mut() {
+        if let Some(open) = scanner.cell.as_mut() {
             open.filled |= text;
             open.bytes = open.bytes.saturating_add(bytes);
         }
@@ -81,100 +96,38 @@ fn scan(mut xml: impl BufRead, limits: &Limits) -> Result<(), String> {
         if !read_tag(&mut xml, &mut tag)? {
             break;
         }
-        let Some(parsed) = Tag::parse(&tag) else {
-            continue;
-        };
+        if let Some(parsed) = Tag::parse(&tag) {
+            scanner.tag(&parsed)?;
+        }
+    }
+    Ok(())
+}
+
+impl Scanner<'_> {
+    /// Take in one tag; `Err` once the workbook is past a bound.
+    fn tag(&mut self, parsed: &Tag) -> Result<(), String> {
         match (parsed.name, parsed.kind) {
             ("table:table", Kind::Start) => {
-                table = Some(Table {
+                self.table = Some(Table {
                     name: parsed.attribute("table:name").unwrap_or_default(),
                     ..Table::default()
                 });
             }
-            ("table:table", Kind::End) => {
-                if let Some(t) = table.take() {
-                    let area = match t.rows_before_first {
-                        Some(first) => t
-                            .last_filled_end
-                            .saturating_sub(first)
-                            .saturating_mul(t.width),
-                        None => 0,
-                    };
-                    total_kept = total_kept.saturating_add(t.row_cells).saturating_add(area);
-                    if total_kept > bound {
-                        return Err(too_many(&t, area, bound));
-                    }
-                }
-            }
-            ("table:table-row", Kind::Start) if table.is_some() => {
+            ("table:table", Kind::End) => return self.end_table(),
+            ("table:table-row", Kind::Start) if self.table.is_some() => {
                 let repeats = parsed.number("table:number-rows-repeated");
-                row = Some(Row {
+                self.row = Some(Row {
                     repeats,
                     ..Row::default()
                 });
             }
-            ("table:table-row", Kind::End) => {
-                if let (Some(r), Some(t)) = (row.take(), table.as_mut()) {
-                    let repeats = r.repeats.min(SHEET_MAX_ROWS.saturating_sub(t.rows_seen));
-                    let width = r.position.min(SHEET_MAX_COLUMNS);
-                    t.row_cells = t.row_cells.saturating_add(width);
-                    if width > 0 {
-                        t.rows_before_first.get_or_insert(t.rows_seen);
-                        t.last_filled_end = t.rows_seen.saturating_add(repeats);
-                        t.width = t.width.max(width);
-                    }
-                    t.rows_seen = t.rows_seen.saturating_add(repeats);
-                    let area = t.rows_before_first.map_or(0, |first| {
-                        t.last_filled_end
-                            .saturating_sub(first)
-                            .saturating_mul(t.width)
-                    });
-                    if total_kept.saturating_add(t.row_cells).saturating_add(area) > bound {
-                        return Err(too_many(t, area, bound));
-                    }
-                    // Every repeat of a filled row is a copy of its text.
-                    total_text = total_text.saturating_add(r.text.saturating_mul(repeats));
-                    if total_text > limits.max_text_bytes {
-                        return Err(format!(
-                            "sheet \"{}\" would hold more than {} bytes of text once its \
-                             repeated rows and cells are expanded, the bound ({})",
-                            shorten(&t.name),
-                            limits.max_text_bytes,
-                            VARIABLES[6]
-                        ));
-                    }
-                }
-            }
-            ("table:table-cell" | "table:covered-table-cell", kind) if row.is_some() => {
-                let repeats = parsed.number("table:number-columns-repeated");
-                let valued = parsed.has_value();
-                let bytes = parsed.value_bytes();
-                match kind {
-                    Kind::Start => {
-                        cell = Some(OpenCell {
-                            repeats,
-                            filled: valued,
-                            bytes,
-                        })
-                    }
-                    Kind::Empty => end_cell(
-                        row.as_mut(),
-                        OpenCell {
-                            repeats,
-                            filled: valued,
-                            bytes,
-                        },
-                    ),
-                    Kind::End => {
-                        if let Some(open) = cell.take() {
-                            end_cell(row.as_mut(), open);
-                        }
-                    }
-                }
+            ("table:table-row", Kind::End) => return self.end_row(),
+            ("table:table-cell" | "table:covered-table-cell", kind) if self.row.is_some() => {
+                self.cell_tag(parsed, kind);
             }
             (_, Kind::Start | Kind::Empty) => {
                 // Any element inside a cell (text:p, text:span...) is content.
-                if let Some(open) = cell.as_mut()
+                if let Some(open) = self.cell.as_mut()
                     && !parsed.name.starts_with("table:")
                 {
                     open.filled = true;
@@ -182,8 +135,91 @@ fn scan(mut xml: impl BufRead, limits: &Limits) -> Result<(), String> {
             }
             _ => {}
         }
+        Ok(())
     }
-    Ok(())
+
+    /// A table ends: what calamine keeps of it counts towards the workbook's bound.
+    fn end_table(&mut self) -> Result<(), String> {
+        if let Some(t) = self.table.take() {
+            let area = match t.rows_before_first {
+                Some(first) => t
+                    .last_filled_end
+                    .saturating_sub(first)
+                    .saturating_mul(t.width),
+                None => 0,
+            };
+            self.total_kept = self
+                .total_kept
+                .saturating_add(t.row_cells)
+                .saturating_add(area);
+            if self.total_kept > self.limits.max_sheet_cells {
+                return Err(too_many(&t, area, self.limits.max_sheet_cells));
+            }
+        }
+        Ok(())
+    }
+
+    /// A row ends: its repeats grow the table's rectangle and the workbook's text.
+    fn end_row(&mut self) -> Result<(), String> {
+        let (Some(r), Some(t)) = (self.row.take(), self.table.as_mut()) else {
+            return Ok(());
+        };
+        let bound = self.limits.max_sheet_cells;
+        let repeats = r.repeats.min(SHEET_MAX_ROWS.saturating_sub(t.rows_seen));
+        let width = r.position.min(SHEET_MAX_COLUMNS);
+        t.row_cells = t.row_cells.saturating_add(width);
+        if width > 0 {
+            t.rows_before_first.get_or_insert(t.rows_seen);
+            t.last_filled_end = t.rows_seen.saturating_add(repeats);
+            t.width = t.width.max(width);
+        }
+        t.rows_seen = t.rows_seen.saturating_add(repeats);
+        let area = t.rows_before_first.map_or(0, |first| {
+            t.last_filled_end
+                .saturating_sub(first)
+                .saturating_mul(t.width)
+        });
+        if self
+            .total_kept
+            .saturating_add(t.row_cells)
+            .saturating_add(area)
+            > bound
+        {
+            return Err(too_many(t, area, bound));
+        }
+        // Every repeat of a filled row is a copy of its text.
+        self.total_text = self
+            .total_text
+            .saturating_add(r.text.saturating_mul(repeats));
+        if self.total_text > self.limits.max_text_bytes {
+            return Err(format!(
+                "sheet \"{}\" would hold more than {} bytes of text once its repeated rows and \
+                 cells are expanded, the bound ({})",
+                shorten(&t.name),
+                self.limits.max_text_bytes,
+                VARIABLES[6]
+            ));
+        }
+        Ok(())
+    }
+
+    /// A cell's tag inside a row: a cell opens, or ends (an empty-element tag does both).
+    fn cell_tag(&mut self, parsed: &Tag, kind: Kind) {
+        let opened = OpenCell {
+            repeats: parsed.number("table:number-columns-repeated"),
+            filled: parsed.has_value(),
+            bytes: parsed.value_bytes(),
+        };
+        match kind {
+            Kind::Start => self.cell = Some(opened),
+            Kind::Empty => end_cell(self.row.as_mut(), opened),
+            Kind::End => {
+                if let Some(open) = self.cell.take() {
+                    end_cell(self.row.as_mut(), open);
+                }
+            }
+        }
+    }
 }
 
 /// A cell ends: filled cells move the row's position past themselves and the empty ones before.
@@ -229,156 +265,6 @@ fn too_many(table: &Table, area: u64, bound: u64) -> String {
         shorten(&table.name),
         VARIABLES[5]
     )
-}
-
-/// Skip text up to and including the next `<`: whether there is one, whether the text held
-/// more than whitespace, and its length. The text is never kept.
-fn skip_text(xml: &mut impl BufRead) -> Result<(bool, bool, u64), String> {
-    let mut text = false;
-    let mut length = 0u64;
-    loop {
-        let buffer = xml
-            .fill_buf()
-            .map_err(|err| format!("cannot be read as a spreadsheet: {err}"))?;
-        if buffer.is_empty() {
-            return Ok((false, text, length));
-        }
-        let end = buffer.iter().position(|b| *b == b'<');
-        let upto = end.unwrap_or(buffer.len());
-        text |= buffer[..upto].iter().any(|b| !b.is_ascii_whitespace());
-        length += upto as u64;
-        match end {
-            Some(at) => {
-                xml.consume(at + 1);
-                return Ok((true, text, length));
-            }
-            None => xml.consume(upto),
-        }
-    }
-}
-
-/// Read a tag (after its `<`) up to its closing `>`, skipping comments, CDATA and processing
-/// instructions whole. False at the end of the input.
-fn read_tag(xml: &mut impl BufRead, tag: &mut Vec<u8>) -> Result<bool, String> {
-    tag.clear();
-    let mut take = |tag: &mut Vec<u8>, until: u8| -> Result<bool, String> {
-        let n = xml
-            .by_ref()
-            .take(MAX_TAG_BYTES as u64)
-            .read_until(until, tag)
-            .map_err(|err| format!("cannot be read as a spreadsheet: {err}"))?;
-        if tag.len() >= MAX_TAG_BYTES {
-            return Err(format!(
-                "holds an XML tag longer than {MAX_TAG_BYTES} bytes"
-            ));
-        }
-        Ok(n > 0)
-    };
-    if !take(tag, b'>')? {
-        return Ok(false);
-    }
-    // Quotes in attribute values may hold '>': read on until the quotes balance, and until a
-    // comment or CDATA section is closed.
-    loop {
-        let quotes_open = tag.iter().filter(|b| **b == b'"').count() % 2 == 1
-            || (!tag.contains(&b'"') && tag.iter().filter(|b| **b == b'\'').count() % 2 == 1);
-        let unfinished = (tag.starts_with(b"!--") && !tag.ends_with(b"-->"))
-            || (tag.starts_with(b"![CDATA[") && !tag.ends_with(b"]]>"));
-        let comment =
-            tag.starts_with(b"!--") || tag.starts_with(b"![CDATA[") || tag.starts_with(b"?");
-        if !(unfinished || (quotes_open && !comment)) {
-            return Ok(true);
-        }
-        if !take(tag, b'>')? {
-            return Ok(false);
-        }
-    }
-}
-
-/// The attributes that give a cell its value.
-const VALUE_ATTRIBUTES: [&str; 5] = [
-    "office:value",
-    "office:string-value",
-    "office:date-value",
-    "office:time-value",
-    "office:boolean-value",
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Start,
-    End,
-    Empty,
-}
-
-/// A tag's name, kind and raw attribute text.
-struct Tag<'a> {
-    name: &'a str,
-    kind: Kind,
-    attributes: &'a str,
-}
-
-impl<'a> Tag<'a> {
-    fn parse(raw: &'a [u8]) -> Option<Tag<'a>> {
-        let raw = std::str::from_utf8(raw).ok()?.strip_suffix('>')?;
-        if raw.starts_with(['!', '?']) {
-            return None;
-        }
-        let (raw, kind) = if let Some(name) = raw.strip_prefix('/') {
-            (name, Kind::End)
-        } else if let Some(open) = raw.strip_suffix('/') {
-            (open, Kind::Empty)
-        } else {
-            (raw, Kind::Start)
-        };
-        let end = raw.find(|c: char| c.is_whitespace()).unwrap_or(raw.len());
-        Some(Tag {
-            name: &raw[..end],
-            kind,
-            attributes: &raw[end..],
-        })
-    }
-
-    fn attribute(&self, name: &str) -> Option<String> {
-        let mut rest = self.attributes;
-        while let Some(at) = rest.find(name) {
-            let before_ok = at == 0 || rest[..at].ends_with(|c: char| c.is_whitespace());
-            let after = rest[at + name.len()..].trim_start();
-            if before_ok && let Some(value) = after.strip_prefix('=') {
-                let value = value.trim_start();
-                let quote = value.chars().next()?;
-                let inner = &value[1..];
-                return Some(inner[..inner.find(quote)?].to_string());
-            }
-            rest = &rest[at + name.len()..];
-        }
-        None
-    }
-
-    /// A repeat count: 1 when absent, and beyond any sheet when unreadable (calamine would fail
-    /// on it; this scan must not let it through).
-    fn number(&self, name: &str) -> u64 {
-        match self.attribute(name) {
-            None => 1,
-            Some(value) => value.trim().parse::<u64>().unwrap_or(u64::MAX).max(1),
-        }
-    }
-
-    fn has_value(&self) -> bool {
-        VALUE_ATTRIBUTES
-            .iter()
-            .chain(&["office:value-type"])
-            .any(|name| self.attribute(name).is_some())
-    }
-
-    /// The length of the values the tag gives a cell (its text comes on top).
-    fn value_bytes(&self) -> u64 {
-        VALUE_ATTRIBUTES
-            .iter()
-            .filter_map(|name| self.attribute(name))
-            .map(|v| v.len() as u64)
-            .sum()
-    }
 }
 
 #[cfg(test)]

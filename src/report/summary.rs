@@ -170,8 +170,17 @@ impl Summary {
     /// summary.txt: short, for people. Lists the first rows that need attention (`tally` holds
     /// them).
     pub fn to_text(&self, tally: &Tally) -> String {
-        let r = &self.run;
         let mut t = String::new();
+        self.text_what_ran(&mut t);
+        self.text_counts(&mut t);
+        self.text_history(&mut t);
+        Self::text_attention(&mut t, tally);
+        t
+    }
+
+    /// What ran, on which manifest and rows, and when.
+    fn text_what_ran(&self, t: &mut String) {
+        let r = &self.run;
         text_line!(
             t,
             "kirim-xray {} {}: {}",
@@ -201,6 +210,11 @@ impl Summary {
             .duration_seconds
             .map_or(String::new(), |d| format!(" ({})", human_duration(d)));
         text_line!(t, "time      {} → {end}{took}", r.started_at.to_rfc3339());
+    }
+
+    /// Rows by status, photos and requests.
+    fn text_counts(&self, t: &mut String) {
+        let r = &self.run;
         let counts: Vec<String> = self
             .counts
             .iter()
@@ -232,6 +246,12 @@ impl Summary {
             self.retries,
             r.requests.throttled_429
         );
+    }
+
+    /// The run this one retries, its resumes and notes, the documents that left the manifest,
+    /// and its exit.
+    fn text_history(&self, t: &mut String) {
+        let r = &self.run;
         if let Some(prev) = &r.previous_run {
             text_line!(t, "retries   {}", prev.display());
         }
@@ -261,6 +281,10 @@ impl Summary {
         if let Some(code) = r.exit_code {
             text_line!(t, "exit      {code} ({})", exit_meaning(code));
         }
+    }
+
+    /// The first rows that need attention.
+    fn text_attention(t: &mut String, tally: &Tally) {
         if tally.attention > 0 {
             text_line!(t, "rows needing attention ({}):", tally.attention);
             for x in &tally.listed {
@@ -281,7 +305,6 @@ impl Summary {
                 );
             }
         }
-        t
     }
 }
 

@@ -110,6 +110,16 @@ async fn image_bytes(field: &mut Field<'_>, received: &mut u64) -> Result<Bytes,
 /// the outcome. After the first problem the rest of the body is still read (and dropped), so that
 /// the client gets the 400 rather than a reset connection.
 pub async fn read(request: Request, limit: u64, received: &mut u64) -> Result<Upload, Refusal> {
+    let mut multipart = open(request, limit).await?;
+    let mut parts = Parts::default();
+    while let Some(field) = multipart.next_field().await.map_err(from_multipart)? {
+        parts.take(field, received).await?;
+    }
+    parts.upload()
+}
+
+/// The request's multipart body, once its Content-Type and declared length are acceptable.
+async fn open(request: Request, limit: u64) -> Result<Multipart, Refusal> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -132,7 +142,7 @@ pub async fn read(request: Request, limit: u64, received: &mut u64) -> Result<Up
     if declared.is_some_and(|len| len > limit) {
         return Err(Refusal::TooLarge);
     }
-    let mut multipart = Multipart::from_request(request, &())
+    Multipart::from_request(request, &())
         .await
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -143,42 +153,50 @@ pub async fn read(request: Request, limit: u64, received: &mut u64) -> Result<Up
                     rejection.body_text()
                 ))
             }
-        })?;
+        })
+}
 
-    let mut problem: Option<String> = None;
-    let mut declaration: Option<Declaration> = None;
-    let mut data_parts = 0usize;
-    let mut image_parts = 0usize;
-    let mut photos = Vec::new();
-    while let Some(mut field) = multipart.next_field().await.map_err(from_multipart)? {
+/// The parts read so far, and the first problem found with them.
+#[derive(Default)]
+struct Parts {
+    problem: Option<String>,
+    declaration: Option<Declaration>,
+    data_parts: usize,
+    image_parts: usize,
+    photos: Vec<IncomingPhoto>,
+}
+
+impl Parts {
+    /// Read one part whole, and check it unless a problem was found already.
+    async fn take(&mut self, mut field: Field<'_>, received: &mut u64) -> Result<(), Refusal> {
         match field.name().unwrap_or("") {
             "data" => {
-                data_parts += 1;
+                self.data_parts += 1;
                 let content_type = field.content_type().map(str::to_string);
                 let bytes = field.bytes().await.map_err(from_multipart)?;
-                if problem.is_some() {
-                    continue;
+                if self.problem.is_some() {
+                    return Ok(());
                 }
-                if data_parts > 1 {
-                    problem = Some("The request has more than one data part".into());
-                    continue;
+                if self.data_parts > 1 {
+                    self.problem = Some("The request has more than one data part".into());
+                    return Ok(());
                 }
                 match check_data(content_type.as_deref(), &bytes) {
-                    Ok(d) => declaration = Some(d),
-                    Err(p) => problem = Some(p),
+                    Ok(d) => self.declaration = Some(d),
+                    Err(p) => self.problem = Some(p),
                 }
             }
             "images" => {
-                image_parts += 1;
+                self.image_parts += 1;
                 let file_name = field.file_name().map(str::to_string);
                 let content_type = field.content_type().map(str::to_string);
                 let data = image_bytes(&mut field, received).await?;
-                if problem.is_some() {
-                    continue;
+                if self.problem.is_some() {
+                    return Ok(());
                 }
-                match check_image(image_parts, file_name, content_type, data) {
-                    Ok(photo) => photos.push(photo),
-                    Err(p) => problem = Some(p),
+                match check_image(self.image_parts, file_name, content_type, data) {
+                    Ok(photo) => self.photos.push(photo),
+                    Err(p) => self.problem = Some(p),
                 }
             }
             // Parts the API does not name are ignored, as a form binder would.
@@ -186,20 +204,25 @@ pub async fn read(request: Request, limit: u64, received: &mut u64) -> Result<Up
                 let _ = field.bytes().await.map_err(from_multipart)?;
             }
         }
+        Ok(())
     }
-    if let Some(problem) = problem {
-        return Err(bad(problem));
+
+    /// The upload the parts make, or the first problem with them.
+    fn upload(self) -> Result<Upload, Refusal> {
+        if let Some(problem) = self.problem {
+            return Err(bad(problem));
+        }
+        let Some(declaration) = self.declaration else {
+            return Err(bad("The request has no data part"));
+        };
+        if self.photos.is_empty() {
+            return Err(bad("The request has no images part"));
+        }
+        Ok(Upload {
+            declaration,
+            photos: self.photos,
+        })
     }
-    let Some(declaration) = declaration else {
-        return Err(bad("The request has no data part"));
-    };
-    if photos.is_empty() {
-        return Err(bad("The request has no images part"));
-    }
-    Ok(Upload {
-        declaration,
-        photos,
-    })
 }
 
 /// The `data` part: typed `application/json`, a JSON object, four non-empty strings, a strict date.

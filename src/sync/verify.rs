@@ -95,75 +95,10 @@ impl RowRun<'_> {
     /// Verify if the upload phase got that far, and fill the whole result.
     pub(super) fn finish(mut self, ending: Ending) -> RowResult {
         let shipment = self.shipment;
-        let (status, mut message, record, verdict) = match ending {
-            Ending::Verify => match self.verify() {
-                Ok(record) => {
-                    let v = judge(&shipment.meta, &shipment.images, &record, |name| {
-                        self.sent.contains_key(name)
-                    });
-                    let status = v.status.unwrap_or(RowStatus::Mismatch);
-                    (status, v.message.clone(), Some(record), v)
-                }
-                Err(ApiError::Stopped) => stopped(self.sent.len(), self.requests),
-                Err(err) => (
-                    RowStatus::Failed,
-                    format!("could not verify: {err}"),
-                    None,
-                    Verdict::default(),
-                ),
-            },
-            Ending::Stopped => stopped(self.sent.len(), self.requests),
-            Ending::NotFound(text) => (RowStatus::NotFound, text, None, Verdict::default()),
-            Ending::Foreign(text) => {
-                let verdict = Verdict {
-                    foreign: true,
-                    ..Verdict::default()
-                };
-                (RowStatus::Mismatch, text, None, verdict)
-            }
-            // A get answered after the last upload still tells the truth about the server.
-            Ending::Failed(text) => {
-                let record = self.fresh_get.take().flatten();
-                let verdict = record
-                    .as_ref()
-                    .filter(|r| foreign(&shipment.meta, r).is_some())
-                    .map(|_| Verdict {
-                        foreign: true,
-                        ..Verdict::default()
-                    })
-                    .unwrap_or_default();
-                (RowStatus::Failed, text, record, verdict)
-            }
-        };
+        let (status, message, record, verdict) = self.conclude(ending);
         let uploaded = self.sent.len();
-        if matches!(status, RowStatus::Match | RowStatus::Mismatch) && !verdict.foreign {
-            let summary = if uploaded > 0 {
-                format!(
-                    "{uploaded} photo{} sent in {} request{}",
-                    plural(uploaded),
-                    self.carrying_requests,
-                    plural(self.carrying_requests as usize)
-                )
-            } else {
-                format!("all {} photos already on the server", shipment.images.len())
-            };
-            message = if message.is_empty() {
-                summary
-            } else if uploaded > 0 {
-                format!("{message}; {summary}")
-            } else {
-                message
-            };
-        }
-        let used = |endpoint: SentIn| {
-            self.ended_on == Some(endpoint) || self.sent.values().any(|(how, _)| *how == endpoint)
-        };
-        let action = match (used(SentIn::Kirim), used(SentIn::Add)) {
-            (true, true) => "kirim+add",
-            (true, false) => "kirim",
-            (false, true) => "add",
-            (false, false) => "none",
-        };
+        let message = self.with_counts(status, message, &verdict);
+        let action = self.action();
         let images = image_results(
             &shipment.images,
             &self.sent,
@@ -203,14 +138,99 @@ impl RowRun<'_> {
             images,
         }
     }
+
+    /// The row's status and message, the server's record it was judged on, and the verdict.
+    fn conclude(&mut self, ending: Ending) -> Outcome {
+        let shipment = self.shipment;
+        match ending {
+            Ending::Verify => match self.verify() {
+                Ok(record) => {
+                    let v = judge(&shipment.meta, &shipment.images, &record, |name| {
+                        self.sent.contains_key(name)
+                    });
+                    let status = v.status.unwrap_or(RowStatus::Mismatch);
+                    (status, v.message.clone(), Some(record), v)
+                }
+                Err(ApiError::Stopped) => stopped(self.sent.len(), self.requests),
+                Err(err) => (
+                    RowStatus::Failed,
+                    format!("could not verify: {err}"),
+                    None,
+                    Verdict::default(),
+                ),
+            },
+            Ending::Stopped => stopped(self.sent.len(), self.requests),
+            Ending::NotFound(text) => (RowStatus::NotFound, text, None, Verdict::default()),
+            Ending::Foreign(text) => {
+                let verdict = Verdict {
+                    foreign: true,
+                    ..Verdict::default()
+                };
+                (RowStatus::Mismatch, text, None, verdict)
+            }
+            // A get answered after the last upload still tells the truth about the server.
+            Ending::Failed(text) => {
+                let record = self.fresh_get.take().flatten();
+                let verdict = record
+                    .as_ref()
+                    .filter(|r| foreign(&shipment.meta, r).is_some())
+                    .map(|_| Verdict {
+                        foreign: true,
+                        ..Verdict::default()
+                    })
+                    .unwrap_or_default();
+                (RowStatus::Failed, text, record, verdict)
+            }
+        }
+    }
+
+    /// A row judged on its own record: the message adds how its photos got there.
+    fn with_counts(&self, status: RowStatus, message: String, verdict: &Verdict) -> String {
+        let shipment = self.shipment;
+        let uploaded = self.sent.len();
+        if !matches!(status, RowStatus::Match | RowStatus::Mismatch) || verdict.foreign {
+            return message;
+        }
+        let summary = if uploaded > 0 {
+            format!(
+                "{uploaded} photo{} sent in {} request{}",
+                plural(uploaded),
+                self.carrying_requests,
+                plural(self.carrying_requests as usize)
+            )
+        } else {
+            format!("all {} photos already on the server", shipment.images.len())
+        };
+        if message.is_empty() {
+            summary
+        } else if uploaded > 0 {
+            format!("{message}; {summary}")
+        } else {
+            message
+        }
+    }
+
+    /// The endpoints the row used: `kirim`, `add`, `kirim+add` or `none`.
+    fn action(&self) -> &'static str {
+        let used = |endpoint: SentIn| {
+            self.ended_on == Some(endpoint) || self.sent.values().any(|(how, _)| *how == endpoint)
+        };
+        match (used(SentIn::Kirim), used(SentIn::Add)) {
+            (true, true) => "kirim+add",
+            (true, false) => "kirim",
+            (false, true) => "add",
+            (false, false) => "none",
+        }
+    }
 }
+
+/// How a row ended: its status, its message, the server's record it was judged on, and the
+/// verdict.
+type Outcome = (RowStatus, String, Option<ServerRecord>, Verdict);
 
 /// A row the stop caught in flight: SKIPPED (so `run --resume` takes it up again, asking with get
 /// first), its acknowledged photos kept in the result and in the counts.
-fn stopped(
-    acknowledged: usize,
-    requests: u32,
-) -> (RowStatus, String, Option<ServerRecord>, Verdict) {
+fn stopped(acknowledged: usize, requests: u32) -> Outcome {
     if requests == 0 {
         let message = "stopped before its first request went out".to_string();
         return (RowStatus::Skipped, message, None, Verdict::default());

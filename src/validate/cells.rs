@@ -258,27 +258,7 @@ fn unseen(c: char) -> bool {
 /// tanggalBlAwb: strict `yyyy-MM-dd` text, or a date cell; not after tomorrow.
 fn date(cell: &Cell, today: NaiveDate, report: &mut Report) -> Option<String> {
     let date = match cell {
-        Cell::Text(s) => {
-            let shaped = s.len() == 10
-                && s.bytes().enumerate().all(|(i, b)| match i {
-                    4 | 7 => b == b'-',
-                    _ => b.is_ascii_digit(),
-                });
-            if !shaped {
-                report(
-                    Severity::Error,
-                    "is not a date in the form yyyy-MM-dd (for example 2026-01-31)".into(),
-                );
-                return None;
-            }
-            match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-                Ok(d) => d,
-                Err(_) => {
-                    report(Severity::Error, "is not a real calendar date".into());
-                    return None;
-                }
-            }
-        }
+        Cell::Text(s) => text_date(s, report)?,
         Cell::Date(d) => *d,
         Cell::DateTime(dt) => {
             report(
@@ -291,43 +271,77 @@ fn date(cell: &Cell, today: NaiveDate, report: &mut Report) -> Option<String> {
             );
             dt.date()
         }
-        Cell::Number(f) if f.is_finite() && f.fract() != 0.0 => {
-            // 45000.75 is a date and a time: which day was meant is not certain (a time zone
-            // may have moved it), so it is not guessed.
-            let shown = serial_date(*f).map_or(String::new(), |d| {
-                format!(" ({} and a time of day)", d.format("%Y-%m-%d"))
-            });
-            report(
-                Severity::Error,
-                format!(
-                    "is a number with a fraction{shown}; type the date as yyyy-MM-dd, or format \
-                     the column as a date"
-                ),
-            );
-            return None;
-        }
-        Cell::Number(f) => match serial_date(*f) {
-            Some(d) => {
-                report(
-                    Severity::Warning,
-                    format!(
-                        "is a number; read as the spreadsheet date {} (format the column as a \
-                         date, or type yyyy-MM-dd)",
-                        d.format("%Y-%m-%d")
-                    ),
-                );
-                d
-            }
-            None => {
-                report(
-                    Severity::Error,
-                    "is a number, not a date in the form yyyy-MM-dd".into(),
-                );
-                return None;
-            }
-        },
+        Cell::Number(f) => number_date(*f, report)?,
         _ => return None,
     };
+    in_range(date, today, report)?;
+    Some(date.format("%Y-%m-%d").to_string())
+}
+
+/// A date typed as text: exactly `yyyy-MM-dd`, and a real calendar day.
+fn text_date(s: &str, report: &mut Report) -> Option<NaiveDate> {
+    let shaped = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        report(
+            Severity::Error,
+            "is not a date in the form yyyy-MM-dd (for example 2026-01-31)".into(),
+        );
+        return None;
+    }
+    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) => Some(d),
+        Err(_) => {
+            report(Severity::Error, "is not a real calendar date".into());
+            None
+        }
+    }
+}
+
+/// A date held as a number: a whole spreadsheet serial is read as its date (with a warning).
+fn number_date(f: f64, report: &mut Report) -> Option<NaiveDate> {
+    if f.is_finite() && f.fract() != 0.0 {
+        // 45000.75 is a date and a time: which day was meant is not certain (a time zone
+        // may have moved it), so it is not guessed.
+        let shown = serial_date(f).map_or(String::new(), |d| {
+            format!(" ({} and a time of day)", d.format("%Y-%m-%d"))
+        });
+        report(
+            Severity::Error,
+            format!(
+                "is a number with a fraction{shown}; type the date as yyyy-MM-dd, or format \
+                 the column as a date"
+            ),
+        );
+        return None;
+    }
+    match serial_date(f) {
+        Some(d) => {
+            report(
+                Severity::Warning,
+                format!(
+                    "is a number; read as the spreadsheet date {} (format the column as a \
+                     date, or type yyyy-MM-dd)",
+                    d.format("%Y-%m-%d")
+                ),
+            );
+            Some(d)
+        }
+        None => {
+            report(
+                Severity::Error,
+                "is a number, not a date in the form yyyy-MM-dd".into(),
+            );
+            None
+        }
+    }
+}
+
+/// A BL/AWB date is not before [`EARLIEST_DATE`] nor after tomorrow.
+fn in_range(date: NaiveDate, today: NaiveDate, report: &mut Report) -> Option<()> {
     let (y, m, d) = EARLIEST_DATE;
     if let Some(earliest) = NaiveDate::from_ymd_opt(y, m, d)
         && date < earliest
@@ -353,7 +367,7 @@ fn date(cell: &Cell, today: NaiveDate, report: &mut Report) -> Option<String> {
         );
         return None;
     }
-    Some(date.format("%Y-%m-%d").to_string())
+    Some(())
 }
 
 /// A spreadsheet date serial number (1900 date system) whose date part is the day.

@@ -82,48 +82,13 @@ pub fn scan(row: usize, folder: &str, dir: &Path, max_image_bytes: u64) -> Scan 
         message,
         severity,
     };
-    let photo_problem = |name: &str, message: String| Problem {
-        row,
-        column: None,
-        value: name.to_string(),
-        message,
-        severity: Severity::Error,
-    };
-
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            let message = format!("is not a folder ({})", dir.display());
-            scan.problems.push(folder_problem(message, Severity::Error));
-            return scan;
-        }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            let message = format!("does not exist (looked for {})", dir.display());
-            scan.problems.push(folder_problem(message, Severity::Error));
-            return scan;
-        }
-        Err(err) => {
-            let message = format!("cannot be opened ({}): {err}", dir.display());
-            scan.problems.push(folder_problem(message, Severity::Error));
-            return scan;
-        }
-    }
-    let entries = match std::fs::read_dir(dir).and_then(|it| it.collect::<io::Result<Vec<_>>>()) {
+    let entries = match list(dir) {
         Ok(entries) => entries,
-        Err(err) => {
-            let message = format!("cannot be listed ({}): {err}", dir.display());
+        Err(message) => {
             scan.problems.push(folder_problem(message, Severity::Error));
             return scan;
         }
     };
-    let mut entries: Vec<(String, PathBuf, bool)> = entries
-        .into_iter()
-        .map(|e| match e.file_name().into_string() {
-            Ok(name) => (name, e.path(), true),
-            Err(raw) => (raw.to_string_lossy().into_owned(), e.path(), false),
-        })
-        .collect();
-    entries.sort();
 
     let mut photo_errors = Vec::new();
     let mut ignored = Vec::new();
@@ -131,86 +96,17 @@ pub fn scan(row: usize, folder: &str, dir: &Path, max_image_bytes: u64) -> Scan 
         if name.starts_with('.') {
             continue; // hidden: .DS_Store, editor swap files, ...
         }
-        let meant_as_photo = named_like_an_image(&name);
-        // metadata() follows symbolic links: a link to a regular file is a file.
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            Err(err) if meant_as_photo => {
-                photo_errors.push(photo_problem(&name, format!("cannot be read: {err}")));
-                continue;
-            }
-            Err(_) => {
-                ignored.push(name);
-                continue;
-            }
-        };
-        if !meta.is_file() {
-            ignored.push(if meta.is_dir() {
-                format!("{name}/")
-            } else {
-                name
-            });
-            continue;
+        match look_at(name, path, utf8_name, max_image_bytes) {
+            Entry::Photo(found) => scan.photos.push(found),
+            Entry::Refused { name, message } => photo_errors.push(Problem {
+                row,
+                column: None,
+                value: name,
+                message,
+                severity: Severity::Error,
+            }),
+            Entry::Ignored(name) => ignored.push(name),
         }
-        if meta.len() == 0 {
-            if meant_as_photo {
-                photo_errors.push(photo_problem(&name, "is empty (0 bytes)".into()));
-            } else {
-                ignored.push(name);
-            }
-            continue;
-        }
-        let content_type = match read_head(&path) {
-            Ok(head) => sniff(&head),
-            Err(err) => {
-                if meant_as_photo {
-                    photo_errors.push(photo_problem(&name, format!("cannot be read: {err}")));
-                } else {
-                    ignored.push(name);
-                }
-                continue;
-            }
-        };
-        let Some(content_type) = content_type else {
-            if meant_as_photo {
-                photo_errors.push(photo_problem(
-                    &name,
-                    "is named like an image but its content is not one (not JPEG, PNG, GIF, \
-                     BMP, TIFF or WebP)"
-                        .into(),
-                ));
-            } else {
-                ignored.push(name);
-            }
-            continue;
-        };
-        if !utf8_name {
-            photo_errors.push(photo_problem(
-                &name,
-                "has a file name that is not valid UTF-8; rename the file".into(),
-            ));
-            continue;
-        }
-        if let Some(message) = name_problem(&name) {
-            photo_errors.push(photo_problem(&name, message));
-            continue;
-        }
-        if meta.len() > max_image_bytes {
-            photo_errors.push(photo_problem(
-                &name,
-                format!(
-                    "is {} bytes, over the limit of {max_image_bytes} bytes (--max-image-bytes)",
-                    meta.len()
-                ),
-            ));
-            continue;
-        }
-        scan.photos.push(Found {
-            name,
-            path,
-            bytes: meta.len(),
-            content_type,
-        });
     }
 
     if scan.photos.is_empty() && photo_errors.is_empty() {
@@ -226,6 +122,107 @@ pub fn scan(row: usize, folder: &str, dir: &Path, max_image_bytes: u64) -> Scan 
     }
     scan.problems.extend(photo_errors);
     scan
+}
+
+/// The entries of the folder `dir`, sorted by name: name, path, and whether the name is UTF-8.
+/// `Err` is what is wrong with the folder.
+fn list(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, String> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(format!("is not a folder ({})", dir.display())),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(format!("does not exist (looked for {})", dir.display()));
+        }
+        Err(err) => return Err(format!("cannot be opened ({}): {err}", dir.display())),
+    }
+    let entries = std::fs::read_dir(dir)
+        .and_then(|it| it.collect::<io::Result<Vec<_>>>())
+        .map_err(|err| format!("cannot be listed ({}): {err}", dir.display()))?;
+    let mut entries: Vec<(String, PathBuf, bool)> = entries
+        .into_iter()
+        .map(|e| match e.file_name().into_string() {
+            Ok(name) => (name, e.path(), true),
+            Err(raw) => (raw.to_string_lossy().into_owned(), e.path(), false),
+        })
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
+/// What one (not hidden) entry of a folder turned out to be.
+enum Entry {
+    Photo(Found),
+    /// Meant as a photo, and not one that can be sent: an error about the photo.
+    Refused {
+        name: String,
+        message: String,
+    },
+    /// Not meant as a photo: named in the folder's warning (a folder with a `/`).
+    Ignored(String),
+}
+
+/// Recognise one entry of a folder: a file named like an image must be one that can be sent, any
+/// other file is a photo when its content is an image, and ignored otherwise.
+fn look_at(name: String, path: PathBuf, utf8_name: bool, max_image_bytes: u64) -> Entry {
+    let meant_as_photo = named_like_an_image(&name);
+    // A problem with a file named like an image is an error; with any other file, it is ignored.
+    let unusable = |name: String, message: String| {
+        if meant_as_photo {
+            Entry::Refused { name, message }
+        } else {
+            Entry::Ignored(name)
+        }
+    };
+    // metadata() follows symbolic links: a link to a regular file is a file.
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(err) => return unusable(name, format!("cannot be read: {err}")),
+    };
+    if !meta.is_file() {
+        return Entry::Ignored(if meta.is_dir() {
+            format!("{name}/")
+        } else {
+            name
+        });
+    }
+    if meta.len() == 0 {
+        return unusable(name, "is empty (0 bytes)".into());
+    }
+    let content_type = match read_head(&path) {
+        Ok(head) => sniff(&head),
+        Err(err) => return unusable(name, format!("cannot be read: {err}")),
+    };
+    let Some(content_type) = content_type else {
+        return unusable(
+            name,
+            "is named like an image but its content is not one (not JPEG, PNG, GIF, BMP, TIFF \
+             or WebP)"
+                .into(),
+        );
+    };
+    let refused = |name: String, message: String| Entry::Refused { name, message };
+    if !utf8_name {
+        return refused(
+            name,
+            "has a file name that is not valid UTF-8; rename the file".into(),
+        );
+    }
+    if let Some(message) = name_problem(&name) {
+        return refused(name, message);
+    }
+    if meta.len() > max_image_bytes {
+        let message = format!(
+            "is {} bytes, over the limit of {max_image_bytes} bytes (--max-image-bytes)",
+            meta.len()
+        );
+        return refused(name, message);
+    }
+    Entry::Photo(Found {
+        name,
+        path,
+        bytes: meta.len(),
+        content_type,
+    })
 }
 
 /// Longest photo file name: the name is the key customs keeps the photo by (`namaFile`), and

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::manifest::{Column, Manifest, RawRow};
-use crate::model::{DocMeta, RowFields, Shipment, short_digest};
+use crate::model::{DocMeta, LocalImage, RowFields, Shipment, short_digest};
 
 pub use cells::display as cell_text;
 pub use images::sniff;
@@ -200,18 +200,10 @@ fn finish_row(
     .into_iter()
     .flatten()
     .collect();
-    let scan = folder.value.as_ref().map(|folder_cell| {
-        let dir = options.images_root.join(folder_cell);
-        if let Some(outside) = boundary.check_folder(raw.row, folder_cell, &dir) {
-            return images::Scan {
-                photos: Vec::new(),
-                problems: vec![outside],
-            };
-        }
-        let mut scan = images::scan(raw.row, folder_cell, &dir, options.max_image_bytes);
-        boundary.check_photos(raw.row, &mut scan);
-        scan
-    });
+    let scan = folder
+        .value
+        .as_ref()
+        .map(|folder_cell| scan_folder(raw.row, folder_cell, options, boundary));
     let mut photos = Vec::new();
     if let Some(scan) = scan {
         problems.extend(scan.problems);
@@ -235,19 +227,7 @@ fn finish_row(
         kantor.value,
         folder.value,
     ) {
-        let mut images = Vec::with_capacity(photos.len());
-        for found in &photos {
-            match images::hash(found) {
-                Ok(image) => images.push(image),
-                Err(err) => problems.push(Problem {
-                    row: raw.row,
-                    column: None,
-                    value: found.name.clone(),
-                    message: format!("cannot be read: {err}"),
-                    severity: Severity::Error,
-                }),
-            }
-        }
+        let images = hash_photos(raw.row, &photos, &mut problems);
         if !has_error(&problems) {
             shipment = Some(Shipment {
                 row: raw.row,
@@ -268,6 +248,47 @@ fn finish_row(
         problems,
         shipment,
     }
+}
+
+/// The row's folder, when it stays inside the images root (and its photos do too).
+fn scan_folder(
+    row: usize,
+    folder_cell: &str,
+    options: &ValidateOptions,
+    boundary: &root::Boundary,
+) -> images::Scan {
+    let dir = options.images_root.join(folder_cell);
+    if let Some(outside) = boundary.check_folder(row, folder_cell, &dir) {
+        return images::Scan {
+            photos: Vec::new(),
+            problems: vec![outside],
+        };
+    }
+    let mut scan = images::scan(row, folder_cell, &dir, options.max_image_bytes);
+    boundary.check_photos(row, &mut scan);
+    scan
+}
+
+/// Hash the row's photos; one that cannot be read is a problem of the row.
+fn hash_photos(
+    row: usize,
+    photos: &[images::Found],
+    problems: &mut Vec<Problem>,
+) -> Vec<LocalImage> {
+    let mut images = Vec::with_capacity(photos.len());
+    for found in photos {
+        match images::hash(found) {
+            Ok(image) => images.push(image),
+            Err(err) => problems.push(Problem {
+                row,
+                column: None,
+                value: found.name.clone(),
+                message: format!("cannot be read: {err}"),
+                severity: Severity::Error,
+            }),
+        }
+    }
+    images
 }
 
 /// Counts over validated rows, for the totals line and JSON.

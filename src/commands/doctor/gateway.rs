@@ -105,24 +105,8 @@ fn reach(
             return (false, None);
         }
     };
-    let host = parsed.host_str().unwrap_or_default().to_string();
-    match parsed.socket_addrs(|| None) {
-        Ok(addrs) if !addrs.is_empty() => {
-            let shown: Vec<String> = addrs.iter().take(3).map(|a| a.ip().to_string()).collect();
-            report(Check::pass(
-                &format!("DNS {what}"),
-                format!("{host} is {}", shown.join(", ")),
-            ));
-        }
-        Ok(_) | Err(_) => {
-            report(Check::fail(
-                Blame::Gateway,
-                &format!("DNS {what}"),
-                format!("{host} does not resolve"),
-                "check the host name in the URL and this host's DNS (resolv.conf)",
-            ));
-            return (false, None);
-        }
+    if !resolves(what, &parsed, report) {
+        return (false, None);
     }
     let client = match probe_client(settings, url) {
         Ok(c) => c,
@@ -160,27 +144,56 @@ fn reach(
             (true, date)
         }
         Err(e) => {
-            let text = crate::api::error_chain(&e);
-            let lower = text.to_ascii_lowercase();
-            let tls = ["certificate", "tls", "handshake", "ssl", "unknownissuer"]
-                .iter()
-                .any(|w| lower.contains(w));
-            let (detail, fix) = if tls {
-                (
-                    format!("TLS problem with {url}: {text}"),
-                    "the gateway's certificate is not trusted: pass its CA with --ca-cert \
-                     (KIRIM_XRAY_CA_CERT), or check the host name in the URL",
-                )
-            } else {
-                (
-                    format!("{url} could not be reached: {text}"),
-                    "check the URL, a firewall or proxy on the way, and that the gateway is up",
-                )
-            };
-            report(Check::fail(Blame::Gateway, &name, detail, fix));
+            report(not_reached(&name, url, &e));
             (false, None)
         }
     }
+}
+
+/// The DNS check of the URL's host: whether it resolves.
+fn resolves(what: &str, parsed: &Url, report: &mut dyn FnMut(Check)) -> bool {
+    let host = parsed.host_str().unwrap_or_default().to_string();
+    match parsed.socket_addrs(|| None) {
+        Ok(addrs) if !addrs.is_empty() => {
+            let shown: Vec<String> = addrs.iter().take(3).map(|a| a.ip().to_string()).collect();
+            report(Check::pass(
+                &format!("DNS {what}"),
+                format!("{host} is {}", shown.join(", ")),
+            ));
+            true
+        }
+        Ok(_) | Err(_) => {
+            report(Check::fail(
+                Blame::Gateway,
+                &format!("DNS {what}"),
+                format!("{host} does not resolve"),
+                "check the host name in the URL and this host's DNS (resolv.conf)",
+            ));
+            false
+        }
+    }
+}
+
+/// The check `name` failed: no HTTP answer from `url`, told apart as a TLS problem or not.
+fn not_reached(name: &str, url: &str, e: &reqwest::Error) -> Check {
+    let text = crate::api::error_chain(e);
+    let lower = text.to_ascii_lowercase();
+    let tls = ["certificate", "tls", "handshake", "ssl", "unknownissuer"]
+        .iter()
+        .any(|w| lower.contains(w));
+    let (detail, fix) = if tls {
+        (
+            format!("TLS problem with {url}: {text}"),
+            "the gateway's certificate is not trusted: pass its CA with --ca-cert \
+             (KIRIM_XRAY_CA_CERT), or check the host name in the URL",
+        )
+    } else {
+        (
+            format!("{url} could not be reached: {text}"),
+            "check the URL, a firewall or proxy on the way, and that the gateway is up",
+        )
+    };
+    Check::fail(Blame::Gateway, name, detail, fix)
 }
 
 /// A client like the run's (same CA, no redirects, no proxy for plain http), for the reach check.
