@@ -33,6 +33,9 @@ use exit::Exit;
 
 /// Run one command to its end and say how it ended.
 pub fn run(cli: Cli) -> Exit {
+    if prints_only(&cli.command) {
+        stop_quietly_on_a_closed_pipe();
+    }
     match cli.command {
         Command::Run(args) => match args.resume.clone() {
             Some(run_dir) => commands::resume::resume(args, &run_dir),
@@ -57,5 +60,35 @@ pub fn run(cli: Cli) -> Exit {
                 Exit::Usage
             }
         },
+    }
+}
+
+/// Commands whose whole job is to print (they change nothing, or have written their files before
+/// they print). Commands that send, and the sandbox, keep going when nobody reads them, and write
+/// their summary without failing on a closed pipe.
+fn prints_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Validate(_)
+            | Command::Report(_)
+            | Command::Verify(_)
+            | Command::Audit(_)
+            | Command::Ledger(_)
+            | Command::Doctor(_)
+            | Command::Config(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+    )
+}
+
+/// A reader that stops early (`kirim-xray audit | head`) ends the process the way it ends `cat`:
+/// by SIGPIPE, without a panic about a broken pipe. (Rust starts programs ignoring SIGPIPE, so
+/// every `print!` after the reader left would panic.) Sockets are not affected: the standard
+/// library sends with MSG_NOSIGNAL.
+fn stop_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -430,7 +430,7 @@ pub fn finish(
     let written =
         tally.and_then(|t| report::write_summaries(run_dir, info, &t, rows).map(|s| (s, t)));
     match written {
-        Ok((summary, tally)) => print!("{}", summary.to_text(&tally)),
+        Ok((summary, tally)) => print_summary(&summary.to_text(&tally)),
         Err(e) => {
             tracing::error!(
                 "cannot write the outputs of {}: {e:#}; `kirim-xray report {}` rebuilds them \
@@ -444,9 +444,19 @@ pub fn finish(
             }
             // The summary the folder could not take still goes to stdout.
             let tally = report::Tally::count(rows).unwrap_or_default();
-            print!("{}", report::Summary::of(info, &tally).to_text(&tally));
+            print_summary(&report::Summary::of(info, &tally).to_text(&tally));
         }
     }
     crate::ledger::record_run(run_dir);
     exit
+}
+
+/// The summary on stdout. A reader that went away (`kirim-xray run … | head`) costs nothing: the
+/// run folder already holds summary.txt, and the exit code still says how the run ended.
+fn print_summary(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        tracing::debug!("summary not printed: {e}");
+    }
 }

@@ -233,3 +233,51 @@ fn systemd_analyze_verifies_the_units_where_it_is_present() {
     // A value it cannot parse is only a warning ("..., ignoring"), with exit 0: any output fails.
     assert_eq!(text.trim(), "", "systemd-analyze verify warned");
 }
+
+/// Stdout is a pipe whose reader has already gone, as with `kirim-xray … | head -0`.
+fn closed_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    writer.into()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_printing_command_whose_reader_left_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TestDir::new();
+    for args in [&["completions", "bash"][..], &["config"], &["man"]] {
+        let out = kirim_xray()
+            .current_dir(dir.path())
+            .args(args)
+            .stdout(closed_pipe())
+            .output()
+            .expect("run kirim-xray");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        // Ended by SIGPIPE, as `cat` would be.
+        assert_eq!(out.status.signal(), Some(13), "{args:?}: {:?}", out.status);
+    }
+}
+
+#[test]
+fn a_run_whose_reader_left_still_finishes_and_says_how_it_ended() {
+    use crate::run::{RowSpec, demo_command, latest, write_manifest};
+    use crate::util::Sandbox;
+    let dir = TestDir::new();
+    let sandbox = Sandbox::start(&[]);
+    let rows: Vec<RowSpec> = (1..=2).map(|i| RowSpec::valid(i, 1)).collect();
+    let manifest = write_manifest(&dir, &rows);
+    let out = demo_command(&sandbox, &dir, "run", &manifest)
+        .args(["--rate", "200"])
+        .stdout(closed_pipe())
+        .output()
+        .expect("run kirim-xray");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary = std::fs::read_to_string(latest(&dir).join("summary.txt")).expect("summary.txt");
+    assert!(summary.contains("MATCH"), "{summary}");
+    assert_eq!(crate::run::stored(&sandbox.state()).len(), 2);
+}
