@@ -10,6 +10,7 @@ pub mod ledger_cmd;
 pub mod locks;
 pub mod outputs;
 pub mod reconcile;
+pub mod recorder;
 pub mod report;
 pub mod resume;
 pub mod retry;

@@ -7,13 +7,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::locks::{self, Locks};
 use super::outputs::RunRows;
+use super::recorder::{Recorder, append};
 use super::staged::Staged;
 use crate::api::{ConnectError, HttpApi};
 use crate::config::Settings;
@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::report::journal::LineAt;
 use crate::report::{self, Journal, RequestCounts, RowSource, RunInfo};
 use crate::runfolder;
-use crate::sync::{reconcile_row, sync_row};
+use crate::sync::{SyncSettings, reconcile_row, sync_row};
 use crate::validate::CheckedRow;
 
 /// What the workers do with each valid row.
@@ -142,53 +142,14 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
     } = work;
     let feed = crate::ledger::feed::Feed::start(&run_dir);
     journal.observe(Box::new(move |r| feed.record(r)));
-    let invalid = todo.rows - todo.valid;
-    todo.log_warnings(&info.manifest.path);
-    tracing::info!(
-        "run folder {}: {} rows to process ({} valid, {invalid} invalid), {} kept from before, from {}",
-        run_dir.display(),
-        todo.rows,
-        todo.valid,
-        kept.len(),
-        info.manifest.path.display()
-    );
-    if let Err(e) = report::write_summary_json(&run_dir, &report::Summary::build(&info, &[])) {
-        tracing::warn!("{e:#}");
-    }
-    // Where each row processed now went in the journal.
-    let done: Mutex<Vec<(usize, LineAt)>> = Mutex::new(Vec::with_capacity(todo.rows));
-    // Rows that finished but could not be journaled (the run folder cannot be written): the
-    // outputs still say what they did. Few: the run sends nothing more after the first.
-    let unjournaled: Mutex<Vec<RowResult>> = Mutex::new(Vec::new());
-    let record = |r: &RowResult| match append(&journal, r, Some(cancel)) {
-        Some(at) => done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((r.row, at)),
-        // A row INVALID, or SKIPPED before its first request, is shown the same without it.
-        None if r.status == RowStatus::Invalid
-            || (r.status == RowStatus::Skipped && r.requests == 0) => {}
-        None => unjournaled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(r.clone()),
-    };
-    let take_done = || std::mem::take(&mut *done.lock().unwrap_or_else(|p| p.into_inner()));
-    // The rows held in memory for the outputs, sorted by row: those not journaled, and `more`.
-    let held = |more: Vec<RowResult>| {
-        let mut rows = std::mem::take(&mut *unjournaled.lock().unwrap_or_else(|p| p.into_inner()));
-        rows.extend(more);
-        rows.sort_by_key(|r| r.row);
-        rows
-    };
-    let journal_path = journal.path().to_path_buf();
+    announce(&run_dir, &info, &todo, kept.len());
+    let recorder = Recorder::new(&journal, Some(cancel), todo.rows);
     if todo.valid == 0 {
         // Nothing to send: no login needed. Invalid rows still reach the journal.
         for row in todo.rows_or_log() {
-            record(&RowResult::invalid(&row));
+            recorder.record(&RowResult::invalid(&row));
         }
-        let mut rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_sent);
-        rows.in_flight = held(Vec::new());
+        let rows = recorder.rows(kept, &todo, &not_sent, Vec::new());
         return finish(&run_dir, &mut info, &rows, cancel.exit());
     }
     let unsent = Unsent {
@@ -197,22 +158,10 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         kept: &kept,
         journal: Some(&journal),
     };
-    let api_settings = match settings.to_api_settings() {
-        Ok(a) => a,
-        Err(e) => return unsent.finish(&mut info, e.to_string(), Exit::Usage),
-    };
-    let mut api = match HttpApi::connect(&api_settings) {
+    let api = match connect(settings, cancel) {
         Ok(api) => api,
-        Err(e) => {
-            let exit = match e {
-                ConnectError::Config(_) => Exit::Usage,
-                ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
-            };
-            return unsent.finish(&mut info, e.to_string(), exit);
-        }
+        Err((note, exit)) => return unsent.finish(&mut info, note, exit),
     };
-    // A signal or an unwritable run folder: nothing more goes out, and every wait ends.
-    api.halt_on(cancel.halt());
     let before = info.requests.clone();
     let requests_now = || {
         let mut all = before.clone();
@@ -220,20 +169,8 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         all
     };
     let sync = settings.sync_settings();
-    let seen = match mode {
-        RowMode::Upload { .. } => seen_before(settings, &todo),
-        RowMode::Reconcile => SeenBefore::default(),
-    };
-    let row_fn = |s: &Shipment| match &mode {
-        RowMode::Upload { check_first } => {
-            let ask_first = check_first.contains(&s.row) || seen.contains(&s.meta.nomor_aju);
-            sync_row(&api, s, &sync, ask_first)
-        }
-        RowMode::Reconcile => RowResult {
-            action: "get".into(),
-            ..reconcile_row(&api, s, &sync)
-        },
-    };
+    let seen = seen_before(settings, &todo, &mode);
+    let row_fn = |s: &Shipment| process_row(&mode, &api, &sync, &seen, s);
     // A row the run did not reach: INVALID or SKIPPED, saying why it did not start.
     let not_reached = |row: &CheckedRow| match row.shipment {
         None => RowResult::invalid(row),
@@ -254,24 +191,11 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             progress.finish();
             let mut info = abandon_info;
             info.requests = requests_now();
-            info.note = Some(format!(
-                "{}; rows still in flight {}s later were given up on and are SKIPPED",
-                cancel.cause().unwrap_or_else(|| "interrupted".into()),
-                grace.as_secs()
-            ));
-            let exit = cancel.exit().unwrap_or(Exit::Interrupted);
-            let mut rows = RunRows::of(
-                journal_path.clone(),
-                kept.clone(),
-                &todo,
-                take_done(),
-                &not_reached,
-            );
-            rows.in_flight = held(in_flight);
-            std::process::exit(finish(&run_dir, &mut info, &rows, Some(exit)).code())
+            let rows = recorder.rows(kept.clone(), &todo, &not_reached, in_flight);
+            give_up(&run_dir, &mut info, &rows, cancel, grace)
         }),
     };
-    if let Err(e) = pipeline::execute_bounded(
+    let workers = pipeline::execute_bounded(
         todo.rows_or_log(),
         settings.concurrency,
         cancel,
@@ -279,20 +203,101 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         bound,
         row_fn,
         |r| {
-            record(r);
+            recorder.record(r);
             progress.row_done(r);
         },
-    ) {
-        progress.finish();
+    );
+    progress.finish();
+    if let Err(e) = workers {
         let note = format!("cannot start {} workers: {e}", settings.concurrency);
         return unsent.finish(&mut info, note, Exit::Usage);
     }
-    progress.finish();
     info.requests = requests_now();
-    // A stop (signal, or authentication lost) decides the exit code whatever the rows say; so
-    // does a run in which no request got an answer from the API itself (exit 3, like a login
-    // that cannot be had): its rows say nothing about customs.
-    let exit = match (cancel.exit(), cancel.cause(), api.never_reached()) {
+    let exit = stopped(cancel, &api, &mut info);
+    let rows = recorder.rows(kept, &todo, &not_reached, Vec::new());
+    finish(&run_dir, &mut info, &rows, exit)
+}
+
+/// One valid row through the per-row protocol (`Upload`: send what is missing, then verify; a
+/// row to check first, or a document seen on the server before, starts with get), or only
+/// asked about (`Reconcile`).
+fn process_row(
+    mode: &RowMode,
+    api: &HttpApi,
+    sync: &SyncSettings,
+    seen: &SeenBefore,
+    s: &Shipment,
+) -> RowResult {
+    match mode {
+        RowMode::Upload { check_first } => {
+            let ask_first = check_first.contains(&s.row) || seen.contains(&s.meta.nomor_aju);
+            sync_row(api, s, sync, ask_first)
+        }
+        RowMode::Reconcile => RowResult {
+            action: "get".into(),
+            ..reconcile_row(api, s, sync)
+        },
+    }
+}
+
+/// The rows still in flight `grace` after a stop are given up on: write the outputs without
+/// them (they are SKIPPED, see `rows`) and end the process with the stop's exit code.
+fn give_up(
+    run_dir: &Path,
+    info: &mut RunInfo,
+    rows: &RunRows,
+    cancel: &Cancel,
+    grace: Duration,
+) -> ! {
+    info.note = Some(format!(
+        "{}; rows still in flight {}s later were given up on and are SKIPPED",
+        cancel.cause().unwrap_or_else(|| "interrupted".into()),
+        grace.as_secs()
+    ));
+    let exit = cancel.exit().unwrap_or(Exit::Interrupted);
+    std::process::exit(finish(run_dir, info, rows, Some(exit)).code())
+}
+
+/// Say what the run is about to do (run.log), with the warnings of its valid rows, and write a
+/// first summary.json.
+fn announce(run_dir: &Path, info: &RunInfo, todo: &Staged, kept: usize) {
+    todo.log_warnings(&info.manifest.path);
+    tracing::info!(
+        "run folder {}: {} rows to process ({} valid, {} invalid), {kept} kept from before, from {}",
+        run_dir.display(),
+        todo.rows,
+        todo.valid,
+        todo.rows - todo.valid,
+        info.manifest.path.display()
+    );
+    if let Err(e) = report::write_summary_json(run_dir, &report::Summary::build(info, &[])) {
+        tracing::warn!("{e:#}");
+    }
+}
+
+/// The API client, logged in, that a signal or an unwritable run folder halts (nothing more goes
+/// out, and every wait ends); or why there is none and the exit code that says so.
+fn connect(settings: &Settings, cancel: &Cancel) -> Result<HttpApi, (String, Exit)> {
+    let api_settings = settings
+        .to_api_settings()
+        .map_err(|e| (e.to_string(), Exit::Usage))?;
+    let mut api = HttpApi::connect(&api_settings).map_err(|e| {
+        let exit = match e {
+            ConnectError::Config(_) => Exit::Usage,
+            ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
+        };
+        (e.to_string(), exit)
+    })?;
+    api.halt_on(cancel.halt());
+    Ok(api)
+}
+
+/// The exit code a finished run must end with whatever its rows say, with its note: a stop
+/// (signal, authentication lost, run folder unwritable), or a run in which no request got an
+/// answer from the API itself (exit 3, like a login that cannot be had: its rows say nothing
+/// about customs). `None`: the rows decide.
+fn stopped(cancel: &Cancel, api: &HttpApi, info: &mut RunInfo) -> Option<Exit> {
+    match (cancel.exit(), cancel.cause(), api.never_reached()) {
         (Some(exit), Some(cause), _) => {
             info.note = Some(format!("{cause}; rows not started are SKIPPED"));
             Some(exit)
@@ -303,10 +308,7 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
             Some(Exit::Unreachable)
         }
         _ => None,
-    };
-    let mut rows = RunRows::of(journal_path, kept, &todo, take_done(), &not_reached);
-    rows.in_flight = held(Vec::new());
-    finish(&run_dir, &mut info, &rows, exit)
+    }
 }
 
 /// A row that never reached the workers: INVALID, or SKIPPED as not started.
@@ -318,7 +320,10 @@ fn not_sent(row: &CheckedRow) -> RowResult {
 }
 
 /// The documents to send that an earlier run under `--out` saw on the server: they start with get.
-fn seen_before(settings: &Settings, todo: &Staged) -> SeenBefore {
+fn seen_before(settings: &Settings, todo: &Staged, mode: &RowMode) -> SeenBefore {
+    if let RowMode::Reconcile = mode {
+        return SeenBefore::default();
+    }
     let documents = todo
         .rows_or_log()
         .filter_map(|r| r.shipment.map(|s| s.meta.nomor_aju));
@@ -331,35 +336,6 @@ fn seen_before(settings: &Settings, todo: &Staged) -> SeenBefore {
         );
     }
     seen
-}
-
-/// Journal one finished row; where its line went, or `None` when it could not be. Then, during
-/// the run, `cancel` stops it: a row the journal cannot record must not be followed by more
-/// requests (a resume would not know of them), so nothing more is sent, rows in flight end at
-/// their next request, and the rest are SKIPPED. What the server holds of the rows not
-/// journaled, `--resume` asks with get.
-fn append(journal: &Journal, r: &RowResult, cancel: Option<&Cancel>) -> Option<LineAt> {
-    let e = match journal.append(r) {
-        Ok(at) => return Some(at),
-        Err(e) => e,
-    };
-    let why = format!(
-        "cannot append row {} to {}: {e}",
-        r.row,
-        journal.path().display()
-    );
-    match cancel {
-        Some(cancel) if cancel.output_lost(why.clone()) => {
-            let run_dir = journal.path().parent().unwrap_or(Path::new("."));
-            tracing::error!(
-                "{why}; sending nothing more: rows in flight stop at their next request, the \
-                 rest are SKIPPED (exit code 5). Free space, then `kirim-xray run --resume {}`",
-                run_dir.display()
-            );
-        }
-        _ => tracing::error!("{why}"),
-    }
-    None
 }
 
 /// A run that could not send anything: every valid row to process is SKIPPED, with the reason.
