@@ -13,6 +13,7 @@
 
 mod rows;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -124,20 +125,25 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     info.note = earlier::join_notes(earlier::join_notes(note, plan.skipped), unmatched);
     info.rows_selected = rows_selected;
     info.not_in_manifest.extend(gone);
-    let mode = if info.command == "reconcile" {
-        RowMode::Reconcile
-    } else {
-        RowMode::Upload { check_first: todo }
-    };
     let work = Work {
         run_dir,
+        mode: mode_of(&info, todo),
         info,
         todo: prepared.rows,
         kept,
         journal,
-        mode,
     };
     shared::drive(&settings, work, &cancel)
+}
+
+/// What the resumed run does with its rows: what it did (a reconcile only asks), each row to
+/// process again asked about with get first (it may have been in flight when the process died).
+fn mode_of(info: &RunInfo, todo: BTreeSet<usize>) -> RowMode {
+    if info.command == "reconcile" {
+        RowMode::Reconcile
+    } else {
+        RowMode::Upload { check_first: todo }
+    }
 }
 
 /// The run as it goes on in `run_dir`, resumed at `resumed_at`: unfinished again, on the

@@ -152,22 +152,13 @@ pub fn drive(settings: &Settings, work: Work, cancel: &Cancel) -> Exit {
         let rows = recorder.rows(kept, &todo, &not_sent, Vec::new());
         return finish(&run_dir, &mut info, &rows, cancel.exit());
     }
-    let unsent = Unsent {
-        run_dir: &run_dir,
-        todo: &todo,
-        kept: &kept,
-        journal: Some(&journal),
-    };
+    let unsent = Unsent::new(&run_dir, &todo, &kept, Some(&journal));
     let api = match connect(settings, cancel) {
         Ok(api) => api,
         Err((note, exit)) => return unsent.finish(&mut info, note, exit),
     };
     let before = info.requests.clone();
-    let requests_now = || {
-        let mut all = before.clone();
-        all.add(&RequestCounts::from(&api.stats()));
-        all
-    };
+    let requests_now = || before.clone().plus(&RequestCounts::from(&api.stats()));
     let sync = settings.sync_settings();
     let seen = seen_before(settings, &todo, &mode);
     let row_fn = |s: &Shipment| process_row(&mode, &api, &sync, &seen, s);
@@ -348,7 +339,21 @@ pub struct Unsent<'a> {
     pub journal: Option<&'a Journal>,
 }
 
-impl Unsent<'_> {
+impl<'a> Unsent<'a> {
+    pub fn new(
+        run_dir: &'a Path,
+        todo: &'a Staged,
+        kept: &'a [(usize, LineAt)],
+        journal: Option<&'a Journal>,
+    ) -> Unsent<'a> {
+        Unsent {
+            run_dir,
+            todo,
+            kept,
+            journal,
+        }
+    }
+
     pub fn finish(&self, info: &mut RunInfo, note: String, exit: Exit) -> Exit {
         tracing::error!("{note}");
         let unsent = |r: &CheckedRow| match r.shipment {

@@ -60,6 +60,12 @@ impl From<&ApiStats> for RequestCounts {
 }
 
 impl RequestCounts {
+    /// These requests and `other`'s (see [`RequestCounts::add`]).
+    pub fn plus(mut self, other: &RequestCounts) -> RequestCounts {
+        self.add(other);
+        self
+    }
+
     /// Add the requests of another process of the same run (resume). The achieved rate is the
     /// other process's when it has one: a rate across a pause would mean nothing.
     pub fn add(&mut self, other: &RequestCounts) {

@@ -19,8 +19,19 @@ fn fact(h: &mut String, key: &str, value: &str) {
 }
 
 pub(super) fn facts(h: &mut String, summary: &Summary) {
-    let r = &summary.run;
     h.push_str("<h2 id=\"run\">Run</h2><div class=\"side\"><table class=\"facts\">");
+    run_facts(h, summary);
+    manifest_facts(h, summary);
+    time_facts(h, summary);
+    gone_facts(h, summary);
+    h.push_str("</table>\n");
+    settings(h, summary);
+    h.push_str("</div>\n");
+}
+
+/// The run folder, the command (resumed when) and the run it retried.
+fn run_facts(h: &mut String, summary: &Summary) {
+    let r = &summary.run;
     fact(
         h,
         "run folder",
@@ -52,7 +63,11 @@ pub(super) fn facts(h: &mut String, summary: &Summary) {
             ),
         );
     }
+}
 
+/// The manifest, its sha256 and the rows of it in this run.
+fn manifest_facts(h: &mut String, summary: &Summary) {
+    let r = &summary.run;
     let m = &r.manifest;
     fact(
         h,
@@ -78,7 +93,11 @@ pub(super) fn facts(h: &mut String, summary: &Summary) {
         None => format!("all: {} in this run", summary.rows_in_run),
     };
     fact(h, "rows", &selected);
+}
 
+/// When the run started and finished, how it ended, and its note.
+fn time_facts(h: &mut String, summary: &Summary) {
+    let r = &summary.run;
     fact(h, "started", &at(r.started_at));
     let finished = match r.finished_at {
         Some(f) => at(f),
@@ -100,6 +119,11 @@ pub(super) fn facts(h: &mut String, summary: &Summary) {
             &format!("<span class=\"msg\">{}</span>", Esc(note)),
         );
     }
+}
+
+/// The documents of an earlier run that the manifest no longer holds (not sent).
+fn gone_facts(h: &mut String, summary: &Summary) {
+    let r = &summary.run;
     if !r.not_in_manifest.is_empty() {
         const SHOWN: usize = 50;
         let gone = &r.not_in_manifest;
@@ -122,9 +146,6 @@ pub(super) fn facts(h: &mut String, summary: &Summary) {
             ),
         );
     }
-    h.push_str("</table>\n");
-    settings(h, summary);
-    h.push_str("</div>\n");
 }
 
 /// Every public setting under its config-file name, so an auditor can compare it with

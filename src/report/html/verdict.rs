@@ -23,7 +23,21 @@ pub(super) fn section(h: &mut String, summary: &Summary, scan: &Scan) {
         h,
         "<section id=\"verdict\" class=\"verdict {class}\"><p class=\"headline\">"
     );
-    let rows = plural(scan.rows, "row", "rows");
+    headline(h, exit, attention, scan.rows);
+    h.push_str("</p><ul class=\"counts\">");
+    counts(h, summary);
+    h.push_str("</ul>");
+    photos(h, summary);
+    needs_attention(h, scan, attention);
+    if let Some(note) = &summary.run.note {
+        let _ = write!(h, "<p class=\"msg\"><b>Note:</b> {}</p>", Esc(note));
+    }
+    h.push_str("</section>\n");
+}
+
+/// How the run ended, in one sentence.
+fn headline(h: &mut String, exit: Option<i32>, attention: usize, rows: usize) {
+    let rows = plural(rows, "row", "rows");
     match exit {
         Some(0) if attention == 0 => {
             let _ = write!(
@@ -48,7 +62,10 @@ pub(super) fn section(h: &mut String, summary: &Summary, scan: &Scan) {
             );
         }
     }
-    h.push_str("</p><ul class=\"counts\">");
+}
+
+/// One badge per status the run has (MATCH always).
+fn counts(h: &mut String, summary: &Summary) {
     for status in RowStatus::ALL {
         let n = summary.counts.get(&status).copied().unwrap_or(0);
         if n > 0 || status == RowStatus::Match {
@@ -57,7 +74,10 @@ pub(super) fn section(h: &mut String, summary: &Summary, scan: &Scan) {
             let _ = write!(h, " {}</li>", thousands(n));
         }
     }
-    h.push_str("</ul>");
+}
+
+/// The photos: local, sent, on the server, and how many are not.
+fn photos(h: &mut String, summary: &Summary) {
     let p = &summary.photos;
     let _ = write!(
         h,
@@ -74,6 +94,10 @@ pub(super) fn section(h: &mut String, summary: &Summary, scan: &Scan) {
         );
     }
     h.push_str(".</p>");
+}
+
+/// The rows needing attention per status, and where they follow.
+fn needs_attention(h: &mut String, scan: &Scan, attention: usize) {
     if attention == 0 {
         h.push_str("<p>Nothing needs attention.</p>");
     } else {
@@ -102,8 +126,4 @@ pub(super) fn section(h: &mut String, summary: &Summary, scan: &Scan) {
             }
         );
     }
-    if let Some(note) = &summary.run.note {
-        let _ = write!(h, "<p class=\"msg\"><b>Note:</b> {}</p>", Esc(note));
-    }
-    h.push_str("</section>\n");
 }
