@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Everything they need they install.
 CARGO ?= cargo
 
-.PHONY: all build tools fmt lint test fuzz demo bench bench-large soak audit-month man clean
+.PHONY: all build tools fmt lint test fuzz demo bench bench-large soak audit-month audit-size man clean
 
 all: build
 
@@ -53,6 +53,11 @@ bench-large:
 # and its answers checked against the run folders (not part of test). NIGHTS=… ROWS=… to resize.
 audit-month:
 	bash scripts/audit-month.sh
+
+# audit.html of 100,000 synthetic documents: its size (≤ 15 MB) and headless Chromium's render
+# and search times (run by audit-month too).
+audit-size:
+	bash scripts/audit-size.sh
 
 # Every gateway fault at once, with kills and resumes, for about five minutes (not part of test).
 soak:

@@ -10,6 +10,8 @@
 #    results.csv read independently.
 #  - `ledger rebuild`, then deleting the ledger, then a ledger of garbage bytes: each time the
 #    audit gives the same audit.csv.
+#  - audit.html at 100,000 documents: its size and Chromium's time to render and search it
+#    (scripts/audit-size.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -110,6 +112,9 @@ echo "==> audit of the month"
 ms=$(audit "$work/a1")
 head -1 "$work/a1.txt"
 echo "    audit --from 2026-10-01 --to … : ${ms} ms (target ≤ 3000 ms), with audit.html, .csv, .xlsx"
+for f in audit.html audit.csv audit.xlsx; do
+    printf '    %-10s %s bytes\n' "$f" "$(wc -c <"$work/a1/$f")"
+done
 t0=$(date +%s%N)
 "$bin" audit --out "$out" --from 2026-10-01 --to "$(printf '2026-10-%02d' "$NIGHTS")" --status NOT_MATCH --out-dir "$work/open" >/dev/null || true
 echo "    audit --status NOT_MATCH      : $(( ($(date +%s%N) - t0) / 1000000 )) ms"
@@ -153,4 +158,6 @@ echo "    after deleting the ledger: same audit.csv, ledger rebuilt (${ms} ms in
 head -c 65536 /dev/urandom >"$ledger"
 ms=$(audit "$work/a4"); cmp "$work/a1/audit.csv" "$work/a4/audit.csv"
 echo "    after garbage bytes in the ledger: same audit.csv (${ms} ms including the rebuild)"
+echo "==> audit.html at 100,000 documents (scripts/audit-size.sh)"
+bash scripts/audit-size.sh 100000
 echo "audit-month: OK"

@@ -1,8 +1,8 @@
 //! audit.html, built the way report.html is: one self-contained file (no external resource, a
 //! Content-Security-Policy that runs only its own script, by sha256), the verdict first, the
 //! documents not MATCH in full (the first [`SHOWN_CAP`]), then a search over every document by
-//! nomorAju or BL/AWB. Every document is in the page as compact JSON that the script parses on
-//! the first search, so the page opens at 100,000 documents; printed, it shows the verdict and
+//! nomorAju or BL/AWB. Every document is in the page as compact text ([`data`]) that the script
+//! decodes on the first search, so the page opens at 100,000 documents; printed, it shows the verdict and
 //! the documents not MATCH, not the search.
 
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use std::io::Write;
 
 use sha2::{Digest, Sha256};
 
-use super::Scope;
+use super::{Scope, data};
 use crate::ledger::query::{Doc, Touch};
 use crate::model::RowStatus;
 use crate::report::html::Esc;
@@ -113,73 +113,8 @@ fn shown(h: &mut String, d: &Doc) {
     h.push_str("</table></section>\n");
 }
 
-/// One document as the script reads it (see audit.js): arrays, not objects, serialised
-/// straight from the borrowed values.
-fn compact(d: &Doc) -> String {
-    let history: Vec<_> = d
-        .history
-        .iter()
-        .map(|t| {
-            let photos: Vec<_> = t
-                .photos
-                .iter()
-                .map(|p| {
-                    (
-                        &p.file,
-                        p.bytes,
-                        &p.sha256,
-                        &p.content_type,
-                        &p.sent_in,
-                        &p.sent_at,
-                        p.on_server,
-                        &p.waktu_rekam,
-                    )
-                })
-                .collect();
-            (
-                &t.run,
-                &t.command,
-                &t.run_started,
-                t.row,
-                &t.status,
-                &t.action,
-                t.local_count,
-                t.uploaded,
-                t.server_count,
-                t.attempts,
-                t.requests,
-                &t.message,
-                &t.finished_at,
-                &t.missing_on_server,
-                &t.extra_on_server,
-                photos,
-            )
-        })
-        .collect();
-    let doc = (
-        &d.nomor_aju,
-        &d.nomor_bl_awb,
-        &d.tanggal_bl_awb,
-        &d.kode_kantor,
-        &d.folder,
-        d.status(),
-        history,
-    );
-    serde_json::to_string(&doc).unwrap_or_default()
-}
-
-/// JSON made safe inside a `<script>` element: no `<`, `>` or `&` (written as `\u003c`...), so
-/// no value can close the element; U+2028/9 escaped too.
-fn script_safe(json: &str) -> String {
-    json.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
-}
-
-pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result<()> {
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+/// The counts per latest verdict, and how many are not MATCH.
+fn counts(docs: &[Doc]) -> (BTreeMap<RowStatus, usize>, usize) {
     let mut counts: BTreeMap<RowStatus, usize> = BTreeMap::new();
     for d in docs {
         if let Some(s) = RowStatus::parse(d.status()) {
@@ -187,7 +122,11 @@ pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result
         }
     }
     let open = docs.iter().filter(|d| d.status() != "MATCH").count();
-    let mut h = String::with_capacity(1 << 16);
+    (counts, open)
+}
+
+/// The head of the page, the heading and its links.
+fn opening(h: &mut String, scope: &Scope, total: usize, open: usize) {
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -198,9 +137,7 @@ pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result
          section.doc{{margin:10px 0 18px}}@media print{{#find,#kx-find,nav{{display:none}}}}</style></head><body>\n\
          <h1>X-ray photo audit</h1><div class=\"muted\">{} · made {} · ledger <span class=\"m\">{}</span></div>\
          <nav><a href=\"#verdict\">Verdict</a><a href=\"#open\">Not MATCH ({})</a>\
-         <a href=\"#find\">Find a document ({})</a></nav>\
-         <h2 id=\"verdict\">Verdict</h2><p>{} documents, each with the verdict of the last run that \
-         touched it.</p><table><tr><th>status</th><th>documents</th></tr>",
+         <a href=\"#find\">Find a document ({})</a></nav>",
         script_hash(),
         Esc(&scope.title),
         style::sheet(),
@@ -208,19 +145,29 @@ pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result
         Esc(&scope.made_at),
         Esc(&scope.ledger),
         open,
-        docs.len(),
-        docs.len(),
+        total,
     );
-    for (s, n) in &counts {
+}
+
+/// The verdict: how many documents ended with each status.
+fn verdict(h: &mut String, counts: &BTreeMap<RowStatus, usize>, total: usize) {
+    let _ = write!(
+        h,
+        "<h2 id=\"verdict\">Verdict</h2><p>{total} documents, each with the verdict of the last \
+         run that touched it.</p><table><tr><th>status</th><th>documents</th></tr>",
+    );
+    for (s, n) in counts {
         let _ = write!(
             h,
             "<tr><td><span class=\"st st-{s}\">{s}</span></td><td class=\"n\">{n}</td></tr>"
         );
     }
-    let _ = write!(
-        h,
-        "</table>\n<h2 id=\"open\">Documents not MATCH ({open})</h2>"
-    );
+    h.push_str("</table>\n");
+}
+
+/// The documents not MATCH in full, the first [`SHOWN_CAP`].
+fn not_match(w: &mut dyn Write, docs: &[Doc], open: usize) -> std::io::Result<()> {
+    let mut h = format!("<h2 id=\"open\">Documents not MATCH ({open})</h2>");
     if open == 0 {
         h.push_str("<p>None: every document of the period ended MATCH.</p>");
     } else if open > SHOWN_CAP {
@@ -231,7 +178,6 @@ pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result
         );
     }
     w.write_all(h.as_bytes())?;
-    let mut h = String::new();
     for d in docs
         .iter()
         .filter(|d| d.status() != "MATCH")
@@ -241,14 +187,19 @@ pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result
         shown(&mut h, d);
         w.write_all(h.as_bytes())?;
     }
-    let mut h = format!(
-        "<h2 id=\"find\">Find a document</h2><div id=\"kx-find\" hidden><p>All {} documents of \
-         the audit are in this file. Type a nomorAju or a BL/AWB, whole or in part, to see its \
+    Ok(())
+}
+
+/// The search box (shown by the script), and what to do without JavaScript.
+fn find_box(h: &mut String, total: usize) {
+    let _ = write!(
+        h,
+        "<h2 id=\"find\">Find a document</h2><div id=\"kx-find\" hidden><p>All {total} documents \
+         of the audit are in this file. Type a nomorAju or a BL/AWB, whole or in part, to see its \
          history and every photo with its sha256. The address <code>audit.html#q=TEXT</code> opens \
          this page with TEXT searched.</p><p><label>nomorAju or BL/AWB <input id=\"kx-q\" \
          type=\"search\" autocomplete=\"off\" spellcheck=\"false\"></label> <label>status \
          <select id=\"kx-st\"><option value=\"\">any</option><option value=\"!\">not MATCH</option>",
-        docs.len()
     );
     for s in RowStatus::ALL {
         let _ = write!(h, "<option>{s}</option>");
@@ -256,16 +207,40 @@ pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result
     h.push_str(
         "</select></label></p><p id=\"kx-out\" aria-live=\"polite\"></p><div id=\"kx-res\"></div></div>\
          <noscript><p>Searching needs JavaScript. Every document is in audit.csv and audit.xlsx \
-         beside this file.</p></noscript>\n<script type=\"application/json\" id=\"kx-docs\">[",
+         beside this file.</p></noscript>\n",
     );
-    w.write_all(h.as_bytes())?;
-    for (i, d) in docs.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b",\n")?;
+}
+
+/// Every document as compact text ([`data`]), written as it is encoded.
+fn documents(w: &mut dyn Write, docs: &[Doc]) -> std::io::Result<()> {
+    let runs = data::runs(docs);
+    let mut block = String::from("<script type=\"text/plain\" id=\"kx-docs\">");
+    block.push_str(&data::head(docs, &runs));
+    let mut encoder = data::Encoder::new(&runs);
+    for d in docs {
+        encoder.encode(d, &mut block);
+        if block.len() >= 1 << 16 {
+            w.write_all(block.as_bytes())?;
+            block.clear();
         }
-        w.write_all(script_safe(&compact(d)).as_bytes())?;
     }
-    write!(w, "]</script>\n<script>{SCRIPT}</script>\n</body></html>\n")?;
+    block.push_str("</script>\n");
+    w.write_all(block.as_bytes())
+}
+
+pub fn write(out: &mut dyn Write, scope: &Scope, docs: &[Doc]) -> anyhow::Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+    let (counts, open) = counts(docs);
+    let mut h = String::with_capacity(1 << 16);
+    opening(&mut h, scope, docs.len(), open);
+    verdict(&mut h, &counts, docs.len());
+    w.write_all(h.as_bytes())?;
+    not_match(&mut w, docs, open)?;
+    h.clear();
+    find_box(&mut h, docs.len());
+    w.write_all(h.as_bytes())?;
+    documents(&mut w, docs)?;
+    write!(w, "<script>{SCRIPT}</script>\n</body></html>\n")?;
     w.flush()?;
     Ok(())
 }

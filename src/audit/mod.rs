@@ -4,6 +4,7 @@
 //! self-contained audit.html, and told in the terminal ([`text`]).
 
 pub mod csv;
+pub mod data;
 pub mod html;
 #[cfg(test)]
 mod tests;

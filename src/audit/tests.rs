@@ -198,9 +198,42 @@ fn chromium_finds_a_document_by_nomor_aju_in_audit_html() {
     docs[2_000].nomor_bl_awb = format!("BL{evil}");
     docs[2_000].history[0].message = format!("said {evil}");
     docs[2_000].history[0].status = "MISMATCH".into();
+    // A document whose values the compact block must carry as they are: a digest that is not
+    // hex, photos missing on the server, a later run with no photo and no listing.
+    {
+        let d = &mut docs[2_500];
+        let t = &mut d.history[0];
+        t.photos[0].sha256 = "not-a-digest".into();
+        t.photos[0].on_server = Some(false);
+        t.missing_on_server = vec!["a.jpg".into(), "b.jpg".into()];
+        t.status = "MISMATCH".into();
+        let mut later = touch("20261103T200000Z", "FAILED", &sha(1));
+        later.photos.clear();
+        later.server_count = None;
+        later.row = 77;
+        later.message = "kirim: 503".into();
+        d.history.push(later);
+    }
     let dir = tempfile::tempdir().unwrap();
     write_outputs(dir.path(), &scope(), &docs).unwrap();
     let page = dir.path().join(AUDIT_HTML);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let block = html
+        .split("<script type=\"text/plain\" id=\"kx-docs\">")
+        .nth(1)
+        .and_then(|b| b.split("</script>").next())
+        .unwrap();
+    assert!(block.starts_with("ka1\t3000\t"), "{}", &block[..40]);
+    assert!(!block.contains('<'), "no value can close the element");
+    assert!(
+        !html.contains(&sha(1_500)),
+        "digests are in base64, not hex"
+    );
+    assert!(
+        block.len() < 3_000 * 150,
+        "{} bytes for 3,000 documents",
+        block.len()
+    );
 
     let wanted = &docs[1_234];
     let dom = crate::report::html::tests_browser::dump_dom(
@@ -223,6 +256,23 @@ fn chromium_finds_a_document_by_nomor_aju_in_audit_html() {
     assert!(dom.contains("<td>20261031T200000Z</td>"));
     assert!(!dom.contains("<b id=\"pwn\">"), "no element from a value");
     assert!(!dom.contains("pwned</title>"));
+
+    let dom = crate::report::html::tests_browser::dump_dom(&chromium, &page, "q=CNAUDIT02500");
+    assert!(dom.contains(">1 document matches.<"), "{dom}");
+    let found = dom.split("id=\"kx-res\"").nth(1).unwrap();
+    assert!(
+        found.contains("<code class=\"h\">not-a-digest</code>"),
+        "{found}"
+    );
+    assert!(found.contains("missing on server: a.jpg, b.jpg"), "{found}");
+    assert!(
+        found.contains("<td>20261103T200000Z</td><td>run</td>"),
+        "{found}"
+    );
+    assert!(found.contains("<td>77</td>"), "{found}");
+    assert!(found.contains("<td>?</td>"), "no listing: {found}");
+    assert!(found.contains("kirim: 503"), "{found}");
+    assert!(found.contains("<td>no</td>"), "{found}");
 
     // The hostile document: shown (not MATCH) as text, and found by its BL/AWB.
     let dom = crate::report::html::tests_browser::dump_dom(&chromium, &page, "q=BL%3Cb");

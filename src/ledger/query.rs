@@ -3,8 +3,6 @@
 //! nomorAju; its latest verdict is the one of the last run that touched it (by the run's start,
 //! a `retry` or `reconcile` after the night's `run`).
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use rusqlite::{Connection, params_from_iter};
 
@@ -145,40 +143,74 @@ pub fn documents(conn: &Connection, filter: &Filter) -> anyhow::Result<Vec<Doc>>
     Ok(docs)
 }
 
-/// The picked documents with their whole history and photos.
-fn load(conn: &Connection) -> anyhow::Result<Vec<Doc>> {
-    let mut photos: HashMap<(String, i64), Vec<Photo>> = HashMap::new();
-    let mut stmt = conn.prepare(
-        "SELECT p.run, p.row, p.file, p.bytes, p.sha256, p.content_type, p.sent_in, p.sent_at,
-                p.on_server, p.waktu_rekam
-         FROM photos p JOIN rows r ON r.run = p.run AND r.row = p.row JOIN picked k ON k.doc = r.doc
-         ORDER BY p.run, p.row, p.n",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        photos
-            .entry((r.get(0)?, r.get(1)?))
-            .or_default()
-            .push(Photo {
-                file: r.get(2)?,
-                bytes: r.get(3)?,
-                sha256: r.get(4)?,
-                content_type: r.get(5)?,
-                sent_in: r.get(6)?,
-                sent_at: r.get(7)?,
-                on_server: r.get(8)?,
-                waktu_rekam: r.get(9)?,
-            });
-    }
-    let mut stmt = conn.prepare(
-        "SELECT r.doc, r.nomor_aju, r.nomor_bl_awb, r.tanggal_bl_awb, r.kode_kantor, r.folder,
-                r.run, u.command, u.started_at, r.row, r.status, r.action, r.local_count,
-                r.uploaded, r.server_count, r.missing_on_server, r.extra_on_server, r.attempts,
-                r.requests, r.message, r.finished_at
-         FROM rows r JOIN picked k ON k.doc = r.doc JOIN runs u ON u.run = r.run
-         ORDER BY r.doc, u.started_at, r.run, r.finished_at, r.row",
-    )?;
+/// Every row of the picked documents with its run, and its photos (one line per photo, or one
+/// with no photo), in the order of the history: one query, read once.
+const HISTORY: &str = "SELECT r.doc, r.nomor_aju, r.nomor_bl_awb, r.tanggal_bl_awb, r.kode_kantor,
+        r.folder, r.run, u.command, u.started_at, r.row, r.status, r.action, r.local_count,
+        r.uploaded, r.server_count, r.missing_on_server, r.extra_on_server, r.attempts,
+        r.requests, r.message, r.finished_at,
+        p.n, p.file, p.bytes, p.sha256, p.content_type, p.sent_in, p.sent_at, p.on_server,
+        p.waktu_rekam
+    FROM picked k JOIN rows r ON r.doc = k.doc JOIN runs u ON u.run = r.run
+        LEFT JOIN photos p ON p.run = r.run AND p.row = r.row
+    ORDER BY r.doc, u.started_at, r.run, r.finished_at, r.row, p.n";
+
+/// The document's fields as one row gives them, without history.
+fn fields(r: &rusqlite::Row) -> rusqlite::Result<Doc> {
+    Ok(Doc {
+        nomor_aju: r.get(1)?,
+        nomor_bl_awb: r.get(2)?,
+        tanggal_bl_awb: r.get(3)?,
+        kode_kantor: r.get(4)?,
+        folder: r.get(5)?,
+        history: Vec::new(),
+    })
+}
+
+/// What one run did, from a line of [`HISTORY`], its photos still to come.
+fn touch(r: &rusqlite::Row) -> rusqlite::Result<Touch> {
     let list = |s: String| serde_json::from_str::<Vec<String>>(&s).unwrap_or_default();
+    Ok(Touch {
+        run: r.get(6)?,
+        command: r.get(7)?,
+        run_started: r.get(8)?,
+        row: r.get(9)?,
+        status: r.get(10)?,
+        action: r.get(11)?,
+        local_count: r.get(12)?,
+        uploaded: r.get(13)?,
+        server_count: r.get(14)?,
+        missing_on_server: list(r.get(15)?),
+        extra_on_server: list(r.get(16)?),
+        attempts: r.get(17)?,
+        requests: r.get(18)?,
+        message: r.get(19)?,
+        finished_at: r.get(20)?,
+        photos: Vec::new(),
+    })
+}
+
+/// The photo of a line of [`HISTORY`], if the row has one there.
+fn photo(r: &rusqlite::Row) -> rusqlite::Result<Option<Photo>> {
+    if r.get::<_, Option<i64>>(21)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Photo {
+        file: r.get(22)?,
+        bytes: r.get(23)?,
+        sha256: r.get(24)?,
+        content_type: r.get(25)?,
+        sent_in: r.get(26)?,
+        sent_at: r.get(27)?,
+        on_server: r.get(28)?,
+        waktu_rekam: r.get(29)?,
+    }))
+}
+
+/// The picked documents with their whole history and photos, in order of tanggalBlAwb then
+/// nomorAju.
+fn load(conn: &Connection) -> anyhow::Result<Vec<Doc>> {
+    let mut stmt = conn.prepare(HISTORY)?;
     let mut docs: Vec<Doc> = Vec::new();
     let mut last_doc = String::new();
     let mut rows = stmt.query([])?;
@@ -186,46 +218,36 @@ fn load(conn: &Connection) -> anyhow::Result<Vec<Doc>> {
         let doc: String = r.get(0)?;
         let run: String = r.get(6)?;
         let row: i64 = r.get(9)?;
-        let touch = Touch {
-            photos: photos.remove(&(run.clone(), row)).unwrap_or_default(),
-            run,
-            command: r.get(7)?,
-            run_started: r.get(8)?,
-            row,
-            status: r.get(10)?,
-            action: r.get(11)?,
-            local_count: r.get(12)?,
-            uploaded: r.get(13)?,
-            server_count: r.get(14)?,
-            missing_on_server: list(r.get(15)?),
-            extra_on_server: list(r.get(16)?),
-            attempts: r.get(17)?,
-            requests: r.get(18)?,
-            message: r.get(19)?,
-            finished_at: r.get(20)?,
-        };
-        // The fields shown are those of the latest row (the rows come oldest first).
-        let fields = Doc {
-            nomor_aju: r.get(1)?,
-            nomor_bl_awb: r.get(2)?,
-            tanggal_bl_awb: r.get(3)?,
-            kode_kantor: r.get(4)?,
-            folder: r.get(5)?,
-            history: Vec::new(),
-        };
-        match docs.last_mut() {
-            Some(d) if doc == last_doc => {
-                let history = std::mem::take(&mut d.history);
-                *d = Doc { history, ..fields };
-                d.history.push(touch);
+        let same_doc = doc == last_doc && !docs.is_empty();
+        let same_touch = same_doc
+            && docs
+                .last()
+                .and_then(|d| d.history.last())
+                .is_some_and(|t| t.run == run && t.row == row);
+        if !same_touch {
+            // The fields shown are those of the latest row (the rows come oldest first).
+            let fields = fields(r)?;
+            let touch = touch(r)?;
+            match docs.last_mut() {
+                Some(d) if same_doc => {
+                    let history = std::mem::take(&mut d.history);
+                    *d = Doc { history, ..fields };
+                    d.history.push(touch);
+                }
+                _ => {
+                    last_doc = doc;
+                    docs.push(Doc {
+                        history: vec![touch],
+                        ..fields
+                    });
+                }
             }
-            _ => {
-                last_doc = doc;
-                docs.push(Doc {
-                    history: vec![touch],
-                    ..fields
-                });
-            }
+        }
+        if let (Some(p), Some(t)) = (
+            photo(r)?,
+            docs.last_mut().and_then(|d| d.history.last_mut()),
+        ) {
+            t.photos.push(p);
         }
     }
     docs.sort_by(|a, b| {

@@ -126,7 +126,7 @@ pub(crate) fn escape_into(out: &mut String, s: &str) {
 }
 
 /// The template of `value` (see `T` in the module's text).
-fn template(value: &str, bl: &str) -> String {
+pub(crate) fn template(value: &str, bl: &str) -> String {
     let escape = |piece: &str| piece.replace('%', "%%");
     if bl.chars().count() < 4 {
         return escape(value);
@@ -135,7 +135,7 @@ fn template(value: &str, bl: &str) -> String {
 }
 
 /// The `t` token of `cur` after `prev`.
-fn front(out: &mut String, prev: &str, cur: &str) {
+pub(crate) fn front(out: &mut String, prev: &str, cur: &str) {
     let (mut p_bytes, mut p_units) = (0, 0);
     for (a, b) in prev.chars().zip(cur.chars()) {
         if a != b || p_units + a.len_utf16() > 63 {
@@ -159,7 +159,7 @@ fn front(out: &mut String, prev: &str, cur: &str) {
 }
 
 /// The sha256 token.
-fn digest(out: &mut String, sha256: &str) {
+pub(crate) fn digest(out: &mut String, sha256: &str) {
     let is_hex = sha256.len() == 64
         && sha256
             .bytes()

@@ -16,7 +16,7 @@
 //! escaped on the way in ([`Esc`], and [`data`]'s own escapes).
 
 mod charts;
-mod data;
+pub(crate) mod data;
 mod find;
 mod header;
 mod rows;

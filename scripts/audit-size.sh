@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# audit.html at scale, without any API or ledger: builds the audit.html of a synthetic month of
+# DOCUMENTS documents (examples/audit_size.rs), then prints
+#  - its size (target: at most 15 MB at 100,000 documents),
+#  - the writer's time,
+#  - where Chromium is installed: the time headless Chromium takes to open and render it (a
+#    screenshot), beside its time for an empty page, and the time to open it with a search by
+#    nomorAju (audit.html#q=…), which must show the document with both runs' photos' sha256
+#    (checked in the DOM Chromium dumps).
+# Exits non-zero when the size is over 15 MB, the render takes 10 s or more, or the search fails.
+# `make audit-month` runs it after the month.
+#
+#   bash scripts/audit-size.sh [DOCUMENTS] [PHOTOS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+docs=${1:-100000}
+photos=${2:-1}
+limit=15000000
+
+echo "==> building the audit_size example (release)"
+cargo build --release --locked --quiet --example audit_size
+bin=target/release/examples/audit_size
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+page="$work/audit.html"
+
+"$bin" "$page" "$docs" "$photos" >"$work/out"
+size=$(sed -n 's/^size=\([0-9]*\) .*/\1/p' "$work/out")
+seconds=$(sed -n 's/.* seconds=\([0-9.]*\)$/\1/p' "$work/out")
+aju=$(sed -n 's/^aju=//p' "$work/out")
+sha=$(sed -n 's/^sha256=//p' "$work/out")
+
+failed=0
+printf 'documents × photos  %s × %s\n' "$docs" "$photos"
+printf 'audit.html          %s bytes (%s MB; target ≤ 15 MB), %s bytes a document\n' "$size" \
+    "$(awk "BEGIN{printf \"%.2f\", $size/1e6}")" "$((size / (docs > 0 ? docs : 1)))"
+printf 'writer              %s s\n' "$seconds"
+[ "$size" -le "$limit" ] || { echo "FAIL: audit.html is over 15 MB"; failed=1; }
+
+chromium=${KIRIM_XRAY_CHROMIUM:-}
+if [ -z "$chromium" ]; then
+    for name in chromium chromium-browser google-chrome google-chrome-stable; do
+        if command -v "$name" >/dev/null 2>&1; then chromium=$(command -v "$name"); break; fi
+    done
+fi
+if [ -z "$chromium" ]; then
+    echo "Chromium            not installed: render and search not measured (apt-get install chromium)"
+    exit "$failed"
+fi
+
+# browser OUTPUT_FLAG URL: one headless Chromium, in a fresh profile; prints its wall time in s
+# and leaves its standard output in $work/browser.out.
+browser() {
+    local profile; profile=$(mktemp -d)
+    local start end
+    start=$(date +%s.%N)
+    "$chromium" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$profile" \
+        --window-size=1280,900 "$1" "$2" >"$work/browser.out" 2>/dev/null
+    end=$(date +%s.%N)
+    rm -rf "$profile"
+    awk "BEGIN{printf \"%.2f\", $end - $start}"
+}
+
+printf '<!DOCTYPE html><title>empty</title><p>empty</p>' >"$work/empty.html"
+empty=$(browser --screenshot="$work/empty.png" "file://$work/empty.html")
+render=$(browser --screenshot="$work/audit.png" "file://$page")
+printf 'render (screenshot) %s s; an empty page takes %s s (start-up); load average %s\n' \
+    "$render" "$empty" "$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo '?')"
+awk "BEGIN{exit !($render < 10)}" || { echo "FAIL: rendering took 10 s or more"; failed=1; }
+
+search=$(browser --screenshot="$work/search.png" "file://$page#q=$aju")
+browser --dump-dom "file://$page#q=$aju" >/dev/null
+matches=$(grep -o '<p id="kx-out"[^<]*' "$work/browser.out" | sed 's/.*>//' || true)
+if grep -q "<code class=\"h\">$sha</code>" "$work/browser.out" && [ "$matches" = "1 document matches." ]; then
+    printf 'search              #q=%s: "%s", its sha256 %s… shown; render + search %s s\n' \
+        "$aju" "$matches" "${sha:0:16}" "$search"
+else
+    echo "FAIL: searching #q=$aju did not show the document's sha256 (said: ${matches:-nothing})"
+    failed=1
+fi
+exit "$failed"
