@@ -1,11 +1,14 @@
 //! Feeding the ledger as rows finish, without ever holding up an upload: the workers only hand
 //! a copy of each journal line to a thread of the ledger's own, which writes it. A ledger that
 //! cannot be opened or written costs one warning, and the thread then only drains what it is
-//! given; the run goes on, and its journal is what [`super::rebuild`] reads later.
+//! given; the run goes on, and its journal is what [`super::rebuild`] reads later. The thread is
+//! handed at most [`QUEUED`] rows at a time: when rows finish faster than the ledger takes them,
+//! the ones that do not fit are left to the run's end, which reads the whole journal into the
+//! ledger anyway ([`super::record_run`]). So the feed's memory stays bounded at any rate.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -16,7 +19,7 @@ use crate::model::RowResult;
 /// rather than write it, and waits for it.
 #[derive(Debug)]
 pub struct Feed {
-    tx: Mutex<Option<Sender<RowResult>>>,
+    tx: Mutex<Option<SyncSender<RowResult>>>,
     closing: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -26,7 +29,7 @@ impl Feed {
     /// caller holds the lock of). The ledger is opened, and rebuilt or caught up when needed, on
     /// the feed's thread.
     pub fn start(run_dir: &Path) -> Feed {
-        let (tx, rx) = mpsc::channel::<RowResult>();
+        let (tx, rx) = mpsc::sync_channel::<RowResult>(QUEUED);
         let run_dir = run_dir.to_path_buf();
         let closing = Arc::new(AtomicBool::new(false));
         let closed = Arc::clone(&closing);
@@ -50,12 +53,17 @@ impl Feed {
         }
     }
 
-    /// Hand one finished row to the ledger's thread; returns at once.
+    /// Hand one finished row to the ledger's thread; returns at once. A row that does not fit
+    /// in the queue is left to the run's end (see the module's note).
     pub fn record(&self, row: &RowResult) {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = tx.as_ref() {
-            // The thread only stops when the sender is dropped: a send cannot fail before.
-            let _ = tx.send(row.clone());
+            match tx.try_send(row.clone()) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Full(_)) => {
+                    tracing::trace!("ledger: row {} left to the run's end", row.row);
+                }
+            }
         }
     }
 }
@@ -125,3 +133,6 @@ fn write_rows(run_dir: &Path, rx: mpsc::Receiver<RowResult>, closing: &AtomicBoo
 
 /// Most rows written in one transaction.
 const BATCH: usize = 500;
+
+/// Most rows waiting for the ledger's thread (about 1 KiB each).
+const QUEUED: usize = 4 * BATCH;
