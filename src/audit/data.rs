@@ -6,8 +6,9 @@
 //! The block sits in `<script type="text/plain" id="kx-docs">`. Lines:
 //! - a header `ka1 TAB documents TAB runs`;
 //! - one line per run: `run TAB command TAB started`;
-//! - one line per document: a mask (6 bits a character of [`DIGITS`], least significant first)
-//!   saying which fields differ from the document before, then the token of each that differs.
+//! - one line per document: a mask (6 bits a character of
+//!   [`DIGITS`](crate::report::html::data::DIGITS), least significant first) saying which fields
+//!   differ from the document before, then the token of each that differs.
 //!   The fields, in bit order: the document's [`DOC`], then for each run that touched it (oldest
 //!   first) the [`TOUCH`] fields, each followed by its photos: a sha256 token (always present),
 //!   then the [`PHOTO`] fields. A touch or photo is compared with the one at the same place in
@@ -18,7 +19,7 @@
 //! characters of base64): no `<` ever appears, so no value can close the element.
 
 use crate::ledger::query::{Doc, Photo, Touch};
-use crate::report::html::data::{DIGITS, base36, digest, escape_into, front, template};
+use crate::report::html::data::{base36, digest, escape_into, front, mask, template};
 
 /// Format version, first token of the header line.
 pub const VERSION: &str = "ka1";
@@ -147,14 +148,7 @@ impl Encoder {
                 }
             }
         }
-        let last = self.mask.iter().rposition(|b| *b).map_or(0, |i| i / 6 + 1);
-        for chunk in self.mask.chunks(6).take(last) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0, |n, (i, b)| n | usize::from(*b) << i);
-            out.push(DIGITS[n] as char);
-        }
+        mask(out, &self.mask);
         out.push_str(&self.tokens);
         out.push('\n');
     }

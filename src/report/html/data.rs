@@ -159,6 +159,19 @@ pub(crate) fn front(out: &mut String, prev: &str, cur: &str) {
 }
 
 /// The sha256 token.
+/// A line's mask: which fields differ from the line before, 6 a character of [`DIGITS`] (least
+/// significant first), without the trailing characters that say "none".
+pub(crate) fn mask(out: &mut String, mask: &[bool]) {
+    let last = mask.iter().rposition(|b| *b).map_or(0, |i| i / 6 + 1);
+    for chunk in mask.chunks(6).take(last) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0, |n, (i, b)| n | usize::from(*b) << i);
+        out.push(DIGITS[n] as char);
+    }
+}
+
 pub(crate) fn digest(out: &mut String, sha256: &str) {
     let is_hex = sha256.len() == 64
         && sha256
@@ -276,14 +289,7 @@ impl Encoder {
                 self.mask.push(changed);
             }
         }
-        let last = self.mask.iter().rposition(|b| *b).map_or(0, |i| i / 6 + 1);
-        for chunk in self.mask.chunks(6).take(last) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0, |n, (i, b)| n | usize::from(*b) << i);
-            out.push(DIGITS[n] as char);
-        }
+        mask(out, &self.mask);
         out.push_str(&self.tokens);
         out.push('\n');
     }
