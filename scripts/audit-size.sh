@@ -38,32 +38,8 @@ printf 'audit.html          %s bytes (%s MB; target ≤ 15 MB), %s bytes a docum
 printf 'writer              %s s\n' "$seconds"
 [ "$size" -le "$limit" ] || { echo "FAIL: audit.html is over 15 MB"; failed=1; }
 
-chromium=${KIRIM_XRAY_CHROMIUM:-}
-if [ -z "$chromium" ]; then
-    for name in chromium chromium-browser google-chrome google-chrome-stable; do
-        if command -v "$name" >/dev/null 2>&1; then chromium=$(command -v "$name"); break; fi
-    done
-fi
-if [ -z "$chromium" ]; then
-    echo "Chromium            not installed: render and search not measured (apt-get install chromium)"
-    exit "$failed"
-fi
-
-# browser OUTPUT_FLAG URL: one headless Chromium, in a fresh profile; prints its wall time in s
-# and leaves its standard output in $work/browser.out.
-browser() {
-    local profile; profile=$(mktemp -d)
-    local start end
-    start=$(date +%s.%N)
-    "$chromium" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$profile" \
-        --window-size=1280,900 "$1" "$2" >"$work/browser.out" 2>/dev/null
-    end=$(date +%s.%N)
-    rm -rf "$profile"
-    awk "BEGIN{printf \"%.2f\", $end - $start}"
-}
-
-printf '<!DOCTYPE html><title>empty</title><p>empty</p>' >"$work/empty.html"
-empty=$(browser --screenshot="$work/empty.png" "file://$work/empty.html")
+# shellcheck source=scripts/browser.sh
+source scripts/browser.sh
 render=$(browser --screenshot="$work/audit.png" "file://$page")
 printf 'render (screenshot) %s s; an empty page takes %s s (start-up); load average %s\n' \
     "$render" "$empty" "$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo '?')"
