@@ -40,19 +40,5 @@ printf 'writer              %s s\n' "$seconds"
 
 # shellcheck source=scripts/browser.sh
 source scripts/browser.sh
-render=$(browser --screenshot="$work/audit.png" "file://$page")
-printf 'render (screenshot) %s s; an empty page takes %s s (start-up); load average %s\n' \
-    "$render" "$empty" "$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo '?')"
-awk "BEGIN{exit !($render < 10)}" || { echo "FAIL: rendering took 10 s or more"; failed=1; }
-
-search=$(browser --screenshot="$work/search.png" "file://$page#q=$aju")
-browser --dump-dom "file://$page#q=$aju" >/dev/null
-matches=$(grep -o '<p id="kx-out"[^<]*' "$work/browser.out" | sed 's/.*>//' || true)
-if grep -q "<code class=\"h\">$sha</code>" "$work/browser.out" && [ "$matches" = "1 document matches." ]; then
-    printf 'search              #q=%s: "%s", its sha256 %s… shown; render + search %s s\n' \
-        "$aju" "$matches" "${sha:0:16}" "$search"
-else
-    echo "FAIL: searching #q=$aju did not show the document's sha256 (said: ${matches:-nothing})"
-    failed=1
-fi
+render_and_find audit "$aju" "$sha" "1 document matches."
 exit "$failed"

@@ -29,3 +29,24 @@ browser() {
 printf '<!DOCTYPE html><title>empty</title><p>empty</p>' >"$work/empty.html"
 # How long Chromium takes to start and show an empty page, to read render times against.
 empty=$(browser --screenshot="$work/empty.png" "file://$work/empty.html")
+
+# render_and_find NAME QUERY SHA256 WANT: render $page (fail at 10 s or more), then open it at
+# #q=QUERY and check that the search says WANT and shows SHA256. The search as a reader sees it
+# is timed; the DOM after it is dumped untimed (dumping a large page's DOM is slow).
+render_and_find() {
+    local name=$1 query=$2 sha=$3 want=$4 render search matches
+    render=$(browser --screenshot="$work/$name.png" "file://$page")
+    printf 'render (screenshot) %s s; an empty page takes %s s (start-up); load average %s\n' \
+        "$render" "$empty" "$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo '?')"
+    awk "BEGIN{exit !($render < 10)}" || { echo "FAIL: rendering took 10 s or more"; failed=1; }
+    search=$(browser --screenshot="$work/search.png" "file://$page#q=$query")
+    browser --dump-dom "file://$page#q=$query" >/dev/null
+    matches=$(grep -o '<p id="kx-out"[^<]*' "$work/browser.out" | sed 's/.*>//' || true)
+    if grep -q "<code class=\"h\">$sha</code>" "$work/browser.out" && [ "$matches" = "$want" ]; then
+        printf 'search              #q=%s: "%s", its sha256 %s… shown; render + search %s s\n' \
+            "$query" "$matches" "${sha:0:16}" "$search"
+    else
+        echo "FAIL: searching #q=$query did not show its sha256 (said: ${matches:-nothing})"
+        failed=1
+    fi
+}

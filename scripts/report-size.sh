@@ -64,24 +64,8 @@ printf 'writer              %s s, peak RSS %s MB (at %s rows: %s MB)\n' "$second
 
 # shellcheck source=scripts/browser.sh
 source scripts/browser.sh
-render=$(browser --screenshot="$work/report.png" "file://$page")
 printf 'Chromium            %s\n' "$("$chromium" --version 2>/dev/null | head -n 1)"
-printf 'render (screenshot) %s s; an empty page takes %s s (start-up); load average %s\n' \
-    "$render" "$empty" "$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo '?')"
-awk "BEGIN{exit !($render < 10)}" || { echo "FAIL: rendering took 10 s or more"; failed=1; }
-
-# The search as a reader sees it (render, then decode and show the row), timed; then the same
-# page's DOM after the search, to check what it shows (untimed: dumping 13 MB of DOM is slow).
-search=$(browser --screenshot="$work/search.png" "file://$page#q=$aju")
-browser --dump-dom "file://$page#q=$aju" >/dev/null
-matches=$(grep -o '<p id="kx-out"[^<]*' "$work/browser.out" | sed 's/.*>//' || true)
-if grep -q "<code class=\"h\">$sha</code>" "$work/browser.out" && [ "$matches" = "1 row matches." ]; then
-    printf 'search              #q=%s: "%s", its sha256 %s… shown; render + search %s s\n' \
-        "$aju" "$matches" "${sha:0:16}" "$search"
-else
-    echo "FAIL: searching #q=$aju did not show the row's sha256 (said: ${matches:-nothing})"
-    failed=1
-fi
+render_and_find report "$aju" "$sha" "1 row matches."
 rm -f "$work/browser.out" "$work/empty.html" "$work/empty.png" "$work/out" "$work/rss"
 if [ -n "${KEEP:-}" ]; then echo "kept in $work: report.html, report.png, search.png"; fi
 exit "$failed"
