@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::run::{
-    RowSpec, assert_each_photo_once, command, describe, latest, run_against, write_manifest,
+    RowSpec, assert_each_photo_once, command, describe, latest, run_against, sandbox_with_night_op,
+    write_manifest,
 };
 use crate::util::{Sandbox, TestDir, read_csv};
 
@@ -186,11 +187,7 @@ fn json_lines(what: &str, text: &str) -> Vec<Value> {
 fn json_logs_parse_carry_the_row_fields_and_hold_no_secret() {
     let dir = TestDir::new();
     let password = "Pw-0b5e-json-log-secret";
-    let users = dir.write(
-        "users.csv",
-        format!("username,password\nnight-op,{password}\n"),
-    );
-    let sandbox = Sandbox::start(&["--users", users.to_str().expect("utf-8 path")]);
+    let sandbox = sandbox_with_night_op(&dir, password);
     let rows: Vec<RowSpec> = (1..=3).map(|i| RowSpec::valid(i, 2)).collect();
     let manifest = write_manifest(&dir, &rows);
 

@@ -550,15 +550,20 @@ fn the_rate_limit_holds_over_every_one_second_window() {
     );
 }
 
-#[test]
-fn secrets_appear_in_no_output() {
-    let dir = TestDir::new();
-    let password = "Pw-7f3a9c1e-very-secret";
+/// A sandbox whose only account is `night-op` with `password`.
+pub fn sandbox_with_night_op(dir: &TestDir, password: &str) -> Sandbox {
     let users = dir.write(
         "users.csv",
         format!("username,password\nnight-op,{password}\n"),
     );
-    let sandbox = Sandbox::start(&["--users", users.to_str().expect("utf-8 path")]);
+    Sandbox::start(&["--users", users.to_str().expect("utf-8 path")])
+}
+
+#[test]
+fn secrets_appear_in_no_output() {
+    let dir = TestDir::new();
+    let password = "Pw-7f3a9c1e-very-secret";
+    let sandbox = sandbox_with_night_op(&dir, password);
     let rows: Vec<RowSpec> = (1..=3).map(|i| RowSpec::valid(i, 2)).collect();
     let manifest = write_manifest(&dir, &rows);
 
