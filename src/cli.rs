@@ -106,6 +106,11 @@ pub struct ApiArgs {
     /// is sent again only when two gets this far apart both lack it (default 10)
     #[arg(long, value_name = "SECONDS", env = "KIRIM_XRAY_SETTLE")]
     pub settle: Option<f64>,
+    /// Seconds after customs answered "BL/AWB not found" for a document during which `run` asks
+    /// about it with get only, sending no photos; 0 asks with the photos every time; `retry`
+    /// always asks with the photos (default 3600)
+    #[arg(long, value_name = "SECONDS", env = "KIRIM_XRAY_RECHECK_NOT_FOUND")]
+    pub recheck_not_found: Option<f64>,
     /// Folder that receives the run folders (default ./runs)
     #[arg(long, value_name = "DIR", env = "KIRIM_XRAY_OUT")]
     pub out: Option<PathBuf>,

@@ -54,6 +54,9 @@ pub struct Settings {
     pub timeout: Duration,
     /// How long to wait before asking again after an unclear answer or an unlisted photo.
     pub settle: Duration,
+    /// After customs answered "BL/AWB not found" for a document, how long `run` asks about it
+    /// with get only (no photos).
+    pub recheck_not_found: Duration,
     pub out: PathBuf,
     pub images_root: Option<PathBuf>,
     /// Folders and photo links may resolve outside the images root.
@@ -160,6 +163,10 @@ impl Settings {
             retries: l.retries.unwrap_or(5),
             timeout: check_timeout(l.timeout.unwrap_or(60.0))?,
             settle: check_settle(l.settle.unwrap_or(DEFAULT_SETTLE_SECONDS))?,
+            recheck_not_found: check_recheck(
+                l.recheck_not_found
+                    .unwrap_or(DEFAULT_RECHECK_NOT_FOUND_SECONDS),
+            )?,
             out: l.out.unwrap_or_else(|| PathBuf::from("runs")),
             images_root: l.images_root,
             allow_outside_root: l.allow_outside_root.unwrap_or(false),
@@ -279,6 +286,7 @@ impl Settings {
             retries: self.retries,
             timeout_seconds: self.timeout.as_secs_f64(),
             settle_seconds: self.settle.as_secs_f64(),
+            recheck_not_found_seconds: self.recheck_not_found.as_secs_f64(),
             out: self.out.clone(),
             images_root: self.images_root.clone(),
             allow_outside_root: self.allow_outside_root,
@@ -314,6 +322,9 @@ pub struct PublicSettings {
     /// Absent from summaries written before the setting existed.
     #[serde(default = "default_settle_seconds")]
     pub settle_seconds: f64,
+    /// Absent from summaries written before the setting existed.
+    #[serde(default = "default_recheck_not_found_seconds")]
+    pub recheck_not_found_seconds: f64,
     pub out: PathBuf,
     pub images_root: Option<PathBuf>,
     /// Absent from the summary.json of runs made before the setting existed.
@@ -408,6 +419,25 @@ fn check_settle(seconds: f64) -> Result<Duration, ConfigError> {
     } else {
         err(format!(
             "settle must be from 0 to 3600 seconds, not {seconds}"
+        ))
+    }
+}
+
+/// How long, after customs answered "BL/AWB not found", a plain run asks with get only: an hour
+/// spares a re-run the same night from sending the photos again for the same answer, and a
+/// nightly run asks again.
+pub const DEFAULT_RECHECK_NOT_FOUND_SECONDS: f64 = 3_600.0;
+
+fn default_recheck_not_found_seconds() -> f64 {
+    DEFAULT_RECHECK_NOT_FOUND_SECONDS
+}
+
+fn check_recheck(seconds: f64) -> Result<Duration, ConfigError> {
+    if seconds.is_finite() && (0.0..=2_592_000.0).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        err(format!(
+            "recheck_not_found must be from 0 to 2592000 seconds (30 days), not {seconds}"
         ))
     }
 }

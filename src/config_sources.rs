@@ -160,6 +160,13 @@ impl Table<'_> {
         self.add("retries", None, said!(l, retries), s.retries.to_string());
         self.add("timeout", None, said!(l, timeout), secs(s.timeout));
         self.add("settle", None, said!(l, settle), secs(s.settle));
+        let recheck = secs(s.recheck_not_found);
+        self.add(
+            "recheck_not_found",
+            None,
+            said!(l, recheck_not_found),
+            recheck,
+        );
     }
 
     /// Where the outputs and photos are, and the bounds on photos and requests.
@@ -346,7 +353,7 @@ mod tests {
         );
         assert_eq!(find("timeout").source, Source::Default);
         assert_eq!(find("timeout").value, "60 s");
-        assert_eq!(rows.len(), 22, "every Layer field has its row");
+        assert_eq!(rows.len(), 23, "every Layer field has its row");
     }
 
     #[test]

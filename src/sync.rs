@@ -18,12 +18,14 @@ use chrono::{DateTime, Utc};
 
 use crate::api::{Api, ApiError, ServerRecord, UploadAnswer, UploadOk};
 
+mod ask;
 mod idle;
 mod plan;
 mod verdict;
 mod verify;
 mod view;
-use crate::model::{LocalImage, RowResult, RowStatus, SentIn, Shipment};
+use crate::model::{LocalImage, RowResult, SentIn, Shipment};
+pub use ask::{reconcile_row, sync_row_not_found_lately};
 pub use idle::{Idle, set_thread_wait};
 use plan::Budget;
 pub use plan::{changed_since_validation, compare, split_requests};
@@ -60,30 +62,6 @@ pub fn sync_row(
     let mut run = RowRun::new(api, shipment, settings);
     let ending = run.upload(check_first);
     run.finish(ending)
-}
-
-/// Auditor mode: get only, and compare with the local photos.
-pub fn reconcile_row(api: &dyn Api, shipment: &Shipment, settings: &SyncSettings) -> RowResult {
-    let mut run = RowRun::new(api, shipment, settings);
-    let ending = match run.fetch() {
-        Ok(Some(_)) => Ending::Verify,
-        Ok(None) => Ending::NotFound("no X-ray data on the server for this nomorAju".into()),
-        Err(ApiError::Stopped) => Ending::Stopped,
-        Err(err) => Ending::Failed(format!("could not get: {err}")),
-    };
-    let mut result = run.finish(ending);
-    result.action = "get".into();
-    if result.status == RowStatus::Match {
-        result.message = format!("all {} photos on the server", result.local_count);
-    }
-    if result.status == RowStatus::NotFound {
-        // The get did answer: the server holds none of the photos.
-        result.server_count = Some(0);
-        for image in &mut result.images {
-            image.on_server = Some(false);
-        }
-    }
-    result
 }
 
 /// The two upload endpoints.

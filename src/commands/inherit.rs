@@ -54,6 +54,7 @@ fn inherited_settings_from(
         retries: Some(earlier.retries),
         timeout: Some(earlier.timeout_seconds),
         settle: Some(earlier.settle_seconds),
+        recheck_not_found: Some(earlier.recheck_not_found_seconds),
         out,
         images_root: earlier.images_root.clone(),
         allow_outside_root: Some(earlier.allow_outside_root),

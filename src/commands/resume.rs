@@ -15,6 +15,7 @@ mod rows;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -127,7 +128,7 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     info.not_in_manifest.extend(gone);
     let work = Work {
         run_dir,
-        mode: mode_of(&info, todo),
+        mode: mode_of(&info, todo, settings.recheck_not_found),
         info,
         todo: prepared.rows,
         kept,
@@ -136,13 +137,20 @@ pub fn resume(args: RunArgs, run_dir: &Path) -> Exit {
     shared::drive(&settings, work, &cancel)
 }
 
-/// What the resumed run does with its rows: what it did (a reconcile only asks), each row to
-/// process again asked about with get first (it may have been in flight when the process died).
-fn mode_of(info: &RunInfo, todo: BTreeSet<usize>) -> RowMode {
-    if info.command == "reconcile" {
-        RowMode::Reconcile
-    } else {
-        RowMode::Upload { check_first: todo }
+/// What the resumed run does with its rows: what it did (a reconcile only asks; a retry asks
+/// again about BL/AWBs customs did not know), each row to process again asked about with get
+/// first (it may have been in flight when the process died).
+fn mode_of(info: &RunInfo, todo: BTreeSet<usize>, recheck_not_found: Duration) -> RowMode {
+    match info.command.as_str() {
+        "reconcile" => RowMode::Reconcile,
+        "retry" => RowMode::Upload {
+            check_first: todo,
+            recheck_not_found: Duration::ZERO,
+        },
+        _ => RowMode::Upload {
+            check_first: todo,
+            recheck_not_found,
+        },
     }
 }
 

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::Utc;
 
@@ -210,7 +211,12 @@ pub fn retry(args: RetryArgs) -> Exit {
         run_dir,
         info,
         prepared.rows,
-        RowMode::Upload { check_first },
+        // A retry is the operator asking again now: BL/AWBs customs did not know are asked
+        // about with their photos, however recently.
+        RowMode::Upload {
+            check_first,
+            recheck_not_found: Duration::ZERO,
+        },
         &cancel,
     )
 }

@@ -266,6 +266,7 @@ fn send(
         prepared.rows,
         RowMode::Upload {
             check_first: BTreeSet::new(),
+            recheck_not_found: settings.recheck_not_found,
         },
         &cancel,
     )

@@ -18,7 +18,7 @@ use super::staged::Staged;
 use crate::api::{ConnectError, HttpApi};
 use crate::config::Settings;
 use crate::exit::Exit;
-use crate::history::{self, SeenBefore};
+use crate::history::{self, NotFound, SeenBefore};
 use crate::logging::LogHandle;
 use crate::model::{RowResult, RowStatus, Shipment};
 use crate::pipeline::{self, Bound, Cancel};
@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::report::journal::LineAt;
 use crate::report::{self, Journal, RequestCounts, RowSource, RunInfo};
 use crate::runfolder;
-use crate::sync::{SyncSettings, reconcile_row, sync_row};
+use crate::sync::{SyncSettings, reconcile_row, sync_row, sync_row_not_found_lately};
 use crate::validate::CheckedRow;
 
 /// What the workers do with each valid row.
@@ -34,7 +34,12 @@ use crate::validate::CheckedRow;
 pub enum RowMode {
     /// The per-row protocol: upload what is missing, then verify. Rows in `check_first` are asked
     /// about with get before anything is sent (they may have been in flight when a process died).
-    Upload { check_first: BTreeSet<usize> },
+    /// A document whose BL/AWB customs did not know less than `recheck_not_found` ago (an
+    /// earlier run's kirim) is asked about with get only, unless the get shows X-ray data.
+    Upload {
+        check_first: BTreeSet<usize>,
+        recheck_not_found: Duration,
+    },
     /// Auditor mode: get only.
     Reconcile,
 }
@@ -220,15 +225,40 @@ fn process_row(
     s: &Shipment,
 ) -> RowResult {
     match mode {
-        RowMode::Upload { check_first } => {
-            let ask_first = check_first.contains(&s.row) || seen.contains(&s.meta.nomor_aju);
-            sync_row(api, s, sync, ask_first)
+        RowMode::Upload {
+            check_first,
+            recheck_not_found,
+        } => {
+            let in_flight = check_first.contains(&s.row);
+            let lately = seen.not_found_within(&s.meta, *recheck_not_found, Utc::now());
+            match lately.filter(|_| !in_flight) {
+                Some(lately) => {
+                    let why = not_asked_again(lately, *recheck_not_found);
+                    sync_row_not_found_lately(api, s, sync, why)
+                }
+                None => sync_row(api, s, sync, in_flight || seen.contains(&s.meta.nomor_aju)),
+            }
         }
         RowMode::Reconcile => RowResult {
             action: "get".into(),
             ..reconcile_row(api, s, sync)
         },
     }
+}
+
+/// Why a document customs did not know lately is NOT_FOUND again without its photos being sent.
+fn not_asked_again(lately: &NotFound, window: Duration) -> String {
+    let again = chrono::Duration::from_std(window)
+        .ok()
+        .and_then(|w| lately.at.checked_add_signed(w))
+        .unwrap_or(lately.at);
+    format!(
+        "BL/AWB not known to customs at {} (run {}), and get shows no X-ray data: photos not \
+         sent again until {} (recheck_not_found); `kirim-xray retry` asks now",
+        lately.at.format("%Y-%m-%d %H:%M:%S UTC"),
+        lately.run,
+        again.format("%Y-%m-%d %H:%M:%S UTC"),
+    )
 }
 
 /// The rows still in flight `grace` after a stop are given up on: write the outputs without
@@ -326,7 +356,25 @@ fn seen_before(settings: &Settings, todo: &Staged, mode: &RowMode) -> SeenBefore
             settings.out.display()
         );
     }
+    if seen.not_found_len() > 0 {
+        tracing::info!(
+            "BL/AWB not known to customs when earlier runs under {} asked: {} documents; those \
+             answered less than {} s ago are asked with get only",
+            settings.out.display(),
+            seen.not_found_len(),
+            recheck_window(mode).as_secs()
+        );
+    }
     seen
+}
+
+fn recheck_window(mode: &RowMode) -> Duration {
+    match mode {
+        RowMode::Upload {
+            recheck_not_found, ..
+        } => *recheck_not_found,
+        RowMode::Reconcile => Duration::ZERO,
+    }
 }
 
 /// A run that could not send anything: every valid row to process is SKIPPED, with the reason.

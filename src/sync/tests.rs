@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::api::{ServerPhoto, UploadOk};
-use crate::model::DocMeta;
+use crate::model::{DocMeta, RowStatus};
 
 const AJU: &str = "AJU1";
 const NPWP: &str = "0123456789012345000000";
@@ -440,6 +440,49 @@ fn unknown_bl_awb_is_not_found_without_verify() {
             .iter()
             .all(|i| i.sent_in == SentIn::None && i.on_server.is_none())
     );
+}
+
+#[test]
+fn a_bl_awb_not_found_lately_is_asked_with_get_only() {
+    let api = FakeApi::default();
+    api.server().unknown.insert(AJU.into());
+    let s = numbered(3);
+    let r = sync_row_not_found_lately(&api, &s, &settings(), "not asked again".into());
+    assert_eq!(r.status, RowStatus::NotFound);
+    assert_eq!(r.message, "not asked again");
+    assert_eq!(api.endpoints(), ["get"], "no photo is sent");
+    assert_eq!(
+        (r.action.as_str(), r.uploaded, r.server_count, r.requests),
+        ("none", 0, Some(0), 1)
+    );
+    assert!(
+        r.images
+            .iter()
+            .all(|i| i.sent_in == SentIn::None && i.on_server == Some(false))
+    );
+}
+
+#[test]
+fn a_bl_awb_not_found_lately_whose_data_is_now_held_gets_only_the_rest() {
+    // Customs knows the document now, and holds some of its photos (sent another way): the
+    // rest goes with add, and the row is verified.
+    let api = FakeApi::with_record(&["a.jpg"]);
+    let s = shipment(&["a.jpg", "b.jpg"]);
+    let r = sync_row_not_found_lately(&api, &s, &settings(), "not asked again".into());
+    assert_eq!(r.status, RowStatus::Match, "{}", r.message);
+    assert_eq!(api.endpoints(), ["get", "add", "get"]);
+    assert_eq!(api.calls()[1].1, ["b.jpg"]);
+    assert_exactly_once(&api, &s);
+}
+
+#[test]
+fn a_bl_awb_not_found_lately_that_cannot_be_asked_about_fails() {
+    let api = FakeApi::default().faults("get", Fault::Rejected(400, "bad request"), 1);
+    let s = numbered(2);
+    let r = sync_row_not_found_lately(&api, &s, &settings(), "not asked again".into());
+    assert_eq!(r.status, RowStatus::Failed, "{}", r.message);
+    assert!(r.message.starts_with("could not check the server first"));
+    assert_eq!(api.endpoints(), ["get"]);
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod hostile;
 mod images_root;
 mod journal;
 mod manifest;
+mod not_found;
 mod operator;
 mod outputs;
 mod progress;
