@@ -7,7 +7,10 @@
 #             with --large at 100,000 rows too (and their ratio: flat means bounded); validate of
 #             the same rows as an .xlsx; `report` rebuilding the run folder from its journal; run
 #             with 1 MiB photos against 48 MiB photos (bodies are streamed, never held whole)
-#  report     report.html's size (at 100,000 rows with --large)
+#  report     report.html's size (at 100,000 rows with --large); where Chromium is installed, the
+#             time headless Chromium takes to render it and a search by nomorAju that must show
+#             the row's sha256 (scripts/browser.sh)
+#  verify     peak RSS of `verify` over the same run folders
 #  rate       --rate 20 --burst 1: the most requests the sandbox saw in any one-second window,
 #             and the achieved rate against the configured one
 #  latency    rows per second with the sandbox at --latency-ms 50 and --concurrency 16, against
@@ -86,7 +89,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
 
 declare -a rows_out=()
-row() { rows_out+=("$(printf '%-52s %-22s %s' "$1" "$2" "${3:-}")"); }
+row() { rows_out+=("$(printf '%-50s %-34s %s' "$1" "$2" "${3:-}")"); }
 fail=0
 check() { # condition-exit-code message
     if [ "$1" != 0 ]; then echo "FAIL: $2"; fail=1; fi
@@ -94,7 +97,7 @@ check() { # condition-exit-code message
 
 sizes=(10000)
 $large && sizes+=(100000)
-declare -A run_rss validate_rss xlsx_rss report_rss html_bytes
+declare -A run_rss validate_rss xlsx_rss report_rss html_bytes verify_rss html_render
 for n in "${sizes[@]}"; do
     echo "==> memory: $n rows of 2 photos (making the photos the first time)"
     manifest "$work/m$n" "$n" 2 1024 xlsx
@@ -111,6 +114,21 @@ for n in "${sizes[@]}"; do
     stop_sandbox
     measured "$bin" report "$work/m$n/runs/latest"
     report_rss[$n]=$rss_kib
+    measured "$bin" verify "$work/m$n/runs/latest"
+    verify_rss[$n]=$rss_kib
+    grep -q '^verdict     as the run left it$' "$work/out" || check 1 "verify of the $n-row run found differences"
+    # report.html in headless Chromium: render it, and find the middle row by its nomorAju.
+    run_dir=$(readlink -f "$work/m$n/runs/latest")
+    mid=$((n / 2 + 1))
+    aju=$(awk -F, -v r="$mid" '$1 == r { print $2; exit }' "$run_dir/results.csv")
+    sha=$(awk -F, -v r="$mid" '$1 == r { print $5; exit }' "$run_dir/images.csv")
+    if browser_out=$(page="$run_dir/report.html" failed=0 bash -c \
+        'work=$1; source scripts/browser.sh; render_and_find report "$2" "$3" "1 row matches."; exit "$failed"' \
+        _ "$work" "$aju" "$sha"); then :; else check 1 "report.html of $n rows: render or search failed"; fi
+    printf '%s\n' "$browser_out" | sed 's/^/    /'
+    html_render[$n]=$(sed -n 's/^render (screenshot) \([0-9.]*\) s.*/\1 s/p' <<<"$browser_out")
+    grep -q '^search .* shown' <<<"$browser_out" && html_render[$n]="${html_render[$n]}, row found by nomorAju"
+    [ -n "${html_render[$n]}" ] || html_render[$n]="Chromium not installed"
     printf '    validate %s, validate .xlsx %s, run %s, report %s, report.html %s bytes\n' \
         "$(mib "${validate_rss[$n]}")" "$(mib "${xlsx_rss[$n]}")" "$(mib "${run_rss[$n]}")" \
         "$(mib "${report_rss[$n]}")" "${html_bytes[$n]}"
@@ -209,6 +227,12 @@ if $large; then
 fi
 for n in "${sizes[@]}"; do
     row "report.html, $n rows" "$(mib $((html_bytes[$n] / 1024)))" "$([ "$n" = 100000 ] && echo 'target <= 15 MB')"
+done
+for n in "${sizes[@]}"; do
+    row "report.html in headless Chromium, $n rows" "${html_render[$n]}" "render target < 10 s"
+done
+for n in "${sizes[@]}"; do
+    row "peak RSS verify, $n rows" "$(mib "${verify_rss[$n]}")"
 done
 row "peak RSS run, 1 MiB photos / 48 MiB photos" "$(mib "$small_kib") / $(mib "$large_kib")" "bodies streamed"
 row "most requests in any 1 s window (--rate 20)" "$max_rps" "limit 21"
