@@ -23,6 +23,10 @@ use crate::report::seal::{self, RUN_SHA256};
 use crate::report::{SUMMARY_JSON, Summary};
 
 pub use super::verify_server::Finding;
+use super::verify_server::ServerChecker;
+
+/// Rows read from the journal and checked at a time (their photos hashed in parallel).
+const ROWS_AT_A_TIME: usize = 1_000;
 
 /// A check that could not be made: the folder cannot be verified (exit 2).
 struct Unreadable(String);
@@ -45,45 +49,42 @@ pub fn verify(args: VerifyArgs) -> Exit {
         }
     };
     print_findings("file", &files.findings);
-    let rows = match earlier::journal_by_row(&run_dir) {
-        Ok(j) => {
-            if let Some(note) = j.skipped {
-                crate::println_escaped!("note        {note}");
-            }
-            let mut lines = LineReader::new(&run_dir.join(crate::report::JOURNAL_FILE));
-            let read: Result<Vec<_>, _> = j.index.entries.iter().map(|e| lines.row(e.at)).collect();
-            match read {
-                Ok(rows) => rows,
-                Err(e) => {
-                    crate::eprintln_escaped!("kirim-xray verify: {e}");
-                    return Exit::Usage;
-                }
-            }
-        }
+    let journal = match earlier::journal_by_row(&run_dir) {
+        Ok(j) => j,
         Err(e) => {
             crate::eprintln_escaped!("kirim-xray verify: {e}");
             return Exit::Usage;
         }
     };
+    if let Some(note) = &journal.skipped {
+        crate::println_escaped!("note        {note}");
+    }
     let root = args
         .images_root
         .clone()
         .unwrap_or_else(|| images_root(&summary));
-    let (photos_checked, photos) = check_photos(&root, &rows);
+    let mut server = args.server.then(|| ServerChecker::connect(&args.api));
+    let checker = server.as_mut().and_then(|s| s.as_mut().ok());
+    let (photos_checked, photos) = match check_rows(&run_dir, &journal, &root, checker) {
+        Ok(x) => x,
+        Err(why) => {
+            crate::eprintln_escaped!("kirim-xray verify: {why}");
+            return Exit::Usage;
+        }
+    };
     print_findings("photo", &photos);
     let mut differ = files.findings.len() + photos.len();
     let mut exit = Exit::Ok;
-    if args.server {
-        match super::verify_server::check(&args.api, &rows) {
-            Ok(server) => {
-                print_findings("server", &server.findings);
-                differ += server.findings.len();
-                crate::println_escaped!("server      {} documents asked with get", server.asked);
-            }
-            Err(e) => {
-                crate::eprintln_escaped!("kirim-xray verify: {}", e.message);
-                exit = e.exit;
-            }
+    match server.map(|s| s.and_then(ServerChecker::finish)) {
+        None => {}
+        Some(Ok(server)) => {
+            print_findings("server", &server.findings);
+            differ += server.findings.len();
+            crate::println_escaped!("server      {} documents asked with get", server.asked);
+        }
+        Some(Err(e)) => {
+            crate::eprintln_escaped!("kirim-xray verify: {}", e.message);
+            exit = e.exit;
         }
     }
     crate::println_escaped!(
@@ -105,6 +106,33 @@ pub fn verify(args: VerifyArgs) -> Exit {
     } else {
         exit
     }
+}
+
+/// Every row of the journal, a slice at a time so that memory does not grow with the run: its
+/// photos hashed again, and (`server`) customs asked about its document. How many photos were
+/// checked and those that differ; or why the journal could not be read.
+fn check_rows(
+    run_dir: &Path,
+    journal: &earlier::JournalRows,
+    root: &Path,
+    mut server: Option<&mut ServerChecker>,
+) -> Result<(usize, Vec<Finding>), String> {
+    let mut lines = LineReader::new(&run_dir.join(crate::report::JOURNAL_FILE));
+    let (mut checked, mut findings) = (0, Vec::new());
+    for slice in journal.index.entries.chunks(ROWS_AT_A_TIME) {
+        let rows: Vec<RowResult> = slice
+            .iter()
+            .map(|e| lines.row(e.at))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let (n, found) = check_photos(root, &rows);
+        checked += n;
+        findings.extend(found);
+        if let Some(checker) = server.as_deref_mut() {
+            checker.check(&rows);
+        }
+    }
+    Ok((checked, findings))
 }
 
 fn print_findings(kind: &str, findings: &[Finding]) {

@@ -99,62 +99,90 @@ fn compare(run: &RunView, now: Option<&ServerRecord>) -> Vec<String> {
     }
 }
 
-/// Ask customs about every document of `rows` whose final get answered, and compare.
-pub fn check(api_args: &ApiArgs, rows: &[RowResult]) -> Result<ServerCheck, CannotCheck> {
-    let usage = |message: String| CannotCheck {
-        exit: Exit::Usage,
-        message,
-    };
-    let settings = Settings::load(api_args, &ManifestArgs::default(), Need::Credentials)
-        .map_err(|e| usage(e.to_string()))?;
-    let api_settings = settings
-        .to_api_settings()
-        .map_err(|e| usage(e.to_string()))?;
-    let api = HttpApi::connect(&api_settings).map_err(|e| CannotCheck {
-        exit: match e {
-            ConnectError::Config(_) => Exit::Usage,
-            ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
-        },
-        message: e.to_string(),
-    })?;
-    let docs: Vec<(&RowResult, RunView)> = rows
-        .iter()
-        .filter_map(|r| run_view(r).map(|v| (r, v)))
-        .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(settings.concurrency.max(1))
-        .build()
-        .map_err(|e| {
-            usage(format!(
-                "cannot start {} workers: {e}",
-                settings.concurrency
-            ))
+/// Asks customs about the documents of a run, a slice of rows at a time, over one logged-in
+/// client and one pool of workers: the run's rows are never all in memory at once.
+pub struct ServerChecker {
+    api: HttpApi,
+    pool: rayon::ThreadPool,
+    asked: usize,
+    findings: Vec<Finding>,
+}
+
+impl ServerChecker {
+    /// Log in with the usual settings and credentials (flags, `KIRIM_XRAY_*`, kirim-xray.toml).
+    pub fn connect(api_args: &ApiArgs) -> Result<ServerChecker, CannotCheck> {
+        let usage = |message: String| CannotCheck {
+            exit: Exit::Usage,
+            message,
+        };
+        let settings = Settings::load(api_args, &ManifestArgs::default(), Need::Credentials)
+            .map_err(|e| usage(e.to_string()))?;
+        let api_settings = settings
+            .to_api_settings()
+            .map_err(|e| usage(e.to_string()))?;
+        let api = HttpApi::connect(&api_settings).map_err(|e| CannotCheck {
+            exit: match e {
+                ConnectError::Config(_) => Exit::Usage,
+                ConnectError::Auth(_) | ConnectError::Unreachable(_) => Exit::Unreachable,
+            },
+            message: e.to_string(),
         })?;
-    let answers: Vec<Vec<Finding>> = pool.install(|| {
-        use rayon::prelude::*;
-        docs.par_iter()
-            .map(|(r, view)| {
-                let what = format!("row {} {}", r.row, r.fields.nomor_aju);
-                match api.get(&r.fields.nomor_aju) {
-                    Ok(now) => compare(view, now.as_ref())
-                        .into_iter()
-                        .map(|why| Finding::new(what.clone(), why))
-                        .collect(),
-                    Err(e) => vec![Finding::new(what, format!("get gave no answer: {e}"))],
-                }
-            })
-            .collect()
-    });
-    if let Some(why) = api.never_reached() {
-        return Err(CannotCheck {
-            exit: Exit::Unreachable,
-            message: why,
-        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(settings.concurrency.max(1))
+            .build()
+            .map_err(|e| {
+                usage(format!(
+                    "cannot start {} workers: {e}",
+                    settings.concurrency
+                ))
+            })?;
+        Ok(ServerChecker {
+            api,
+            pool,
+            asked: 0,
+            findings: Vec::new(),
+        })
     }
-    Ok(ServerCheck {
-        asked: docs.len(),
-        findings: answers.into_iter().flatten().collect(),
-    })
+
+    /// Ask customs about every document of `rows` whose final get answered, and compare.
+    pub fn check(&mut self, rows: &[RowResult]) {
+        let docs: Vec<(&RowResult, RunView)> = rows
+            .iter()
+            .filter_map(|r| run_view(r).map(|v| (r, v)))
+            .collect();
+        let api = &self.api;
+        let answers: Vec<Vec<Finding>> = self.pool.install(|| {
+            use rayon::prelude::*;
+            docs.par_iter()
+                .map(|(r, view)| {
+                    let what = format!("row {} {}", r.row, r.fields.nomor_aju);
+                    match api.get(&r.fields.nomor_aju) {
+                        Ok(now) => compare(view, now.as_ref())
+                            .into_iter()
+                            .map(|why| Finding::new(what.clone(), why))
+                            .collect(),
+                        Err(e) => vec![Finding::new(what, format!("get gave no answer: {e}"))],
+                    }
+                })
+                .collect()
+        });
+        self.asked += docs.len();
+        self.findings.extend(answers.into_iter().flatten());
+    }
+
+    /// What every slice found, unless no get ever had an answer from the API itself.
+    pub fn finish(self) -> Result<ServerCheck, CannotCheck> {
+        if let Some(why) = self.api.never_reached() {
+            return Err(CannotCheck {
+                exit: Exit::Unreachable,
+                message: why,
+            });
+        }
+        Ok(ServerCheck {
+            asked: self.asked,
+            findings: self.findings,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -137,3 +137,34 @@ fn a_folder_never_sealed_or_not_a_run_folder_cannot_be_verified() {
     report::write_summary_json(dir.path(), &Summary::build(&i, &[])).unwrap();
     assert_eq!(verify_dir(dir.path()), Exit::Usage);
 }
+
+#[test]
+fn every_row_of_a_long_journal_is_checked_a_slice_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::create_dir_all(dir.path().join("photos/a")).unwrap();
+    std::fs::write(dir.path().join("photos/a/a.png"), b"photo bytes").unwrap();
+    let rows = 2 * ROWS_AT_A_TIME + 500;
+    let journal = Journal::create(&run.join(JOURNAL_FILE)).unwrap();
+    for n in 2..rows + 2 {
+        let mut r = sample(n);
+        r.fields.nomor_aju = format!("AJU{n}");
+        r.images[0].sha256 = seal::sha256_bytes(b"photo bytes");
+        if n == ROWS_AT_A_TIME + 700 {
+            // In the second slice: recorded with other bytes than the photo holds now.
+            r.images[0].sha256 = seal::sha256_bytes(b"other bytes");
+        }
+        journal.append(&r).unwrap();
+    }
+    let index = earlier::journal_by_row(&run).unwrap();
+    assert_eq!(index.index.entries.len(), rows);
+    let (checked, findings) = check_rows(&run, &index, dir.path(), None).unwrap();
+    assert_eq!(checked, rows, "every row's photo, in every slice");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let changed = ROWS_AT_A_TIME + 700;
+    assert_eq!(
+        findings[0].what,
+        format!("row {changed} AJU{changed} photos/a/a.png")
+    );
+}
