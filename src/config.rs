@@ -414,11 +414,16 @@ fn default_settle_seconds() -> f64 {
 }
 
 fn check_settle(seconds: f64) -> Result<Duration, ConfigError> {
-    if seconds.is_finite() && (0.0..=3_600.0).contains(&seconds) {
+    seconds_up_to("settle", seconds, 3_600.0)
+}
+
+/// `seconds` as a duration if it lies from 0 to `max`, else an error that names the setting.
+fn seconds_up_to(name: &str, seconds: f64, max: f64) -> Result<Duration, ConfigError> {
+    if seconds.is_finite() && (0.0..=max).contains(&seconds) {
         Ok(Duration::from_secs_f64(seconds))
     } else {
         err(format!(
-            "settle must be from 0 to 3600 seconds, not {seconds}"
+            "{name} must be from 0 to {max} seconds, not {seconds}"
         ))
     }
 }
@@ -432,14 +437,9 @@ fn default_recheck_not_found_seconds() -> f64 {
     DEFAULT_RECHECK_NOT_FOUND_SECONDS
 }
 
+/// At most 30 days.
 fn check_recheck(seconds: f64) -> Result<Duration, ConfigError> {
-    if seconds.is_finite() && (0.0..=2_592_000.0).contains(&seconds) {
-        Ok(Duration::from_secs_f64(seconds))
-    } else {
-        err(format!(
-            "recheck_not_found must be from 0 to 2592000 seconds (30 days), not {seconds}"
-        ))
-    }
+    seconds_up_to("recheck_not_found", seconds, 2_592_000.0)
 }
 
 /// Environment map for tests and for callers that already hold the variables.

@@ -250,3 +250,51 @@ fn progress_and_log_format_come_from_flags_env_or_file_and_are_checked() {
         assert!(e.0.contains(expected), "{e}");
     }
 }
+
+#[test]
+fn recheck_not_found_comes_from_flags_env_or_file_and_is_bounded() {
+    let s =
+        Settings::from_layers(Layer::default(), Layer::default(), Layer::default(), None).unwrap();
+    assert_eq!(s.recheck_not_found, Duration::from_secs(3_600), "an hour");
+    assert_eq!(s.public_view().recheck_not_found_seconds, 3_600.0);
+    let vars = env(&[("KIRIM_XRAY_RECHECK_NOT_FOUND", "600")]);
+    let env_layer = Layer::from_env(&lookup_in(&vars)).unwrap();
+    let s = Settings::from_layers(
+        Layer::default(),
+        env_layer,
+        file("recheck_not_found = 0\n"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        s.recheck_not_found,
+        Duration::from_secs(600),
+        "env beats file"
+    );
+    let s = Settings::from_layers(
+        Layer::default(),
+        Layer::default(),
+        file("recheck_not_found = 0\n"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(s.recheck_not_found, Duration::ZERO);
+    for bad in [-1.0, 2_592_001.0, f64::NAN] {
+        let layer = Layer {
+            recheck_not_found: Some(bad),
+            ..Layer::default()
+        };
+        let e = Settings::from_layers(layer, Layer::default(), Layer::default(), None).unwrap_err();
+        assert!(
+            e.0.starts_with("recheck_not_found must be from 0 to 2592000 seconds"),
+            "{e}"
+        );
+    }
+    // A summary.json written before the setting existed reads as the default.
+    let mut old = serde_json::to_value(s.public_view()).unwrap();
+    old.as_object_mut()
+        .unwrap()
+        .remove("recheck_not_found_seconds");
+    let old: PublicSettings = serde_json::from_value(old).unwrap();
+    assert_eq!(old.recheck_not_found_seconds, 3_600.0);
+}
