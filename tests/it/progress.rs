@@ -240,18 +240,7 @@ fn json_logs_parse_carry_the_row_fields_and_hold_no_secret() {
     }
 
     // With a ready token instead: it leaks nowhere either.
-    let token = {
-        let answer: Value = crate::util::http()
-            .post(format!("{}/nle-oauth/v1/user/login", sandbox.url))
-            .json(&serde_json::json!({"username": "night-op", "password": password}))
-            .send()
-            .and_then(|r| r.json())
-            .expect("login");
-        answer["item"]["access_token"]
-            .as_str()
-            .expect("token")
-            .to_string()
-    };
+    let token = sandbox.token_of("night-op", password);
     let with_token = command(&dir, &sandbox.url, "run", &manifest)
         .env("KIRIM_XRAY_TOKEN", &token)
         .env("KIRIM_XRAY_LOG_FORMAT", "json")

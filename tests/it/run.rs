@@ -92,6 +92,20 @@ pub fn run_against(sandbox: &Sandbox, dir: &TestDir, manifest: &Path, extra: &[&
         .expect("run kirim-xray")
 }
 
+/// The manifest's header row, in row 1 of a worksheet.
+pub fn write_header(ws: &mut rust_xlsxwriter::Worksheet) {
+    let header = [
+        "nomorAju",
+        "nomorBlAwb",
+        "tanggalBlAwb",
+        "kodeKantor",
+        "folder",
+    ];
+    for (col, name) in header.iter().enumerate() {
+        ws.write_string(0, col as u16, *name).expect("header");
+    }
+}
+
 pub fn latest(dir: &TestDir) -> PathBuf {
     std::fs::canonicalize(dir.join("runs/latest")).expect("runs/latest points at the run folder")
 }
@@ -577,18 +591,7 @@ fn secrets_appear_in_no_output() {
     assert_each_photo_once(&sandbox.state(), &rows);
 
     // A second run with a ready token: the token must not leak either.
-    let token = {
-        let answer: Value = crate::util::http()
-            .post(format!("{}/nle-oauth/v1/user/login", sandbox.url))
-            .json(&serde_json::json!({"username": "night-op", "password": password}))
-            .send()
-            .and_then(|r| r.json())
-            .expect("login");
-        answer["item"]["access_token"]
-            .as_str()
-            .expect("token")
-            .to_string()
-    };
+    let token = sandbox.token_of("night-op", password);
     let with_token = command(&dir, &sandbox.url, "run", &manifest)
         .env("KIRIM_XRAY_TOKEN", &token)
         .args(["--log-level", "trace"])
@@ -747,16 +750,7 @@ fn a_workbook_with_office_codes_typed_as_numbers_sends_six_digit_codes_with_warn
     write_manifest(&dir, &rows); // lays down the photo folders
     let mut workbook = Workbook::new();
     let ws = workbook.add_worksheet();
-    let header = [
-        "nomorAju",
-        "nomorBlAwb",
-        "tanggalBlAwb",
-        "kodeKantor",
-        "folder",
-    ];
-    for (col, name) in header.iter().enumerate() {
-        ws.write_string(0, col as u16, *name).expect("header");
-    }
+    write_header(ws);
     let date = Format::new().set_num_format("dd/mm/yyyy");
     for (i, (row, code)) in rows.iter().zip([9000.0, 40300.0]).enumerate() {
         let r = i as u32 + 1;

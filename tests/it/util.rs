@@ -86,9 +86,14 @@ impl Sandbox {
 
     /// A fresh access token for demo / demo.
     pub fn token(&self) -> String {
+        self.token_of("demo", "demo")
+    }
+
+    /// A fresh access token for `username` / `password`.
+    pub fn token_of(&self, username: &str, password: &str) -> String {
         let answer: Value = http()
             .post(format!("{}/nle-oauth/v1/user/login", self.url))
-            .json(&serde_json::json!({"username": "demo", "password": "demo"}))
+            .json(&serde_json::json!({"username": username, "password": password}))
             .send()
             .and_then(|r| r.error_for_status())
             .and_then(|r| r.json())

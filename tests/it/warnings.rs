@@ -13,16 +13,7 @@ fn workbook(dir: &TestDir, rows: &[RowSpec], numbers: &[(Option<f64>, Option<f64
     use rust_xlsxwriter::Workbook;
     let mut workbook = Workbook::new();
     let ws = workbook.add_worksheet();
-    let header = [
-        "nomorAju",
-        "nomorBlAwb",
-        "tanggalBlAwb",
-        "kodeKantor",
-        "folder",
-    ];
-    for (col, name) in header.iter().enumerate() {
-        ws.write_string(0, col as u16, *name).expect("header");
-    }
+    crate::run::write_header(ws);
     for (i, (row, (kantor, bl))) in rows.iter().zip(numbers).enumerate() {
         let r = i as u32 + 1;
         ws.write_string(r, 0, &row.nomor_aju).expect("aju");
