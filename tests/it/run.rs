@@ -604,7 +604,14 @@ fn secrets_appear_in_no_output() {
         describe(&with_token)
     );
 
-    let mut texts = vec![describe(&out), describe(&with_token)];
+    let printed = [describe(&out), describe(&with_token)];
+    assert_no_secret_in(&dir, &printed, password, &token);
+}
+
+/// Neither `password` nor `token` appears in `printed` nor in any file of the run folders under
+/// `<dir>/runs` (at least two runs' worth of files).
+pub fn assert_no_secret_in(dir: &TestDir, printed: &[String], password: &str, token: &str) {
+    let mut texts = printed.to_vec();
     for run in std::fs::read_dir(dir.join("runs")).expect("runs") {
         let run = run.expect("entry").path();
         if run.is_dir() && !run.is_symlink() {
@@ -617,7 +624,7 @@ fn secrets_appear_in_no_output() {
     assert!(texts.len() > 10, "both run folders were read");
     for text in texts {
         assert!(!text.contains(password), "the password leaked:\n{text}");
-        assert!(!text.contains(&token), "the token leaked:\n{text}");
+        assert!(!text.contains(token), "the token leaked:\n{text}");
     }
 }
 
